@@ -1,0 +1,883 @@
+//! The store conformance suite: every behaviour of [`Store`], run against SQLite always and
+//! against PostgreSQL when `PLUGBOARD_TEST_DATABASE_URL` is set. Each test gets a fresh store.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
+    JobStatus, LogLevel, NewJob, NewLogLine, PruneParams, Store, StoreNotice, Timestamp,
+};
+
+/// Generates one test per backend for each listed suite function.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test_store = crate::store::testing::TestStore::sqlite().await;
+                    super::$name(test_store.store.clone()).await;
+                    test_store.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(test_store) =
+                        crate::store::testing::TestStore::postgres(stringify!($name)).await
+                    else {
+                        return;
+                    };
+                    super::$name(test_store.store.clone()).await;
+                    test_store.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    enqueue_and_get_round_trip,
+    claim_takes_priority_then_run_at_then_id,
+    delayed_job_is_not_claimed_early,
+    claim_respects_queue_and_limit,
+    concurrent_claims_never_share_a_job,
+    unique_key_returns_the_existing_job,
+    unique_key_holds_under_concurrent_enqueue,
+    enqueue_many_keeps_order_and_unique_keys,
+    finish_applies_once_and_only_for_the_lease_holder,
+    retry_outcome_requeues_at_run_at,
+    heartbeat_extends_lease_and_reports_cancel,
+    expired_lease_is_rescued_as_an_attempt,
+    rescue_fails_a_job_out_of_attempts,
+    release_returns_job_without_counting_attempt,
+    cancel_queued_running_finished_and_missing,
+    manual_retry_requeues_failed_job,
+    progress_is_stored,
+    logs_append_in_sequence_and_replay_from_any_point,
+    prune_by_age_and_by_count_removes_logs_too,
+    list_filters_and_pages_without_gaps,
+    counts_by_queue_and_status,
+    enqueue_announces_available_jobs,
+);
+
+fn claim(queue: &str, owner: &str, limit: usize) -> ClaimParams {
+    ClaimParams {
+        queue: queue.to_owned(),
+        owner: owner.to_owned(),
+        limit,
+        lease: Duration::from_secs(30),
+    }
+}
+
+fn succeeded(id: JobId, owner: &str, attempt: i32) -> JobFinish {
+    JobFinish {
+        id,
+        owner: owner.to_owned(),
+        attempt,
+        outcome: FinishOutcome::Succeeded {
+            result: Some(json!({"ok": true})),
+        },
+    }
+}
+
+fn deadline_in(duration: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + duration
+}
+
+/// Yields briefly between checks of a condition; fails the test once `deadline` has passed.
+async fn wait_a_moment(deadline: tokio::time::Instant, what: &str) {
+    assert!(
+        tokio::time::Instant::now() < deadline,
+        "timed out waiting until {what}"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+async fn enqueue_and_get_round_trip(store: Arc<dyn Store>) {
+    let mut new_job = NewJob::new("noop", json!({"n": 1, "text": "héllo"}));
+    new_job.queue = "mail".into();
+    new_job.tenant = Some("acme".into());
+    new_job.plugin = Some("hello".into());
+    new_job.config = Some("7".into());
+    new_job.priority = -3;
+    new_job.max_attempts = 5;
+    new_job.timeout_ms = Some(1500);
+    let enqueued = store.job_enqueue(new_job).await.unwrap();
+    assert!(enqueued.created);
+    let job = store
+        .job_get(enqueued.id)
+        .await
+        .unwrap()
+        .expect("job exists");
+    assert_eq!(job.kind, "noop");
+    assert_eq!(job.queue, "mail");
+    assert_eq!(job.tenant.as_deref(), Some("acme"));
+    assert_eq!(job.plugin.as_deref(), Some("hello"));
+    assert_eq!(job.config.as_deref(), Some("7"));
+    assert_eq!(job.payload, json!({"n": 1, "text": "héllo"}));
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.priority, -3);
+    assert_eq!((job.attempt, job.max_attempts), (0, 5));
+    assert_eq!(job.timeout_ms, Some(1500));
+    assert!(job.run_at <= Timestamp::now());
+    assert!(job.started_at.is_none() && job.finished_at.is_none());
+    assert!(store.job_get(JobId(i64::MAX)).await.unwrap().is_none());
+}
+
+async fn claim_takes_priority_then_run_at_then_id(store: Arc<dyn Store>) {
+    let past = Timestamp::now().plus(Duration::ZERO);
+    let mut ids = Vec::new();
+    for (priority, offset_ms) in [(5, 0), (1, 10), (1, 0), (1, 0), (-1, 20)] {
+        let mut new_job = NewJob::new("noop", json!(null));
+        new_job.priority = priority;
+        new_job.run_at = Some(Timestamp(past.0 - 1_000_000 + offset_ms * 1000));
+        ids.push(store.job_enqueue(new_job).await.unwrap().id);
+    }
+    let claimed = store.job_claim(claim("default", "w1", 10)).await.unwrap();
+    let order: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+    assert_eq!(order, vec![ids[4], ids[2], ids[3], ids[1], ids[0]]);
+    for job in &claimed {
+        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!(job.attempt, 1);
+        assert_eq!(job.lease_owner.as_deref(), Some("w1"));
+        assert!(job.lease_expires_at.expect("a lease") > Timestamp::now());
+        assert!(job.started_at.is_some());
+    }
+}
+
+async fn delayed_job_is_not_claimed_early(store: Arc<dyn Store>) {
+    let mut later = NewJob::new("noop", json!(null));
+    later.run_at = Some(Timestamp::now().plus(Duration::from_secs(3600)));
+    store.job_enqueue(later).await.unwrap();
+    let mut soon = NewJob::new("noop", json!(null));
+    soon.run_at = Some(Timestamp::now().plus(Duration::from_millis(150)));
+    let soon_id = store.job_enqueue(soon).await.unwrap().id;
+    assert!(store
+        .job_claim(claim("default", "w", 10))
+        .await
+        .unwrap()
+        .is_empty());
+    let deadline = deadline_in(Duration::from_secs(10));
+    let claimed = loop {
+        let claimed = store.job_claim(claim("default", "w", 10)).await.unwrap();
+        if !claimed.is_empty() {
+            break claimed;
+        }
+        wait_a_moment(deadline, "the delayed job becomes claimable").await;
+    };
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, soon_id);
+}
+
+async fn claim_respects_queue_and_limit(store: Arc<dyn Store>) {
+    for queue in ["a", "a", "a", "b"] {
+        let mut new_job = NewJob::new("noop", json!(null));
+        new_job.queue = queue.into();
+        store.job_enqueue(new_job).await.unwrap();
+    }
+    assert_eq!(store.job_claim(claim("a", "w", 2)).await.unwrap().len(), 2);
+    assert_eq!(store.job_claim(claim("a", "w", 2)).await.unwrap().len(), 1);
+    assert_eq!(store.job_claim(claim("a", "w", 2)).await.unwrap().len(), 0);
+    let in_b = store.job_claim(claim("b", "w", 5)).await.unwrap();
+    assert_eq!(in_b.len(), 1);
+    assert_eq!(in_b[0].queue, "b");
+}
+
+async fn concurrent_claims_never_share_a_job(store: Arc<dyn Store>) {
+    let jobs = (0..300)
+        .map(|i| NewJob::new("noop", json!({"i": i})))
+        .collect();
+    store.job_enqueue_many(jobs).await.unwrap();
+    let mut claimers = Vec::new();
+    for worker in 0..4 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("w{worker}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.job_claim(claim("default", &owner, 7)).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|job| job.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for claimer in claimers {
+        for id in claimer.await.unwrap() {
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 300);
+}
+
+async fn unique_key_returns_the_existing_job(store: Arc<dyn Store>) {
+    let mut first = NewJob::new("noop", json!({"v": 1}));
+    first.unique_key = Some("config:7:fire:1000".into());
+    let created = store.job_enqueue(first.clone()).await.unwrap();
+    assert!(created.created);
+    let mut again = first.clone();
+    again.payload = json!({"v": 2});
+    let duplicate = store.job_enqueue(again).await.unwrap();
+    assert!(!duplicate.created);
+    assert_eq!(duplicate.id, created.id);
+    // The key stays taken after the job finished: a late node cannot fire the same time again.
+    let claimed = store.job_claim(claim("default", "w", 1)).await.unwrap();
+    store
+        .job_finish_many(vec![succeeded(claimed[0].id, "w", 1)])
+        .await
+        .unwrap();
+    let after_finish = store.job_enqueue(first).await.unwrap();
+    assert_eq!((after_finish.id, after_finish.created), (created.id, false));
+    let job = store.job_get(created.id).await.unwrap().unwrap();
+    assert_eq!(job.payload, json!({"v": 1}));
+}
+
+async fn unique_key_holds_under_concurrent_enqueue(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut new_job = NewJob::new("noop", json!({"from": i}));
+            new_job.unique_key = Some("the-one".into());
+            store.job_enqueue(new_job).await.unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let enqueued = task.await.unwrap();
+        ids.insert(enqueued.id);
+        created += usize::from(enqueued.created);
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "every enqueue of one key must answer the same job"
+    );
+    assert_eq!(created, 1);
+    let all = store
+        .job_list(JobFilter {
+            limit: 100,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+async fn enqueue_many_keeps_order_and_unique_keys(store: Arc<dyn Store>) {
+    let mut existing = NewJob::new("noop", json!(null));
+    existing.unique_key = Some("k1".into());
+    let existing_id = store.job_enqueue(existing).await.unwrap().id;
+    let mut batch = Vec::new();
+    for (i, key) in [None, Some("k1"), Some("k2"), None, Some("k2")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut new_job = NewJob::new("noop", json!({"i": i}));
+        new_job.unique_key = key.map(str::to_owned);
+        batch.push(new_job);
+    }
+    let enqueued = store.job_enqueue_many(batch).await.unwrap();
+    assert_eq!(enqueued.len(), 5);
+    let created: Vec<bool> = enqueued.iter().map(|e| e.created).collect();
+    assert_eq!(created, vec![true, false, true, true, false]);
+    assert_eq!(enqueued[1].id, existing_id);
+    assert_eq!(enqueued[4].id, enqueued[2].id);
+    assert!(enqueued[0].id < enqueued[2].id && enqueued[2].id < enqueued[3].id);
+    let third = store.job_get(enqueued[3].id).await.unwrap().unwrap();
+    assert_eq!(third.payload, json!({"i": 3}));
+    let big: Vec<NewJob> = (0..12_000)
+        .map(|i| NewJob::new("noop", json!({"i": i})))
+        .collect();
+    let big = store.job_enqueue_many(big).await.unwrap();
+    assert_eq!(big.len(), 12_000);
+    assert_eq!(
+        big.iter().map(|e| e.id).collect::<HashSet<_>>().len(),
+        12_000
+    );
+}
+
+async fn finish_applies_once_and_only_for_the_lease_holder(store: Arc<dyn Store>) {
+    store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap();
+    let job = store
+        .job_claim(claim("default", "w1", 1))
+        .await
+        .unwrap()
+        .remove(0);
+    let stranger = succeeded(job.id, "w2", 1);
+    let stale_attempt = succeeded(job.id, "w1", 7);
+    assert!(store
+        .job_finish_many(vec![stranger, stale_attempt])
+        .await
+        .unwrap()
+        .is_empty());
+    let applied = store
+        .job_finish_many(vec![succeeded(job.id, "w1", 1), succeeded(job.id, "w1", 1)])
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![job.id]);
+    let done = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.result, Some(json!({"ok": true})));
+    assert!(done.finished_at.is_some());
+    assert!(done.lease_owner.is_none());
+    let mut failing = NewJob::new("noop", json!(null));
+    failing.queue = "f".into();
+    store.job_enqueue(failing).await.unwrap();
+    let job = store
+        .job_claim(claim("f", "w1", 1))
+        .await
+        .unwrap()
+        .remove(0);
+    let failed = JobFinish {
+        id: job.id,
+        owner: "w1".into(),
+        attempt: 1,
+        outcome: FinishOutcome::Failed {
+            error: "boom: not retryable".into(),
+        },
+    };
+    assert_eq!(
+        store.job_finish_many(vec![failed]).await.unwrap(),
+        vec![job.id]
+    );
+    let job = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.as_deref(), Some("boom: not retryable"));
+}
+
+async fn retry_outcome_requeues_at_run_at(store: Arc<dyn Store>) {
+    store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap();
+    let job = store
+        .job_claim(claim("default", "w", 1))
+        .await
+        .unwrap()
+        .remove(0);
+    let later = Timestamp::now().plus(Duration::from_secs(60));
+    let retry = JobFinish {
+        id: job.id,
+        owner: "w".into(),
+        attempt: 1,
+        outcome: FinishOutcome::Retry {
+            error: "flaky".into(),
+            run_at: later,
+        },
+    };
+    assert_eq!(
+        store.job_finish_many(vec![retry]).await.unwrap(),
+        vec![job.id]
+    );
+    let queued = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(queued.status, JobStatus::Queued);
+    assert_eq!(queued.attempt, 1);
+    assert_eq!(queued.error.as_deref(), Some("flaky"));
+    assert_eq!(queued.run_at, later);
+    assert!(queued.lease_owner.is_none());
+    assert!(store
+        .job_claim(claim("default", "w", 1))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn heartbeat_extends_lease_and_reports_cancel(store: Arc<dyn Store>) {
+    store
+        .job_enqueue_many(vec![NewJob::new("noop", json!(null)); 3])
+        .await
+        .unwrap();
+    let mut params = claim("default", "w", 3);
+    params.lease = Duration::from_secs(5);
+    let jobs = store.job_claim(params).await.unwrap();
+    let before = jobs[0].lease_expires_at.unwrap();
+    assert_eq!(
+        store.job_cancel(jobs[1].id).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    let outcome = store
+        .job_heartbeat(HeartbeatParams {
+            owner: "w".into(),
+            ids: vec![jobs[0].id, jobs[1].id, JobId(i64::MAX)],
+            lease: Duration::from_secs(120),
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.held, vec![jobs[0].id, jobs[1].id]);
+    assert_eq!(outcome.cancel_requested, vec![jobs[1].id]);
+    let after = store
+        .job_get(jobs[0].id)
+        .await
+        .unwrap()
+        .unwrap()
+        .lease_expires_at
+        .unwrap();
+    assert!(after.0 > before.0 + 60_000_000, "lease was extended");
+    let stranger = store
+        .job_heartbeat(HeartbeatParams {
+            owner: "other".into(),
+            ids: vec![jobs[2].id],
+            lease: Duration::from_secs(120),
+        })
+        .await
+        .unwrap();
+    assert!(stranger.held.is_empty());
+}
+
+async fn expired_lease_is_rescued_as_an_attempt(store: Arc<dyn Store>) {
+    store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap();
+    let mut params = claim("default", "dead-worker", 1);
+    params.lease = Duration::ZERO;
+    let job = store.job_claim(params).await.unwrap().remove(0);
+    let deadline = deadline_in(Duration::from_secs(10));
+    let rescued = loop {
+        let rescued = store.job_rescue().await.unwrap();
+        if !rescued.is_empty() {
+            break rescued;
+        }
+        wait_a_moment(deadline, "the expired lease is rescued").await;
+    };
+    assert_eq!(rescued, vec![job.id]);
+    let queued = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(queued.status, JobStatus::Queued);
+    assert_eq!(queued.attempt, 1, "the lost attempt counts");
+    assert!(queued.error.unwrap().contains("lease expired"));
+    // The dead worker's late finish does not apply to the next attempt.
+    let again = store
+        .job_claim(claim("default", "live", 1))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.attempt, 2);
+    assert!(store
+        .job_finish_many(vec![succeeded(job.id, "dead-worker", 1)])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .job_finish_many(vec![succeeded(job.id, "live", 2)])
+            .await
+            .unwrap(),
+        vec![job.id]
+    );
+    // A live lease is never rescued.
+    assert!(store.job_rescue().await.unwrap().is_empty());
+}
+
+async fn rescue_fails_a_job_out_of_attempts(store: Arc<dyn Store>) {
+    let mut new_job = NewJob::new("noop", json!(null));
+    new_job.max_attempts = 1;
+    let id = store.job_enqueue(new_job).await.unwrap().id;
+    let cancelled_id = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let mut params = claim("default", "dead", 2);
+    params.lease = Duration::ZERO;
+    assert_eq!(store.job_claim(params).await.unwrap().len(), 2);
+    store.job_cancel(cancelled_id).await.unwrap();
+    let deadline = deadline_in(Duration::from_secs(10));
+    let mut rescued = HashSet::new();
+    while rescued.len() < 2 {
+        rescued.extend(store.job_rescue().await.unwrap());
+        if rescued.len() < 2 {
+            wait_a_moment(deadline, "both expired leases are rescued").await;
+        }
+    }
+    let failed = store.job_get(id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.finished_at.is_some());
+    assert!(failed.error.unwrap().contains("lease expired"));
+    let cancelled = store.job_get(cancelled_id).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+}
+
+async fn release_returns_job_without_counting_attempt(store: Arc<dyn Store>) {
+    store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap();
+    let job = store
+        .job_claim(claim("default", "w", 1))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        store.job_release("someone-else", &[job.id]).await.unwrap(),
+        0
+    );
+    assert_eq!(store.job_release("w", &[job.id]).await.unwrap(), 1);
+    let queued = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!((queued.status, queued.attempt), (JobStatus::Queued, 0));
+    assert!(queued.lease_owner.is_none());
+}
+
+async fn cancel_queued_running_finished_and_missing(store: Arc<dyn Store>) {
+    let queued = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        store.job_cancel(queued).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    let job = store.job_get(queued).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(job.finished_at.is_some());
+    assert_eq!(
+        store.job_cancel(queued).await.unwrap(),
+        CancelOutcome::AlreadyFinished(JobStatus::Cancelled)
+    );
+    let running = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let mut notices = store.subscribe();
+    store.job_claim(claim("default", "w", 1)).await.unwrap();
+    assert_eq!(
+        store.job_cancel(running).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    let job = store.job_get(running).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+    assert!(job.cancel_requested);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let notice = tokio::time::timeout_at(deadline, notices.recv())
+            .await
+            .expect("a cancel notice arrives")
+            .expect("the notice channel is open");
+        if notice == (StoreNotice::CancelRequested { id: running }) {
+            break;
+        }
+    }
+    assert_eq!(
+        store.job_cancel(JobId(i64::MAX)).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+}
+
+async fn manual_retry_requeues_failed_job(store: Arc<dyn Store>) {
+    let id = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        store.job_retry(id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    store.job_claim(claim("default", "w", 1)).await.unwrap();
+    let failed = JobFinish {
+        id,
+        owner: "w".into(),
+        attempt: 1,
+        outcome: FinishOutcome::Failed {
+            error: "bad".into(),
+        },
+    };
+    store.job_finish_many(vec![failed]).await.unwrap();
+    let retried = store.job_retry(id).await.unwrap().unwrap();
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert_eq!(retried.attempt, 0);
+    assert!(retried.error.is_none() && retried.finished_at.is_none());
+    assert_eq!(
+        store
+            .job_claim(claim("default", "w", 1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.job_retry(JobId(i64::MAX)).await.unwrap().is_none());
+}
+
+async fn progress_is_stored(store: Arc<dyn Store>) {
+    let id = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    store
+        .job_progress(id, json!({"percent": 34, "step": "downloading"}))
+        .await
+        .unwrap();
+    let job = store.job_get(id).await.unwrap().unwrap();
+    assert_eq!(
+        job.progress,
+        Some(json!({"percent": 34, "step": "downloading"}))
+    );
+}
+
+async fn logs_append_in_sequence_and_replay_from_any_point(store: Arc<dyn Store>) {
+    let id = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let line = |level, message: &str| NewLogLine {
+        level,
+        message: message.to_owned(),
+    };
+    assert_eq!(
+        store
+            .log_append(id, vec![line(LogLevel::Info, "one")])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .log_append(
+                id,
+                vec![
+                    line(LogLevel::Warn, "two"),
+                    line(LogLevel::Error, "three ✓")
+                ]
+            )
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .log_append(other, vec![line(LogLevel::Debug, "x")])
+            .await
+            .unwrap(),
+        1
+    );
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .log_append(
+                    id,
+                    vec![NewLogLine {
+                        level: LogLevel::Info,
+                        message: format!("c{i}"),
+                    }],
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = store.log_list(id, 0, 1000).await.unwrap();
+    assert_eq!(all.len(), 23);
+    assert_eq!(
+        all.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        (1..=23).collect::<Vec<_>>()
+    );
+    assert_eq!(all[2].message, "three ✓");
+    assert_eq!(all[2].level, LogLevel::Error);
+    let tail = store.log_list(id, 2, 2).await.unwrap();
+    assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![3, 4]);
+    assert!(store.log_list(id, 23, 10).await.unwrap().is_empty());
+    assert!(store
+        .log_append(JobId(i64::MAX), vec![line(LogLevel::Info, "lost")])
+        .await
+        .is_err());
+}
+
+async fn prune_by_age_and_by_count_removes_logs_too(store: Arc<dyn Store>) {
+    let jobs: Vec<NewJob> = (0..6)
+        .map(|i| NewJob::new("noop", json!({"i": i})))
+        .collect();
+    store.job_enqueue_many(jobs).await.unwrap();
+    let pending = store
+        .job_enqueue(NewJob::new("noop", json!("pending")))
+        .await
+        .unwrap()
+        .id;
+    let claimed = store.job_claim(claim("default", "w", 6)).await.unwrap();
+    for job in &claimed {
+        store
+            .log_append(
+                job.id,
+                vec![NewLogLine {
+                    level: LogLevel::Info,
+                    message: "hi".into(),
+                }],
+            )
+            .await
+            .unwrap();
+        store
+            .job_finish_many(vec![succeeded(job.id, "w", 1)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.job_prune(PruneParams::default()).await.unwrap(), 0);
+    let far_past = PruneParams {
+        finished_before: Some(Timestamp(0)),
+        keep_last: None,
+    };
+    assert_eq!(store.job_prune(far_past).await.unwrap(), 0);
+    let keep_four = PruneParams {
+        finished_before: None,
+        keep_last: Some(4),
+    };
+    assert_eq!(store.job_prune(keep_four).await.unwrap(), 2);
+    let left = store
+        .job_list(JobFilter {
+            status: Some(JobStatus::Succeeded),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    let left_ids: HashSet<JobId> = left.iter().map(|job| job.id).collect();
+    let newest_four: HashSet<JobId> = claimed.iter().rev().take(4).map(|job| job.id).collect();
+    assert_eq!(left_ids, newest_four);
+    assert!(store
+        .log_list(claimed[0].id, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let everything = PruneParams {
+        finished_before: Some(Timestamp::now().plus(Duration::from_secs(1))),
+        keep_last: None,
+    };
+    assert_eq!(store.job_prune(everything).await.unwrap(), 4);
+    assert!(store
+        .log_list(claimed[5].id, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        store.job_get(pending).await.unwrap().is_some(),
+        "unfinished jobs are never pruned"
+    );
+}
+
+async fn list_filters_and_pages_without_gaps(store: Arc<dyn Store>) {
+    for i in 0..25 {
+        let mut new_job = NewJob::new(if i % 5 == 0 { "special" } else { "noop" }, json!({"i": i}));
+        new_job.tenant = Some(if i % 2 == 0 { "even" } else { "odd" }.into());
+        new_job.queue = if i % 3 == 0 { "q3" } else { "default" }.into();
+        new_job.plugin = Some("p".into());
+        store.job_enqueue(new_job).await.unwrap();
+    }
+    let special = store
+        .job_list(JobFilter {
+            kind: Some("special".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(special.len(), 5);
+    let even = store
+        .job_list(JobFilter {
+            tenant: Some("even".into()),
+            limit: 100,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(even.len(), 13);
+    let q3 = store
+        .job_list(JobFilter {
+            queue: Some("q3".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(q3.len(), 9);
+    let none = store
+        .job_list(JobFilter {
+            plugin: Some("other".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let mut seen = Vec::new();
+    let mut before_id = None;
+    loop {
+        let page = store
+            .job_list(JobFilter {
+                before_id,
+                limit: 7,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before_id = page.last().map(|job| job.id);
+        // Jobs added while paging appear on no older page and shift nothing.
+        store
+            .job_enqueue(NewJob::new("noop", json!("late")))
+            .await
+            .unwrap();
+        seen.extend(page.into_iter().map(|job| job.id));
+    }
+    assert_eq!(seen.len(), 25);
+    assert!(
+        seen.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest first, no repeats"
+    );
+}
+
+async fn counts_by_queue_and_status(store: Arc<dyn Store>) {
+    let mut jobs = vec![NewJob::new("noop", json!(null)); 3];
+    jobs[2].queue = "other".into();
+    store.job_enqueue_many(jobs).await.unwrap();
+    store.job_claim(claim("default", "w", 1)).await.unwrap();
+    let counts = store.job_counts().await.unwrap();
+    let find = |queue: &str, status| {
+        counts
+            .iter()
+            .find(|c| c.queue == queue && c.status == status)
+            .map(|c| c.count)
+    };
+    assert_eq!(find("default", JobStatus::Queued), Some(1));
+    assert_eq!(find("default", JobStatus::Running), Some(1));
+    assert_eq!(find("other", JobStatus::Queued), Some(1));
+}
+
+async fn enqueue_announces_available_jobs(store: Arc<dyn Store>) {
+    let mut notices = store.subscribe();
+    let mut new_job = NewJob::new("noop", json!(null));
+    new_job.queue = "loud".into();
+    store.job_enqueue(new_job).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let notice = tokio::time::timeout_at(deadline, notices.recv())
+            .await
+            .expect("a notice arrives")
+            .expect("the notice channel is open");
+        match notice {
+            StoreNotice::JobsAvailable { queue: Some(queue) } if queue == "loud" => break,
+            _ => continue,
+        }
+    }
+}

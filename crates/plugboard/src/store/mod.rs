@@ -1,0 +1,190 @@
+//! The store: the only code in plugboard that speaks SQL.
+//!
+//! One interface, [`Store`], and two implementations: [`sqlite::SqliteStore`] (the default, a file
+//! in the data directory) and [`postgres::PostgresStore`] (shared by several nodes). Each owns its
+//! migrations and applies them when it opens. The conformance suite in `conformance.rs` runs every
+//! behaviour against both, so callers never branch on the backend: where the two differ, the
+//! difference is a capability described on the trait (for example how far [`Store::subscribe`]
+//! reaches), never an `if postgres` outside this folder.
+//!
+//! Owns: tables, indexes, migrations, transactions, the clock used for leases (the database's own
+//! clock on PostgreSQL, the host's on SQLite), and turning backend errors into [`StoreError`].
+//! Must not touch: retry policy, job kinds, processes or HTTP. The store applies the decisions
+//! `queue/` makes (for example "put this job back at time T"); it never makes them.
+
+mod job;
+pub mod postgres;
+pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+pub mod testing;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+pub use job::{
+    CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
+    JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLevel, LogLine, NewJob, NewLogLine,
+    PruneParams, Timestamp,
+};
+
+/// Which database a store speaks to. Used for labels in health output and benchmarks only;
+/// behaviour never depends on it outside `store/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Something that changed in the store, announced to subscribers in this process and, where the
+/// backend can, in other processes too (see [`Store::subscribe`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreNotice {
+    /// Jobs became available to claim in `queue` (`None`: in some queue, unknown which).
+    JobsAvailable { queue: Option<String> },
+    /// A running job was asked to stop.
+    CancelRequested { id: JobId },
+    /// A job changed status.
+    JobChanged { id: JobId, status: JobStatus },
+    /// Log lines up to and including `seq` were appended to a job.
+    LogAppended { job_id: JobId, seq: i64 },
+}
+
+/// What can go wrong in the store. Messages say what failed and, where there is one, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The SQLite file or its directory cannot be used.
+    #[error("cannot open the SQLite database {path}: {reason}")]
+    Open { path: String, reason: String },
+    /// The PostgreSQL URL is malformed or the server cannot be reached.
+    #[error("cannot connect to PostgreSQL at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// A migration failed; the database is left at the previous version.
+    #[error("migrating the {backend} database to version {version} failed: {reason}")]
+    Migration {
+        backend: &'static str,
+        version: i64,
+        reason: String,
+    },
+    /// The database was written by a newer plugboard.
+    #[error("the database is at schema version {found}, newer than this plugboard knows ({known}); upgrade plugboard or point it at another database")]
+    TooNew { found: i64, known: i64 },
+    /// A uniqueness rule was broken (backend codes stay inside the store).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value read back from the database is not what plugboard wrote.
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    /// Any other database failure, with the operation it happened in.
+    #[error("database error in {op}: {message}")]
+    Backend { op: &'static str, message: String },
+    /// The store was closed (the host is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The persistence interface everything in plugboard goes through.
+///
+/// Every method is one transaction. Times that the methods compare (leases, `run_at`) are read
+/// from the store's clock. All methods are safe to call from several tasks and, for PostgreSQL,
+/// from several processes at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a job in status `queued`. When `unique_key` is set and a job with that key exists
+    /// (in any status), nothing is inserted and the existing job is returned with
+    /// `created: false`; concurrent enqueues of one key produce exactly one row.
+    async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError>;
+
+    /// Inserts many jobs in one transaction, with the same unique-key rule as
+    /// [`Store::job_enqueue`]. Returns one entry per input, in input order.
+    async fn job_enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Reads one job.
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Lists jobs, newest first, filtered and paged by [`JobFilter`].
+    async fn job_list(&self, filter: JobFilter) -> Result<Vec<Job>, StoreError>;
+
+    /// Counts jobs by queue and status.
+    async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError>;
+
+    /// Claims up to `limit` queued jobs of `queue` whose `run_at` has passed, in order of
+    /// priority (lower first), then `run_at`, then id. Each claimed job becomes `running`, its
+    /// `attempt` grows by one, `started_at` is set, and it is leased to `owner` until now +
+    /// `lease`. On PostgreSQL concurrent claimers never receive the same job
+    /// (`FOR UPDATE SKIP LOCKED`).
+    async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Extends the lease of those `ids` that are still `running` and leased to `owner`. Returns
+    /// which of them are still held and which of those have a cancel request.
+    async fn job_heartbeat(&self, params: HeartbeatParams) -> Result<HeartbeatOutcome, StoreError>;
+
+    /// Applies the outcome of finished attempts. Each finish applies only if the job is still
+    /// `running`, leased to `owner`, at `attempt`; returns the ids that applied (a worker whose
+    /// lease expired and was rescued cannot overwrite the newer attempt).
+    async fn job_finish_many(&self, finishes: Vec<JobFinish>) -> Result<Vec<JobId>, StoreError>;
+
+    /// Hands leases back without counting the attempt: each `running` job in `ids` leased to
+    /// `owner` returns to `queued` with `attempt` one lower. Used by graceful shutdown.
+    async fn job_release(&self, owner: &str, ids: &[JobId]) -> Result<u64, StoreError>;
+
+    /// Rescues jobs whose lease expired: each goes back to `queued` (runnable at once) with the
+    /// error `lease expired`, or to `failed` when it has used all its attempts. A cancel request
+    /// on such a job makes it `cancelled` instead. Returns the rescued ids.
+    async fn job_rescue(&self) -> Result<Vec<JobId>, StoreError>;
+
+    /// Cancels a job: a `queued` job becomes `cancelled` at once; a `running` one gets
+    /// `cancel_requested` and is announced with [`StoreNotice::CancelRequested`].
+    async fn job_cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError>;
+
+    /// Puts a `failed` or `cancelled` job back in the queue by hand: status `queued`, `run_at`
+    /// now, `attempt` 0, error and cancel request cleared. Returns `None` when the job does not
+    /// exist; a job in another status is returned unchanged.
+    async fn job_retry(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Sets the progress of a running job (any JSON the job chooses).
+    async fn job_progress(&self, id: JobId, progress: serde_json::Value) -> Result<(), StoreError>;
+
+    /// Deletes finished jobs (`succeeded`, `failed`, `cancelled`) and their logs: those finished
+    /// before `finished_before`, and all but the newest `keep_last` finished ones. Returns how
+    /// many jobs were deleted.
+    async fn job_prune(&self, params: PruneParams) -> Result<u64, StoreError>;
+
+    /// Appends log lines to a job; each gets the next sequence number of that job (1, 2, ...).
+    /// Returns the last sequence number given out.
+    async fn log_append(&self, job_id: JobId, lines: Vec<NewLogLine>) -> Result<i64, StoreError>;
+
+    /// Reads up to `limit` log lines of a job with a sequence number above `after_seq`, in order.
+    async fn log_list(
+        &self,
+        job_id: JobId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Announcements of changes. SQLite announces its own changes in this process and wakes up
+    /// on commits by other processes to the same file (as `JobsAvailable { queue: None }`);
+    /// PostgreSQL announces every change to every node through `LISTEN/NOTIFY`. A subscriber
+    /// that lags may miss notices, so notices are hints: the source of truth is the database.
+    fn subscribe(&self) -> broadcast::Receiver<StoreNotice>;
+
+    /// Flushes and closes connections. Further calls fail with [`StoreError::Closed`].
+    async fn close(&self);
+}

@@ -1,0 +1,458 @@
+//! Job statements for SQLite. Writers run on the writer thread inside a savepoint; readers on a
+//! reading connection.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+use super::backend_error;
+use crate::store::{
+    CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
+    JobCount, JobFilter, JobFinish, JobId, JobStatus, NewJob, PruneParams, StoreError, Timestamp,
+};
+
+const COLUMNS: &str =
+    "id, kind, queue, tenant, plugin, config, payload, status, priority, run_at, \
+     attempt, max_attempts, timeout_ms, lease_owner, lease_expires_at, cancel_requested, error, \
+     result, progress, unique_key, created_at, started_at, finished_at";
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let json = |index: usize| -> rusqlite::Result<Option<Value>> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|text| {
+            serde_json::from_str(&text).map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    index,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })
+        })
+        .transpose()
+    };
+    let status: String = row.get(7)?;
+    let status = status.parse::<JobStatus>().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, error.into())
+    })?;
+    Ok(Job {
+        id: JobId(row.get(0)?),
+        kind: row.get(1)?,
+        queue: row.get(2)?,
+        tenant: row.get(3)?,
+        plugin: row.get(4)?,
+        config: row.get(5)?,
+        payload: json(6)?.unwrap_or(Value::Null),
+        status,
+        priority: row.get(8)?,
+        run_at: Timestamp(row.get(9)?),
+        attempt: row.get(10)?,
+        max_attempts: row.get(11)?,
+        timeout_ms: row.get(12)?,
+        lease_owner: row.get(13)?,
+        lease_expires_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
+        cancel_requested: row.get(15)?,
+        error: row.get(16)?,
+        result: json(17)?,
+        progress: json(18)?,
+        unique_key: row.get(19)?,
+        created_at: Timestamp(row.get(20)?),
+        started_at: row.get::<_, Option<i64>>(21)?.map(Timestamp),
+        finished_at: row.get::<_, Option<i64>>(22)?.map(Timestamp),
+    })
+}
+
+pub(super) fn enqueue(connection: &Connection, job: &NewJob) -> Result<Enqueued, StoreError> {
+    let now = Timestamp::now();
+    let run_at = job.run_at.unwrap_or(now);
+    let payload = job.payload.to_string();
+    let mut insert = connection
+        .prepare_cached(
+            "INSERT INTO jobs (kind, queue, tenant, plugin, config, payload, status, priority, \
+             run_at, max_attempts, timeout_ms, unique_key, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING",
+        )
+        .map_err(backend_error("job_enqueue"))?;
+    let inserted = insert
+        .execute(params![
+            job.kind,
+            job.queue,
+            job.tenant,
+            job.plugin,
+            job.config,
+            payload,
+            job.priority,
+            run_at.0,
+            job.max_attempts,
+            job.timeout_ms,
+            job.unique_key,
+            now.0,
+        ])
+        .map_err(backend_error("job_enqueue"))?;
+    if inserted == 1 {
+        return Ok(Enqueued {
+            id: JobId(connection.last_insert_rowid()),
+            created: true,
+        });
+    }
+    let existing: i64 = connection
+        .prepare_cached("SELECT id FROM jobs WHERE unique_key = ?1")
+        .and_then(|mut select| select.query_row([&job.unique_key], |row| row.get(0)))
+        .map_err(backend_error("job_enqueue"))?;
+    Ok(Enqueued {
+        id: JobId(existing),
+        created: false,
+    })
+}
+
+pub(super) fn get(connection: &Connection, id: JobId) -> Result<Option<Job>, StoreError> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))
+        .and_then(|mut select| select.query_row([id.0], job_from_row).optional())
+        .map_err(backend_error("job_get"))
+}
+
+pub(super) fn list(connection: &Connection, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM jobs WHERE 1 = 1");
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut add = |clause: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+    };
+    if let Some(status) = filter.status {
+        add("status =", status.as_str().to_owned().into());
+    }
+    if let Some(kind) = &filter.kind {
+        add("kind =", kind.clone().into());
+    }
+    if let Some(queue) = &filter.queue {
+        add("queue =", queue.clone().into());
+    }
+    if let Some(tenant) = &filter.tenant {
+        add("tenant =", tenant.clone().into());
+    }
+    if let Some(plugin) = &filter.plugin {
+        add("plugin =", plugin.clone().into());
+    }
+    if let Some(before) = filter.before_id {
+        add("id <", before.0.into());
+    }
+    let limit = if filter.limit == 0 { 50 } else { filter.limit };
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    let mut select = connection
+        .prepare(&sql)
+        .map_err(backend_error("job_list"))?;
+    let rows = select
+        .query_map(rusqlite::params_from_iter(values), job_from_row)
+        .map_err(backend_error("job_list"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("job_list"))
+}
+
+pub(super) fn counts(connection: &Connection) -> Result<Vec<JobCount>, StoreError> {
+    let mut select = connection
+        .prepare_cached(
+            "SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status ORDER BY queue, status",
+        )
+        .map_err(backend_error("job_counts"))?;
+    let rows = select
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend_error("job_counts"))?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let (queue, status, count) = row.map_err(backend_error("job_counts"))?;
+        let status = status.parse().map_err(StoreError::Corrupt)?;
+        counts.push(JobCount {
+            queue,
+            status,
+            count,
+        });
+    }
+    Ok(counts)
+}
+
+pub(super) fn claim(connection: &Connection, params: &ClaimParams) -> Result<Vec<Job>, StoreError> {
+    let now = Timestamp::now();
+    let expires = now.plus(params.lease);
+    let mut update = connection
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
+             lease_expires_at = ?2, started_at = ?3 \
+             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ?4 \
+             AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?5) \
+             RETURNING {COLUMNS}"
+        ))
+        .map_err(backend_error("job_claim"))?;
+    let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
+    let rows = update
+        .query_map(
+            params![params.owner, expires.0, now.0, params.queue, limit],
+            job_from_row,
+        )
+        .map_err(backend_error("job_claim"))?;
+    let mut jobs = rows
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("job_claim"))?;
+    jobs.sort_by(|a, b| (a.priority, a.run_at, a.id).cmp(&(b.priority, b.run_at, b.id)));
+    Ok(jobs)
+}
+
+pub(super) fn heartbeat(
+    connection: &Connection,
+    params: &HeartbeatParams,
+) -> Result<HeartbeatOutcome, StoreError> {
+    let expires = Timestamp::now().plus(params.lease);
+    let mut update = connection
+        .prepare_cached(
+            "UPDATE jobs SET lease_expires_at = ?1 \
+             WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 \
+             RETURNING cancel_requested",
+        )
+        .map_err(backend_error("job_heartbeat"))?;
+    let mut outcome = HeartbeatOutcome::default();
+    for id in &params.ids {
+        let cancel: Option<bool> = update
+            .query_row(params![expires.0, id.0, params.owner], |row| row.get(0))
+            .optional()
+            .map_err(backend_error("job_heartbeat"))?;
+        if let Some(cancel) = cancel {
+            outcome.held.push(*id);
+            if cancel {
+                outcome.cancel_requested.push(*id);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Applies finishes; returns the ids that applied and the queues that got runnable jobs back.
+pub(super) fn finish_many(
+    connection: &Connection,
+    finishes: &[JobFinish],
+) -> Result<(Vec<JobId>, Vec<String>), StoreError> {
+    let now = Timestamp::now();
+    let guard = "WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempt = ?3";
+    let mut applied = Vec::with_capacity(finishes.len());
+    let mut requeued = Vec::new();
+    for finish in finishes {
+        let key = params![finish.id.0, finish.owner, finish.attempt];
+        let changed = match &finish.outcome {
+            FinishOutcome::Succeeded { result } => connection
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = 'succeeded', result = ?4, finished_at = ?5, \
+                     lease_owner = NULL, lease_expires_at = NULL {guard}"
+                ))
+                .and_then(|mut update| {
+                    update.execute(params![
+                        key[0],
+                        key[1],
+                        key[2],
+                        result.as_ref().map(Value::to_string),
+                        now.0
+                    ])
+                }),
+            FinishOutcome::Retry { error, run_at } => connection
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = 'queued', error = ?4, run_at = ?5, \
+                     lease_owner = NULL, lease_expires_at = NULL {guard} RETURNING queue"
+                ))
+                .and_then(|mut update| {
+                    update
+                        .query_row(params![key[0], key[1], key[2], error, run_at.0], |row| {
+                            row.get::<_, String>(0)
+                        })
+                        .optional()
+                })
+                .map(|queue| match queue {
+                    Some(queue) => {
+                        requeued.push(queue);
+                        1
+                    }
+                    None => 0,
+                }),
+            FinishOutcome::Failed { error } => {
+                finish_final(connection, guard, finish, "failed", error, now)
+            }
+            FinishOutcome::Cancelled { reason } => {
+                finish_final(connection, guard, finish, "cancelled", reason, now)
+            }
+        }
+        .map_err(backend_error("job_finish"))?;
+        if changed == 1 {
+            applied.push(finish.id);
+        }
+    }
+    requeued.sort();
+    requeued.dedup();
+    Ok((applied, requeued))
+}
+
+fn finish_final(
+    connection: &Connection,
+    guard: &str,
+    finish: &JobFinish,
+    status: &str,
+    error: &str,
+    now: Timestamp,
+) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = ?4, error = ?5, finished_at = ?6, \
+             lease_owner = NULL, lease_expires_at = NULL {guard}"
+        ))?
+        .execute(params![
+            finish.id.0,
+            finish.owner,
+            finish.attempt,
+            status,
+            error,
+            now.0
+        ])
+}
+
+pub(super) fn release(
+    connection: &Connection,
+    owner: &str,
+    ids: &[JobId],
+) -> Result<u64, StoreError> {
+    let mut update = connection
+        .prepare_cached(
+            "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), lease_owner = NULL, \
+             lease_expires_at = NULL, started_at = NULL \
+             WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
+        )
+        .map_err(backend_error("job_release"))?;
+    let mut released = 0;
+    for id in ids {
+        released += update
+            .execute(params![id.0, owner])
+            .map_err(backend_error("job_release"))? as u64;
+    }
+    Ok(released)
+}
+
+pub(super) fn rescue(connection: &Connection) -> Result<Vec<JobId>, StoreError> {
+    let now = Timestamp::now();
+    let mut update = connection
+        .prepare_cached(
+            "UPDATE jobs SET \
+               status = CASE WHEN cancel_requested THEN 'cancelled' \
+                             WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               error = CASE WHEN cancel_requested THEN 'cancelled; its worker stopped answering' \
+                            ELSE 'lease expired: the worker holding this job stopped (attempt ' \
+                                 || attempt || ' of ' || max_attempts || ')' END, \
+               finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 ELSE NULL END, \
+               run_at = ?1, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE status = 'running' AND lease_expires_at < ?1 \
+             RETURNING id",
+        )
+        .map_err(backend_error("job_rescue"))?;
+    let rows = update
+        .query_map([now.0], |row| row.get::<_, i64>(0).map(JobId))
+        .map_err(backend_error("job_rescue"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("job_rescue"))
+}
+
+pub(super) fn cancel(connection: &Connection, id: JobId) -> Result<CancelOutcome, StoreError> {
+    let now = Timestamp::now();
+    let status: Option<String> = connection
+        .prepare_cached("SELECT status FROM jobs WHERE id = ?1")
+        .and_then(|mut select| select.query_row([id.0], |row| row.get(0)).optional())
+        .map_err(backend_error("job_cancel"))?;
+    let Some(status) = status else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    match status.parse::<JobStatus>().map_err(StoreError::Corrupt)? {
+        JobStatus::Queued => {
+            connection
+                .prepare_cached(
+                    "UPDATE jobs SET status = 'cancelled', error = 'cancelled before it started', \
+                     finished_at = ?2 WHERE id = ?1",
+                )
+                .and_then(|mut update| update.execute(params![id.0, now.0]))
+                .map_err(backend_error("job_cancel"))?;
+            Ok(CancelOutcome::Cancelled)
+        }
+        JobStatus::Running => {
+            connection
+                .prepare_cached("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1")
+                .and_then(|mut update| update.execute([id.0]))
+                .map_err(backend_error("job_cancel"))?;
+            Ok(CancelOutcome::Requested)
+        }
+        finished => Ok(CancelOutcome::AlreadyFinished(finished)),
+    }
+}
+
+pub(super) fn retry(connection: &Connection, id: JobId) -> Result<Option<Job>, StoreError> {
+    connection
+        .prepare_cached(
+            "UPDATE jobs SET status = 'queued', run_at = ?2, attempt = 0, error = NULL, \
+             cancel_requested = 0, finished_at = NULL, started_at = NULL, result = NULL \
+             WHERE id = ?1 AND status IN ('failed', 'cancelled')",
+        )
+        .and_then(|mut update| update.execute(params![id.0, Timestamp::now().0]))
+        .map_err(backend_error("job_retry"))?;
+    get(connection, id)
+}
+
+pub(super) fn progress(
+    connection: &Connection,
+    id: JobId,
+    progress: &Value,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("UPDATE jobs SET progress = ?2 WHERE id = ?1")
+        .and_then(|mut update| update.execute(params![id.0, progress.to_string()]))
+        .map_err(backend_error("job_progress"))?;
+    Ok(())
+}
+
+pub(super) fn prune(connection: &Connection, params: &PruneParams) -> Result<u64, StoreError> {
+    let finished = "status IN ('succeeded', 'failed', 'cancelled')";
+    let mut doomed = String::new();
+    if let Some(before) = params.finished_before {
+        doomed = format!(
+            "SELECT id FROM jobs WHERE {finished} AND finished_at < {}",
+            before.0
+        );
+    }
+    if let Some(keep) = params.keep_last {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let by_count = format!(
+            "SELECT id FROM jobs WHERE {finished} ORDER BY finished_at DESC, id DESC LIMIT -1 OFFSET {keep}"
+        );
+        doomed = if doomed.is_empty() {
+            by_count
+        } else {
+            format!("{doomed} UNION {by_count}")
+        };
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    connection
+        .execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY);
+             DELETE FROM prune_ids;
+             INSERT INTO prune_ids {doomed};
+             DELETE FROM job_logs WHERE job_id IN (SELECT id FROM prune_ids);"
+        ))
+        .map_err(backend_error("job_prune"))?;
+    let deleted = connection
+        .execute(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_ids)",
+            [],
+        )
+        .map_err(backend_error("job_prune"))?;
+    connection
+        .execute_batch("DELETE FROM prune_ids")
+        .map_err(backend_error("job_prune"))?;
+    Ok(deleted as u64)
+}

@@ -1,0 +1,67 @@
+//! SQLite schema migrations, applied in order at open inside one transaction each.
+
+use rusqlite::Connection;
+
+use crate::store::{StoreError, Timestamp};
+
+/// Every migration, oldest first. Append only: a released migration never changes.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+
+/// Brings the database to the newest schema this build knows.
+pub(super) fn apply(connection: &Connection) -> Result<(), StoreError> {
+    let failed = |version: i64, error: rusqlite::Error| StoreError::Migration {
+        backend: "sqlite",
+        version,
+        reason: error.to_string(),
+    };
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT    NOT NULL,
+                 applied_at INTEGER NOT NULL
+             )",
+        )
+        .map_err(|error| failed(0, error))?;
+    let current: i64 = connection
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|error| failed(0, error))?;
+    let known = MIGRATIONS
+        .last()
+        .map(|(version, _, _)| *version)
+        .unwrap_or(0);
+    if current > known {
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for (version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|error| failed(*version, error))?;
+        let outcome = connection.execute_batch(sql).and_then(|()| {
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![version, name, Timestamp::now().0],
+            )
+        });
+        match outcome {
+            Ok(_) => connection
+                .execute_batch("COMMIT")
+                .map_err(|error| failed(*version, error))?,
+            Err(error) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(failed(*version, error));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! The SQLite store: one file, WAL journal, one writer thread per process, a small pool of
+//! reading connections.
+//!
+//! Writes from every task go to the writer thread, which commits them in groups (see
+//! `writer.rs`); reads run on their own connections in the blocking pool, so a long listing never
+//! holds up a claim. Several processes may open the same file (the benchmark and the tests do):
+//! SQLite serialises their write transactions with `BEGIN IMMEDIATE` and a busy timeout.
+//!
+//! Durability: with `synchronous = NORMAL` (the default) an acknowledged write survives a crash
+//! of the process; a power loss or kernel crash may lose the last transactions before the WAL is
+//! synced. `synchronous = FULL` syncs every commit and survives both, at several times the cost
+//! per commit.
+//!
+//! Limits: notices reach other processes only as "something changed" wake-ups (inotify on the
+//! WAL file), never as precise notices; the clock is the host's.
+
+mod jobs;
+mod logs;
+mod migrations;
+mod watch;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::broadcast;
+
+use super::{
+    Backend, CancelOutcome, ClaimParams, Enqueued, HeartbeatOutcome, HeartbeatParams, Job,
+    JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLine, NewJob, NewLogLine, PruneParams,
+    Store, StoreError, StoreNotice,
+};
+use writer::Writer;
+
+/// How SQLite syncs commits to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives a crash of the process; may lose the newest commits on power loss.
+    #[default]
+    Normal,
+    /// Survives power loss too; every commit waits for the disk.
+    Full,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Synchronous, String> {
+        match text {
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            other => Err(format!(
+                "unknown SQLite synchronous mode `{other}`; use normal or full"
+            )),
+        }
+    }
+}
+
+/// How to open an SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+}
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    synchronous: Synchronous,
+    writer: Mutex<Option<Writer>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    notices: broadcast::Sender<StoreNotice>,
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file, applies migrations and starts the writer.
+    /// Must be called inside a Tokio runtime (the cross-process watcher is a task).
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be created or opened (a missing or read-only
+    /// directory, a file that is not a database), [`StoreError::Migration`] or
+    /// [`StoreError::TooNew`] when its schema cannot be brought to this version.
+    pub async fn open(options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let path = options.path.clone();
+        let synchronous = options.synchronous;
+        let connection = tokio::task::spawn_blocking(move || {
+            let connection = open_connection(&path, synchronous)?;
+            migrations::apply(&connection)?;
+            Ok::<_, StoreError>(connection)
+        })
+        .await
+        .map_err(|error| StoreError::Open {
+            path: options.path.display().to_string(),
+            reason: error.to_string(),
+        })??;
+        let (writer, writer_thread) =
+            Writer::start(connection).map_err(|reason| StoreError::Open {
+                path: options.path.display().to_string(),
+                reason,
+            })?;
+        let (notices, _) = broadcast::channel(1024);
+        let watcher = watch::start(&options.path, notices.clone());
+        Ok(SqliteStore {
+            path: options.path,
+            synchronous,
+            writer: Mutex::new(Some(writer)),
+            writer_thread: Mutex::new(Some(writer_thread)),
+            readers: Mutex::new(Vec::new()),
+            notices,
+            watcher: Mutex::new(watcher),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> Result<Writer, StoreError> {
+        lock(&self.writer).clone().ok_or(StoreError::Closed)
+    }
+
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer()?.call(op).await
+    }
+
+    /// Runs `op` on a reading connection in the blocking pool.
+    async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if lock(&self.writer).is_none() {
+            return Err(StoreError::Closed);
+        }
+        let pooled = lock(&self.readers).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, self.synchronous)?,
+        };
+        let (connection, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = op(&connection);
+            (connection, outcome)
+        })
+        .await
+        .map_err(|error| StoreError::Backend {
+            op: "read",
+            message: error.to_string(),
+        })?;
+        let mut readers = lock(&self.readers);
+        if readers.len() < 4 {
+            readers.push(connection);
+        }
+        outcome
+    }
+
+    fn announce(&self, notice: StoreNotice) {
+        // No subscriber is fine: notices are hints.
+        let _ = self.notices.send(notice);
+    }
+}
+
+/// Locks a mutex, recovering from a poisoned one: the data behind these locks (a handle, a pool
+/// of connections) stays valid even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
+    let open_error = |reason: String| StoreError::Open {
+        path: path.display().to_string(),
+        reason,
+    };
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| open_error(explain_open_error(path, &error)))?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(|error| open_error(error.to_string()))?;
+    let synchronous = match synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    connection
+        .execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {synchronous};
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -16000;"
+        ))
+        .map_err(|error| open_error(explain_open_error(path, &error)))?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+fn explain_open_error(path: &Path, error: &rusqlite::Error) -> String {
+    let directory = path
+        .parent()
+        .map(|parent| parent.display().to_string())
+        .unwrap_or_else(|| ".".to_owned());
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::CannotOpen) | Some(rusqlite::ErrorCode::ReadOnly) => format!(
+            "{error}; check that the directory {directory} exists and is writable by this user, or choose another --data-dir"
+        ),
+        Some(rusqlite::ErrorCode::NotADatabase) => format!(
+            "{error}; the file is not an SQLite database: move it away or choose another --data-dir"
+        ),
+        _ => error.to_string(),
+    }
+}
+
+fn backend_error(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| StoreError::Backend {
+        op,
+        message: error.to_string(),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|connection| {
+            connection
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(backend_error("ping"))
+        })
+        .await
+    }
+
+    async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
+        let queue = job.queue.clone();
+        let enqueued = self
+            .write(move |connection| jobs::enqueue(connection, &job))
+            .await?;
+        if enqueued.created {
+            self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
+        }
+        Ok(enqueued)
+    }
+
+    async fn job_enqueue_many(&self, new_jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut queues: Vec<String> = new_jobs.iter().map(|job| job.queue.clone()).collect();
+        queues.sort();
+        queues.dedup();
+        let enqueued = self
+            .write(move |connection| {
+                new_jobs
+                    .iter()
+                    .map(|job| jobs::enqueue(connection, job))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        for queue in queues {
+            self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
+        }
+        Ok(enqueued)
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.read(move |connection| jobs::get(connection, id)).await
+    }
+
+    async fn job_list(&self, filter: JobFilter) -> Result<Vec<Job>, StoreError> {
+        self.read(move |connection| jobs::list(connection, &filter))
+            .await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        self.read(jobs::counts).await
+    }
+
+    async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
+        self.write(move |connection| jobs::claim(connection, &params))
+            .await
+    }
+
+    async fn job_heartbeat(&self, params: HeartbeatParams) -> Result<HeartbeatOutcome, StoreError> {
+        self.write(move |connection| jobs::heartbeat(connection, &params))
+            .await
+    }
+
+    async fn job_finish_many(&self, finishes: Vec<JobFinish>) -> Result<Vec<JobId>, StoreError> {
+        let (applied, requeued) = self
+            .write(move |connection| jobs::finish_many(connection, &finishes))
+            .await?;
+        for queue in requeued {
+            self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
+        }
+        Ok(applied)
+    }
+
+    async fn job_release(&self, owner: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        let ids = ids.to_vec();
+        let released = self
+            .write(move |connection| jobs::release(connection, &owner, &ids))
+            .await?;
+        if released > 0 {
+            self.announce(StoreNotice::JobsAvailable { queue: None });
+        }
+        Ok(released)
+    }
+
+    async fn job_rescue(&self) -> Result<Vec<JobId>, StoreError> {
+        let rescued = self.write(jobs::rescue).await?;
+        if !rescued.is_empty() {
+            self.announce(StoreNotice::JobsAvailable { queue: None });
+        }
+        Ok(rescued)
+    }
+
+    async fn job_cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError> {
+        let outcome = self
+            .write(move |connection| jobs::cancel(connection, id))
+            .await?;
+        match outcome {
+            CancelOutcome::Requested => self.announce(StoreNotice::CancelRequested { id }),
+            CancelOutcome::Cancelled => self.announce(StoreNotice::JobChanged {
+                id,
+                status: JobStatus::Cancelled,
+            }),
+            CancelOutcome::AlreadyFinished(_) | CancelOutcome::NotFound => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn job_retry(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let job = self
+            .write(move |connection| jobs::retry(connection, id))
+            .await?;
+        if let Some(job) = &job {
+            if job.status == JobStatus::Queued {
+                self.announce(StoreNotice::JobsAvailable {
+                    queue: Some(job.queue.clone()),
+                });
+            }
+        }
+        Ok(job)
+    }
+
+    async fn job_progress(&self, id: JobId, progress: serde_json::Value) -> Result<(), StoreError> {
+        self.write(move |connection| jobs::progress(connection, id, &progress))
+            .await
+    }
+
+    async fn job_prune(&self, params: PruneParams) -> Result<u64, StoreError> {
+        self.write(move |connection| jobs::prune(connection, &params))
+            .await
+    }
+
+    async fn log_append(&self, job_id: JobId, lines: Vec<NewLogLine>) -> Result<i64, StoreError> {
+        let seq = self
+            .write(move |connection| logs::append(connection, job_id, &lines))
+            .await?;
+        self.announce(StoreNotice::LogAppended { job_id, seq });
+        Ok(seq)
+    }
+
+    async fn log_list(
+        &self,
+        job_id: JobId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        self.read(move |connection| logs::list(connection, job_id, after_seq, limit))
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StoreNotice> {
+        self.notices.subscribe()
+    }
+
+    async fn close(&self) {
+        if let Some(watcher) = lock(&self.watcher).take() {
+            watcher.abort();
+        }
+        lock(&self.readers).clear();
+        // Dropping the last handle ends the writer thread after it finished what it holds.
+        drop(lock(&self.writer).take());
+        let thread = lock(&self.writer_thread).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
