@@ -4,4 +4,5 @@
 //! `queue`; `queue` calls `store`; only `store` speaks SQL. See ARCHITECTURE.md at the root of
 //! the repository for the map.
 
+pub mod queue;
 pub mod store;

@@ -1,0 +1,223 @@
+//! The job queue: the job model's rules on top of the store.
+//!
+//! Owns: validating what is enqueued (the kind is registered, the payload is what the kind
+//! accepts), the retry policy, timeouts, cancellation, leases and their heartbeats, rescue of
+//! expired leases, pruning, the watch API for job logs, and the worker pool that runs jobs
+//! ([`WorkerPool`]). Job kinds are registered by the modules that own them ([`Registry`]); the
+//! queue knows only the built-in `noop`.
+//!
+//! Must not touch: SQL (everything goes through [`Store`]), HTTP, processes.
+
+mod maintenance;
+mod noop;
+mod registry;
+mod retry;
+mod watch;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::store::{
+    CancelOutcome, Enqueued, Job, JobFilter, JobId, JobStatus, LogLine, NewJob, Store, StoreError,
+};
+
+pub use registry::{JobContext, JobError, JobHandler, Registry};
+pub use retry::RetryPolicy;
+pub use worker::{PoolConfig, QueueConfig, WorkerPool};
+
+/// What can go wrong when asking the queue for something. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("unknown job kind `{kind}`; this plugboard runs: {known}")]
+    UnknownKind { kind: String, known: String },
+    #[error("the payload is not valid JSON: {reason}")]
+    PayloadNotJson { reason: String },
+    #[error("invalid payload for a `{kind}` job: {reason}")]
+    InvalidPayload { kind: String, reason: String },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("job {0} does not exist")]
+    NotFound(JobId),
+    #[error("job {id} is {status}; only failed or cancelled jobs can be retried")]
+    NotRetryable { id: JobId, status: JobStatus },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The front door of the queue: enqueue, inspect, cancel and retry jobs, read and follow logs.
+#[derive(Clone)]
+pub struct Queue {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+}
+
+impl Queue {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Queue {
+        Queue { store, registry }
+    }
+
+    /// The store behind the queue.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The job kinds this queue accepts.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Parses a payload given as text (from a flag, a file or a request body).
+    ///
+    /// # Errors
+    /// [`QueueError::PayloadNotJson`] with where the text stopped being JSON.
+    pub fn parse_payload(text: &str) -> Result<Value, QueueError> {
+        serde_json::from_str(text).map_err(|error| QueueError::PayloadNotJson {
+            reason: error.to_string(),
+        })
+    }
+
+    /// Checks a job before it is stored.
+    ///
+    /// # Errors
+    /// An unknown kind, a payload the kind refuses, a bad queue name or limits out of range.
+    pub fn validate(&self, job: &NewJob) -> Result<(), QueueError> {
+        let Some(handler) = self.registry.get(&job.kind) else {
+            return Err(QueueError::UnknownKind {
+                kind: job.kind.clone(),
+                known: self.registry.kinds().join(", "),
+            });
+        };
+        handler
+            .validate(&job.payload)
+            .map_err(|reason| QueueError::InvalidPayload {
+                kind: job.kind.clone(),
+                reason,
+            })?;
+        validate_name("queue", &job.queue)?;
+        if !(1..=1000).contains(&job.max_attempts) {
+            return Err(QueueError::Invalid {
+                field: "max_attempts",
+                reason: format!("{} is out of range; use 1 to 1000", job.max_attempts),
+            });
+        }
+        if let Some(timeout) = job.timeout_ms {
+            if timeout <= 0 {
+                return Err(QueueError::Invalid {
+                    field: "timeout_ms",
+                    reason: format!("{timeout} is not a positive number of milliseconds"),
+                });
+            }
+        }
+        if let Some(key) = &job.unique_key {
+            if key.is_empty() || key.len() > 512 {
+                return Err(QueueError::Invalid {
+                    field: "unique_key",
+                    reason: "use 1 to 512 characters".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates and stores one job; a duplicate unique key answers the existing job.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        self.validate(&job)?;
+        Ok(self.store.job_enqueue(job).await?)
+    }
+
+    /// Validates every job, then stores them all in one transaction (or none, if one is invalid).
+    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        for job in &jobs {
+            self.validate(job)?;
+        }
+        Ok(self.store.job_enqueue_many(jobs).await?)
+    }
+
+    /// Reads one job.
+    pub async fn get(&self, id: JobId) -> Result<Job, QueueError> {
+        self.store
+            .job_get(id)
+            .await?
+            .ok_or(QueueError::NotFound(id))
+    }
+
+    /// Lists jobs, newest first.
+    pub async fn list(&self, filter: JobFilter) -> Result<Vec<Job>, QueueError> {
+        Ok(self.store.job_list(filter).await?)
+    }
+
+    /// Cancels a job: at once when queued; a running one is told, and stopped after the worker's
+    /// cancel grace period if it does not stop by itself.
+    pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome, QueueError> {
+        match self.store.job_cancel(id).await? {
+            CancelOutcome::NotFound => Err(QueueError::NotFound(id)),
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// Puts a failed or cancelled job back in the queue with fresh attempts.
+    pub async fn retry(&self, id: JobId) -> Result<Job, QueueError> {
+        let current = self.get(id).await?;
+        if !matches!(current.status, JobStatus::Failed | JobStatus::Cancelled) {
+            return Err(QueueError::NotRetryable {
+                id,
+                status: current.status,
+            });
+        }
+        let job = self
+            .store
+            .job_retry(id)
+            .await?
+            .ok_or(QueueError::NotFound(id))?;
+        if job.status != JobStatus::Queued {
+            // Someone else retried it first; it is queued or running again either way.
+            return Err(QueueError::NotRetryable {
+                id,
+                status: job.status,
+            });
+        }
+        Ok(job)
+    }
+
+    /// Log lines of a job after sequence number `after_seq`.
+    pub async fn logs(
+        &self,
+        id: JobId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, QueueError> {
+        Ok(self.store.log_list(id, after_seq, limit).await?)
+    }
+
+    /// Follows a job's log: every line after `after_seq`, then new lines as they are appended,
+    /// until the job has finished and its last line was sent. Lines arrive in order, each once.
+    pub fn follow_logs(
+        &self,
+        id: JobId,
+        after_seq: i64,
+    ) -> tokio::sync::mpsc::Receiver<Result<LogLine, QueueError>> {
+        watch::follow_logs(self.store.clone(), id, after_seq)
+    }
+}
+
+/// Queue names (and similar identifiers) are 1 to 64 characters of letters, digits, `_`, `-`, `.`.
+fn validate_name(field: &'static str, name: &str) -> Result<(), QueueError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(QueueError::Invalid {
+            field,
+            reason: format!("`{name}` must be 1 to 64 letters, digits, `_`, `-` or `.`"),
+        })
+    }
+}
