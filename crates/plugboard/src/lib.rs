@@ -1,8 +1,12 @@
 //! plugboard: a plugin host and persistent job engine.
 //!
-//! The library behind the `plugboard` binary. Data flows one way: `cli` (and later `api`) call
-//! `queue`; `queue` calls `store`; only `store` speaks SQL. See ARCHITECTURE.md at the root of
-//! the repository for the map.
+//! The library behind the `plugboard` binary. Data flows one way: `cli` and `api` call `queue`;
+//! `queue` calls `store`; only `store` speaks SQL. ARCHITECTURE.md at the root of the repository
+//! is the map.
 
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod config;
 pub mod queue;
 pub mod store;

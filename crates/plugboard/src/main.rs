@@ -1,1 +1,37 @@
-fn main() {}
+//! The `plugboard` binary: parses the command line, sets up logging, runs the command, and turns
+//! errors into a message with its causes and a non-zero exit code.
+
+use clap::Parser;
+use plugboard::cli::{self, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLUGBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            1
+        }
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

@@ -30,6 +30,11 @@ pub use registry::{JobContext, JobError, JobHandler, Registry};
 pub use retry::RetryPolicy;
 pub use worker::{PoolConfig, QueueConfig, WorkerPool};
 
+/// The built-in `noop` handler, for callers that wrap it (the benchmark records start times).
+pub fn noop_handler() -> impl JobHandler {
+    noop::Noop
+}
+
 /// What can go wrong when asking the queue for something. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

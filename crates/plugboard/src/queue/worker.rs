@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,6 +50,10 @@ pub struct PoolConfig {
     pub worker_id: String,
     /// Default: `default` with concurrency 10.
     pub queues: Vec<QueueConfig>,
+    /// Jobs each queue claims beyond its concurrency, to start the next one without a round trip
+    /// to the store. They wait in this process, leased, until a slot frees up. Worth it for many
+    /// short jobs; keep it 0 when jobs are long, so other nodes can take them. Default 0.
+    pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat. Default 15 s.
     pub lease: Duration,
     /// How often running jobs' leases are renewed. Default 5 s (a third of the lease).
@@ -82,6 +86,7 @@ impl PoolConfig {
                 name: "default".to_owned(),
                 concurrency: 10,
             }],
+            prefetch: 0,
             lease: Duration::from_secs(15),
             heartbeat_interval: Duration::from_secs(5),
             rescue_interval: Duration::from_secs(1),
@@ -124,7 +129,11 @@ struct Shared {
 struct Slots {
     name: String,
     concurrency: usize,
-    running: AtomicUsize,
+    /// Concurrency plus prefetch: the most jobs this queue holds leased at once.
+    capacity: usize,
+    /// Jobs claimed and not yet finished (running or waiting for a permit).
+    held: AtomicUsize,
+    permits: Arc<Semaphore>,
     available: Notify,
     slot_freed: Notify,
 }
@@ -145,10 +154,13 @@ impl WorkerPool {
             .queues
             .iter()
             .map(|queue| {
+                let concurrency = queue.concurrency.max(1);
                 let slots = Slots {
                     name: queue.name.clone(),
-                    concurrency: queue.concurrency.max(1),
-                    running: AtomicUsize::new(0),
+                    concurrency,
+                    capacity: concurrency + config.prefetch,
+                    held: AtomicUsize::new(0),
+                    permits: Arc::new(Semaphore::new(concurrency)),
                     available: Notify::new(),
                     slot_freed: Notify::new(),
                 };
@@ -288,10 +300,12 @@ async fn fetch_loop(shared: Arc<Shared>, slots: Arc<Slots>, stop: CancellationTo
         if stop.is_cancelled() {
             return;
         }
-        let free = slots
-            .concurrency
-            .saturating_sub(slots.running.load(Ordering::Acquire));
-        if free > 0 && may_have_more {
+        let held = slots.held.load(Ordering::Acquire);
+        let free = slots.capacity.saturating_sub(held);
+        // Claim in batches: at once when a worker slot is idle, otherwise once half the room is
+        // free, so that many short jobs do not turn into many one-job claims.
+        let worth_claiming = free > 0 && (held < slots.concurrency || free * 2 >= slots.capacity);
+        if worth_claiming && may_have_more {
             let claim = ClaimParams {
                 queue: slots.name.clone(),
                 owner: config.worker_id.clone(),
@@ -314,7 +328,7 @@ async fn fetch_loop(shared: Arc<Shared>, slots: Arc<Slots>, stop: CancellationTo
                 }
             }
         }
-        let wait_for_slot = free == 0;
+        let wait_for_slot = !worth_claiming;
         tokio::select! {
             () = stop.cancelled() => return,
             () = slots.available.notified() => may_have_more = true,
@@ -325,7 +339,7 @@ async fn fetch_loop(shared: Arc<Shared>, slots: Arc<Slots>, stop: CancellationTo
 }
 
 fn start_job(shared: &Arc<Shared>, slots: &Arc<Slots>, job: Job) {
-    slots.running.fetch_add(1, Ordering::AcqRel);
+    slots.held.fetch_add(1, Ordering::AcqRel);
     let cancel = CancellationToken::new();
     lock(&shared.running).insert(job.id, cancel.clone());
     shared
@@ -356,6 +370,14 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
             shared.registry.kinds().join(", ")
         )))),
         Some(handler) => {
+            let permit = tokio::select! {
+                biased;
+                () = shared.abort.cancelled() => None,
+                permit = slots.permits.clone().acquire_owned() => permit.ok(),
+            };
+            let Some(_permit) = permit else {
+                return finish(&shared, &slots, &job, Finished::Release(job.id));
+            };
             let context = JobContext::new(
                 job.clone(),
                 config.worker_id.clone(),
@@ -389,13 +411,17 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
             outcome: decide(&job, ending, cancel.is_cancelled(), config),
         }),
     };
+    finish(&shared, &slots, &job, finished);
+}
+
+fn finish(shared: &Shared, slots: &Slots, job: &Job, finished: Finished) {
     let _ = shared.finished.send(finished);
     let now_idle = {
         let mut running = lock(&shared.running);
         running.remove(&job.id);
         running.is_empty()
     };
-    slots.running.fetch_sub(1, Ordering::AcqRel);
+    slots.held.fetch_sub(1, Ordering::AcqRel);
     slots.slot_freed.notify_one();
     if now_idle {
         shared.idle.notify_waiters();

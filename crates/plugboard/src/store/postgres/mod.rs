@@ -1,16 +1,371 @@
-//! The PostgreSQL store (placeholder while it is written; never committed).
-use super::StoreError;
+//! The PostgreSQL store: one database (optionally one schema in it) shared by every plugboard
+//! node, a pool of connections, and one more connection that `LISTEN`s for notices.
+//!
+//! Owns: the tables in its schema, their migrations (applied under an advisory lock, so nodes
+//! starting together are safe), the statements behind every [`Store`] method, and the
+//! `plugboard[_<schema>]` notification channel. Times come from the database's clock (`now()`),
+//! so nodes with skewed clocks still agree on leases. Claims use `FOR UPDATE SKIP LOCKED`, so
+//! concurrent claimers on any node never get the same job.
+//!
+//! Must not touch: anything outside its schema (it creates the schema when missing, and
+//! [`PostgresStore::drop_schema`] exists for tests only).
+//!
+//! Limits: PostgreSQL text cannot hold the NUL character, so NULs in log messages and error
+//! texts are stored as U+FFFD, and a payload, result or progress containing `\u0000` is refused.
+//! No TLS: reach a remote server through a private network or a tunnel.
+
+mod connect;
+mod enqueue;
+mod finish;
+mod jobs;
+mod logs;
+mod migrations;
+mod notify;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::{
+    Backend, CancelOutcome, ClaimParams, Enqueued, HeartbeatOutcome, HeartbeatParams, Job,
+    JobCount, JobFilter, JobFinish, JobId, LogLine, NewJob, NewLogLine, PruneParams, Store,
+    StoreError, StoreNotice,
+};
+
+/// The pool size used when [`PostgresOptions::pool_size`] is 0.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// How to connect a PostgreSQL store.
+#[derive(Clone)]
 pub struct PostgresOptions {
+    /// A `postgres://user:password@host:port/database` URL or a `key=value` connection string.
     pub url: String,
+    /// The schema holding plugboard's tables, created when missing; `None`: the server's
+    /// default `search_path` (usually `public`).
     pub schema: Option<String>,
+    /// The most pooled connections (one more is used for `LISTEN`); 0 means
+    /// [`DEFAULT_POOL_SIZE`].
     pub pool_size: usize,
 }
-pub struct PostgresStore;
-impl PostgresStore {
-    pub async fn connect(_o: PostgresOptions) -> Result<super::sqlite::SqliteStore, StoreError> {
-        Err(StoreError::Closed)
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PostgresOptions")
+            .field("url", &connect::redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .finish()
     }
-    pub async fn drop_schema(_u: &str, _s: &str) -> Result<(), StoreError> {
+}
+
+/// A store in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+    channel: String,
+    notices: broadcast::Sender<StoreNotice>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema when it is missing, applies migrations and starts listening
+    /// for notices. Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`] for a malformed URL, a schema name that is not plain letters,
+    /// digits and underscores, or a server that cannot be reached or refuses us;
+    /// [`StoreError::Migration`] or [`StoreError::TooNew`] when the schema cannot be brought to
+    /// this version.
+    pub async fn connect(options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+        let url = connect::redact_url(&options.url);
+        let schema = options
+            .schema
+            .as_deref()
+            .map(|schema| connect::checked_schema(&options.url, schema))
+            .transpose()?;
+        let listen_config = connect::config(&options.url, None)?;
+        let config = connect::config(&options.url, schema)?;
+        let pool_size = if options.pool_size == 0 {
+            DEFAULT_POOL_SIZE
+        } else {
+            options.pool_size
+        };
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(config.get_connect_timeout().map(|timeout| *timeout * 2))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|error| StoreError::Connect {
+                url: url.clone(),
+                reason: format!("cannot build the connection pool: {error}"),
+            })?;
+        let mut client = pool.get().await.map_err(|error| StoreError::Connect {
+            url: url.clone(),
+            reason: match error {
+                PoolError::Backend(error) => connect::explain_connect_error(&config, &error),
+                PoolError::Timeout(_) => connect::explain_connect_timeout(&config),
+                other => other.to_string(),
+            },
+        })?;
+        migrations::apply(&mut client, schema).await?;
+        drop(client);
+        let channel = notify::channel_name(schema);
+        let (notices, _) = broadcast::channel(1024);
+        let listener = notify::start(listen_config, channel.clone(), notices.clone())
+            .await
+            .map_err(|reason| StoreError::Connect {
+                url,
+                reason: format!("cannot listen for notices: {reason}"),
+            })?;
+        Ok(PostgresStore {
+            pool,
+            channel,
+            notices,
+            listener: Mutex::new(Some(listener)),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Drops `schema` and everything in it (`DROP SCHEMA .. CASCADE`). For tests, which give
+    /// each store its own schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`] when the URL, the schema name or the server is unusable;
+    /// [`StoreError::Backend`] when the drop itself fails.
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        let schema = connect::checked_schema(url, schema)?;
+        let config = connect::config(url, None)?;
+        let (client, connection) =
+            config
+                .connect(NoTls)
+                .await
+                .map_err(|error| StoreError::Connect {
+                    url: connect::redact_url(url),
+                    reason: connect::explain_connect_error(&config, &error),
+                })?;
+        let driver = tokio::spawn(connection);
+        let dropped = client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                connect::quote_identifier(schema)
+            ))
+            .await
+            .map_err(database_error("drop_schema"));
+        // Dropping the client ends the connection, and with it the driver task.
+        drop(client);
+        let _ = driver.await;
+        dropped
+    }
+
+    /// A pooled connection, or [`StoreError::Closed`] after [`Store::close`].
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        self.pool.get().await.map_err(|error| match error {
+            PoolError::Closed => StoreError::Closed,
+            PoolError::Backend(error) => StoreError::Backend {
+                op: "connect",
+                message: describe(&error),
+            },
+            other => StoreError::Backend {
+                op: "connect",
+                message: other.to_string(),
+            },
+        })
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Stops the listening task of a store dropped without [`Store::close`], so it does not keep
+    /// a connection open for the life of the runtime.
+    fn drop(&mut self) {
+        let listener = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+    }
+}
+
+/// The database's own message where there is one (with its detail), else the driver's.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(database_error) => match database_error.detail() {
+            Some(detail) => format!("{} ({detail})", database_error.message()),
+            None => database_error.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// Turns a driver error in `op` into a [`StoreError`]: unique violations become
+/// [`StoreError::Conflict`], everything else [`StoreError::Backend`].
+fn database_error(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| {
+        if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict(format!("{op}: {}", describe(&error)))
+        } else {
+            StoreError::Backend {
+                op,
+                message: describe(&error),
+            }
+        }
+    }
+}
+
+/// `text` without NUL characters, which PostgreSQL text cannot hold.
+fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// A duration in whole microseconds, as the statements take it (saturating).
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(database_error("ping"))?;
         Ok(())
+    }
+
+    async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
+        let client = self.client().await?;
+        enqueue::enqueue(&client, &self.channel, &job).await
+    }
+
+    async fn job_enqueue_many(&self, new_jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut client = self.client().await?;
+        enqueue::enqueue_many(&mut client, &self.channel, &new_jobs).await
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let client = self.client().await?;
+        jobs::get(&client, id).await
+    }
+
+    async fn job_list(&self, filter: JobFilter) -> Result<Vec<Job>, StoreError> {
+        let client = self.client().await?;
+        jobs::list(&client, &filter).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let client = self.client().await?;
+        jobs::counts(&client).await
+    }
+
+    async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
+        let client = self.client().await?;
+        jobs::claim(&client, &params).await
+    }
+
+    async fn job_heartbeat(&self, params: HeartbeatParams) -> Result<HeartbeatOutcome, StoreError> {
+        let client = self.client().await?;
+        jobs::heartbeat(&client, &params).await
+    }
+
+    async fn job_finish_many(&self, finishes: Vec<JobFinish>) -> Result<Vec<JobId>, StoreError> {
+        let mut client = self.client().await?;
+        finish::finish_many(&mut client, &self.channel, &finishes).await
+    }
+
+    async fn job_release(&self, owner: &str, ids: &[JobId]) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        jobs::release(&client, &self.channel, owner, ids).await
+    }
+
+    async fn job_rescue(&self) -> Result<Vec<JobId>, StoreError> {
+        let client = self.client().await?;
+        jobs::rescue(&client, &self.channel).await
+    }
+
+    async fn job_cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError> {
+        let mut client = self.client().await?;
+        jobs::cancel(&mut client, &self.channel, id).await
+    }
+
+    async fn job_retry(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let client = self.client().await?;
+        jobs::retry(&client, &self.channel, id).await
+    }
+
+    async fn job_progress(&self, id: JobId, progress: serde_json::Value) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        jobs::progress(&client, id, &progress).await
+    }
+
+    async fn job_prune(&self, params: PruneParams) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        jobs::prune(&client, &params).await
+    }
+
+    async fn log_append(&self, job_id: JobId, lines: Vec<NewLogLine>) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        logs::append(&client, &self.channel, job_id, &lines).await
+    }
+
+    async fn log_list(
+        &self,
+        job_id: JobId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let client = self.client().await?;
+        logs::list(&client, job_id, after_seq, limit).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StoreNotice> {
+        self.notices.subscribe()
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(listener) = listener {
+            listener.abort();
+            // Aborted is the expected outcome; waiting makes sure its connection is gone.
+            let _ = listener.await;
+        }
+        self.pool.close();
     }
 }

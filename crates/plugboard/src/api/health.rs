@@ -1,0 +1,117 @@
+//! Health probes. `/livez`: the process answers. `/readyz`: the store answers. `/api/v1/health`:
+//! each check with its detail, including a `noop` job's round trip through the queue and a
+//! worker (run at most once per 10 seconds, so probing cannot flood the queue).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::queue::Queue;
+use crate::store::{JobStatus, NewJob};
+
+const PROBE_EVERY: Duration = Duration::from_secs(10);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub(super) struct HealthState {
+    queue: Queue,
+    last_probe: Arc<Mutex<Option<(Instant, Value)>>>,
+}
+
+impl HealthState {
+    pub(super) fn new(queue: Queue) -> HealthState {
+        HealthState {
+            queue,
+            last_probe: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+pub(super) async fn livez() -> &'static str {
+    "ok\n"
+}
+
+pub(super) async fn readyz(State(state): State<HealthState>) -> (StatusCode, String) {
+    match state.queue.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {error}\n"),
+        ),
+    }
+}
+
+pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Json<Value>) {
+    let store = state.queue.store();
+    let started = Instant::now();
+    let store_check = match store.ping().await {
+        Ok(()) => {
+            json!({"ok": true, "backend": store.backend().as_str(), "ms": started.elapsed().as_secs_f64() * 1000.0})
+        }
+        Err(error) => {
+            json!({"ok": false, "backend": store.backend().as_str(), "error": error.to_string()})
+        }
+    };
+    let counts = match store.job_counts().await {
+        Ok(counts) => json!(counts),
+        Err(error) => json!({"error": error.to_string()}),
+    };
+    let worker_check = {
+        let mut last = state.last_probe.lock().await;
+        match &*last {
+            Some((at, result)) if at.elapsed() < PROBE_EVERY => result.clone(),
+            _ => {
+                let result = noop_round_trip(&state.queue).await;
+                *last = Some((Instant::now(), result.clone()));
+                result
+            }
+        }
+    };
+    let ok = store_check["ok"] == json!(true) && worker_check["ok"] == json!(true);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({"ok": ok, "checks": {"store": store_check, "workers": worker_check}, "jobs": counts}),
+        ),
+    )
+}
+
+async fn noop_round_trip(queue: &Queue) -> Value {
+    let started = Instant::now();
+    let mut job = NewJob::new("noop", json!({}));
+    job.priority = -1000;
+    job.max_attempts = 1;
+    let id = match queue.enqueue(job).await {
+        Ok(enqueued) => enqueued.id,
+        Err(error) => {
+            return json!({"ok": false, "error": format!("cannot enqueue a noop job: {error}")})
+        }
+    };
+    let mut notices = queue.store().subscribe();
+    loop {
+        match queue.get(id).await {
+            Ok(job) if job.status == JobStatus::Succeeded => {
+                return json!({"ok": true, "noop_round_trip_ms": started.elapsed().as_secs_f64() * 1000.0})
+            }
+            Ok(job) if job.status.is_finished() => {
+                return json!({"ok": false, "error": format!("the noop health job {id} ended {}: {}", job.status, job.error.unwrap_or_default())})
+            }
+            Ok(_) => {}
+            Err(error) => return json!({"ok": false, "error": error.to_string()}),
+        }
+        if started.elapsed() > PROBE_TIMEOUT {
+            return json!({"ok": false, "error": format!("the noop health job {id} did not finish within {} s: are the workers of queue `default` stuck or busy?", PROBE_TIMEOUT.as_secs())});
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(20), notices.recv()).await;
+    }
+}

@@ -1,0 +1,276 @@
+//! `plugboard job …`: enqueue, list, show, cancel, retry, and read or follow logs.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::config::SettingsArgs;
+use crate::queue::{Queue, Registry};
+use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, NewJob, Timestamp};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum JobCommand {
+    /// Add a job to the queue and print its id
+    Enqueue(EnqueueArgs),
+    /// List jobs, newest first
+    List(ListArgs),
+    /// Show one job
+    Show(IdArgs),
+    /// Cancel a job: at once if queued; a running job is told to stop
+    Cancel(IdArgs),
+    /// Put a failed or cancelled job back in the queue
+    Retry(IdArgs),
+    /// Print a job's log; --follow keeps printing until the job finishes
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnqueueArgs {
+    /// Job kind (`noop` is built in)
+    pub kind: String,
+    /// Payload as JSON [default: {}]
+    pub payload: Option<String>,
+    /// Queue name
+    #[arg(long, default_value = "default")]
+    pub queue: String,
+    /// Lower runs first
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub priority: i32,
+    /// Run no earlier than this many milliseconds from now
+    #[arg(long, value_name = "MS")]
+    pub delay_ms: Option<u64>,
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: i32,
+    /// Per-attempt timeout [default: the server's job timeout]
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<i64>,
+    /// A second enqueue with the same key returns the first job instead of adding one
+    #[arg(long)]
+    pub unique_key: Option<String>,
+    /// Print the answer as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub status: Option<JobStatus>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub queue: Option<String>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub plugin: Option<String>,
+    /// Only jobs with an id below this one (the next page)
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    pub id: i64,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    pub id: i64,
+    /// Keep printing new lines until the job finishes
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start after this sequence number
+    #[arg(long, default_value_t = 0, value_name = "SEQ")]
+    pub after: i64,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
+    let (_, store) = super::settings_and_store(settings).await?;
+    Ok(Queue::new(
+        store,
+        std::sync::Arc::new(Registry::with_builtin_kinds()),
+    ))
+}
+
+pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
+    match command {
+        JobCommand::Enqueue(args) => {
+            let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
+            let mut job = NewJob::new(args.kind.clone(), payload);
+            job.queue = args.queue.clone();
+            job.priority = args.priority;
+            job.run_at = args
+                .delay_ms
+                .map(|ms| Timestamp::now().plus(Duration::from_millis(ms)));
+            job.max_attempts = args.max_attempts;
+            job.timeout_ms = args.timeout_ms;
+            job.unique_key = args.unique_key.clone();
+            let queue = open(&args.settings).await?;
+            queue.validate(&job)?;
+            let enqueued = queue.enqueue(job).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"id": enqueued.id, "created": enqueued.created})
+                );
+            } else if enqueued.created {
+                println!("{}", enqueued.id);
+            } else {
+                println!("{} (already existed with this unique key)", enqueued.id);
+            }
+            queue.store().close().await;
+            Ok(0)
+        }
+        JobCommand::List(args) => {
+            let queue = open(&args.settings).await?;
+            let filter = JobFilter {
+                status: args.status,
+                kind: args.kind,
+                queue: args.queue,
+                tenant: args.tenant,
+                plugin: args.plugin,
+                before_id: args.before.map(JobId),
+                limit: args.limit,
+            };
+            let jobs = queue.list(filter).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                println!(
+                    "{:>8}  {:<10}  {:<12}  {:<12}  {:>7}  error",
+                    "id", "status", "kind", "queue", "attempt"
+                );
+                for job in &jobs {
+                    println!(
+                        "{:>8}  {:<10}  {:<12}  {:<12}  {:>7}  {}",
+                        job.id,
+                        job.status,
+                        job.kind,
+                        job.queue,
+                        format!("{}/{}", job.attempt, job.max_attempts),
+                        job.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            queue.store().close().await;
+            Ok(0)
+        }
+        JobCommand::Show(args) => {
+            let queue = open(&args.settings).await?;
+            let job = queue.get(JobId(args.id)).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                print_job(&job);
+            }
+            queue.store().close().await;
+            Ok(0)
+        }
+        JobCommand::Cancel(args) => {
+            let queue = open(&args.settings).await?;
+            let id = JobId(args.id);
+            let message = match queue.cancel(id).await? {
+                CancelOutcome::Cancelled => format!("job {id} cancelled"),
+                CancelOutcome::Requested => {
+                    format!("job {id} is running; it has been asked to stop")
+                }
+                CancelOutcome::AlreadyFinished(status) => {
+                    format!("job {id} had already finished ({status}); nothing changed")
+                }
+                CancelOutcome::NotFound => format!("job {id} does not exist"),
+            };
+            println!("{message}");
+            queue.store().close().await;
+            Ok(0)
+        }
+        JobCommand::Retry(args) => {
+            let queue = open(&args.settings).await?;
+            let job = queue.retry(JobId(args.id)).await?;
+            println!("job {} is queued again", job.id);
+            queue.store().close().await;
+            Ok(0)
+        }
+        JobCommand::Logs(args) => {
+            let queue = open(&args.settings).await?;
+            let id = JobId(args.id);
+            queue.get(id).await?;
+            let mut stdout = std::io::stdout().lock();
+            if args.follow {
+                let mut lines = queue.follow_logs(id, args.after);
+                while let Some(line) = lines.recv().await {
+                    let line = line?;
+                    writeln!(
+                        stdout,
+                        "{:>5} {:<5} {}",
+                        line.seq,
+                        line.level.as_str(),
+                        line.message
+                    )
+                    .context("writing to stdout")?;
+                }
+            } else {
+                let mut after = args.after;
+                loop {
+                    let lines = queue.logs(id, after, 1000).await?;
+                    let Some(last) = lines.last() else { break };
+                    after = last.seq;
+                    for line in &lines {
+                        writeln!(
+                            stdout,
+                            "{:>5} {:<5} {}",
+                            line.seq,
+                            line.level.as_str(),
+                            line.message
+                        )
+                        .context("writing to stdout")?;
+                    }
+                }
+            }
+            queue.store().close().await;
+            Ok(0)
+        }
+    }
+}
+
+fn print_job(job: &Job) {
+    let time = |t: Option<Timestamp>| {
+        t.map(|t| humantime::format_rfc3339_millis(t.into()).to_string())
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    println!("id            {}", job.id);
+    println!("kind          {}", job.kind);
+    println!("queue         {}", job.queue);
+    println!("status        {}", job.status);
+    println!("attempt       {}/{}", job.attempt, job.max_attempts);
+    println!("priority      {}", job.priority);
+    println!("payload       {}", job.payload);
+    if let Some(result) = &job.result {
+        println!("result        {result}");
+    }
+    if let Some(error) = &job.error {
+        println!("error         {error}");
+    }
+    if let Some(progress) = &job.progress {
+        println!("progress      {progress}");
+    }
+    println!("created       {}", time(Some(job.created_at)));
+    println!("started       {}", time(job.started_at));
+    println!("finished      {}", time(job.finished_at));
+}

@@ -1,0 +1,136 @@
+//! The `plugboard` command line: argument definitions and one file per subcommand.
+//!
+//! Owns: parsing flags (with their environment variables), turning settings into a running
+//! store, exit codes and what a person sees. Must not touch: SQL, job rules (it calls `queue/`).
+//! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
+//! machine that reaches the same data directory or PostgreSQL database as the server.
+
+mod job;
+mod serve;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::bench::BenchCommand;
+use crate::config::{Database, Settings, SettingsArgs};
+use crate::store::postgres::{PostgresOptions, PostgresStore};
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::Store;
+
+/// plugboard: a plugin host and persistent job engine.
+///
+/// Runs plugins' work and the admin's actions as jobs in one persistent queue, on an embedded
+/// SQLite file (the default: nothing else to install) or on a PostgreSQL shared by several nodes.
+///
+/// Settings come from flags, then environment variables (PLUGBOARD_*), then the config file
+/// (plugboard.toml in the data directory, or --config), then defaults.
+#[derive(Debug, Parser)]
+#[command(
+    name = "plugboard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: the store, the worker pool and the HTTP endpoints, until SIGINT or SIGTERM
+    Serve(serve::ServeArgs),
+    /// Enqueue, list, inspect, cancel and retry jobs, and read their logs
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// Measure plugboard (see docs/benchmarks.md)
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Job(command) => job::run(command).await,
+        Command::Bench(command) => crate::bench::run(command).await,
+    }
+}
+
+/// Creates the data directory if needed and checks that it is writable.
+pub fn prepare_data_dir(directory: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(directory).with_context(|| {
+        format!(
+            "cannot create the data directory {}; create it yourself, fix its permissions or choose another with --data-dir",
+            directory.display()
+        )
+    })?;
+    let probe = tempfile::NamedTempFile::new_in(directory).with_context(|| {
+        format!(
+            "the data directory {} is not writable by this user; fix its permissions or choose another with --data-dir",
+            directory.display()
+        )
+    })?;
+    drop(probe);
+    Ok(())
+}
+
+/// Opens the store the settings name.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &settings.database {
+        Database::Sqlite { path, synchronous } => {
+            prepare_data_dir(&settings.data_dir)?;
+            Arc::new(
+                SqliteStore::open(SqliteOptions {
+                    path: path.clone(),
+                    synchronous: *synchronous,
+                })
+                .await?,
+            )
+        }
+        Database::Postgres { url, schema } => Arc::new(
+            PostgresStore::connect(PostgresOptions {
+                url: url.clone(),
+                schema: schema.clone(),
+                pool_size: 8,
+            })
+            .await?,
+        ),
+    })
+}
+
+/// Resolves settings and opens their store: what every store-using command starts with.
+pub async fn settings_and_store(args: &SettingsArgs) -> anyhow::Result<(Settings, Arc<dyn Store>)> {
+    let settings = Settings::resolve(args)?;
+    let store = open_store(&settings).await?;
+    Ok((settings, store))
+}
+
+/// A lease owner name that is unique per process: host, process id and a random suffix.
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// A database URL fit for logs: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,73 @@
+//! `plugboard serve`: the store, the worker pool and the HTTP endpoints, until a signal.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Database, SettingsArgs};
+use crate::queue::{Queue, Registry, WorkerPool};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    let (settings, store) = super::settings_and_store(&args.settings).await?;
+    match &settings.database {
+        Database::Sqlite { path, synchronous } => {
+            tracing::info!(path = %path.display(), ?synchronous, "store: SQLite");
+        }
+        Database::Postgres { url, schema } => {
+            tracing::info!(url = %super::redact_url(url), schema = ?schema, "store: PostgreSQL");
+        }
+    }
+    if let Some(file) = &settings.config_file {
+        tracing::info!(file = %file.display(), "config file read");
+    }
+    let registry = Arc::new(Registry::with_builtin_kinds());
+    let queue = Queue::new(store.clone(), registry.clone());
+    let pool = WorkerPool::start(
+        store.clone(),
+        registry,
+        settings.pool_config(super::worker_id()),
+    );
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using it? choose another with --listen",
+                settings.listen
+            )
+        })?;
+    let address = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let http_stop = tokio_util::sync::CancellationToken::new();
+    let http = tokio::spawn(crate::api::serve(listener, queue, http_stop.clone()));
+    tracing::info!(%address, worker = pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
+
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT received; shutting down (press Ctrl-C again to stop at once)"),
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!("second signal: stopping at once; running jobs will be rescued when their leases expire");
+        std::process::exit(130);
+    });
+    http_stop.cancel();
+    pool.shutdown().await;
+    let _ = http.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(0)
+}

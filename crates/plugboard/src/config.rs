@@ -1,0 +1,389 @@
+//! Settings of `plugboard serve` and of the commands that open the store, from three sources with
+//! one precedence: **flags, then environment variables, then the config file, then defaults**.
+//!
+//! The config file is TOML: `--config PATH` (env `PLUGBOARD_CONFIG`), or else `plugboard.toml`
+//! in the data directory when it exists. Every key has a flag and an environment variable of the
+//! same name (`lease_ms` is `--lease-ms` and `PLUGBOARD_LEASE_MS`); `docs/configuration.md`
+//! lists them. Unknown keys are errors that name the file and line, so a typo never silently
+//! falls back to a default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::queue::{PoolConfig, QueueConfig, RetryPolicy};
+use crate::store::sqlite::Synchronous;
+
+/// The settings as flags and environment variables (clap fills both; `None` = not given).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// Directory for the SQLite database and plugin data (created if missing) [default: ./plugboard-data]
+    #[arg(long, env = "PLUGBOARD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML config file [default: plugboard.toml in the data directory, if present]
+    #[arg(long, env = "PLUGBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user@host:port/database); absent means SQLite in the data directory
+    #[arg(long, env = "PLUGBOARD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to keep plugboard's tables in (created if missing) [default: the server's search_path]
+    #[arg(long, env = "PLUGBOARD_DATABASE_SCHEMA", value_name = "NAME")]
+    pub database_schema: Option<String>,
+    /// SQLite durability: `normal` survives a process crash, `full` also a power loss [default: normal]
+    #[arg(long, env = "PLUGBOARD_SQLITE_SYNCHRONOUS", value_name = "MODE")]
+    pub sqlite_synchronous: Option<Synchronous>,
+    /// Address of the HTTP server [default: 127.0.0.1:7700]
+    #[arg(long, env = "PLUGBOARD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Queues this node works and their concurrency, as NAME=N,NAME=N [default: default=10]
+    #[arg(long, env = "PLUGBOARD_QUEUES", value_name = "LIST")]
+    pub queues: Option<String>,
+    /// Jobs each queue claims beyond its concurrency (for many short jobs) [default: 0]
+    #[arg(long, env = "PLUGBOARD_PREFETCH", value_name = "N")]
+    pub prefetch: Option<usize>,
+    /// How long a claimed job stays leased without a heartbeat, in ms [default: 15000]
+    #[arg(long, env = "PLUGBOARD_LEASE_MS", value_name = "MS")]
+    pub lease_ms: Option<u64>,
+    /// How often leases of running jobs are renewed, in ms [default: a third of the lease]
+    #[arg(long, env = "PLUGBOARD_HEARTBEAT_MS", value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// How often expired leases are rescued, in ms [default: 1000]
+    #[arg(long, env = "PLUGBOARD_RESCUE_INTERVAL_MS", value_name = "MS")]
+    pub rescue_interval_ms: Option<u64>,
+    /// Fallback poll for new jobs when no notification arrives, in ms [default: 1000]
+    #[arg(long, env = "PLUGBOARD_POLL_INTERVAL_MS", value_name = "MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Timeout of jobs that set none, in ms [default: 300000]
+    #[arg(long, env = "PLUGBOARD_JOB_TIMEOUT_MS", value_name = "MS")]
+    pub job_timeout_ms: Option<u64>,
+    /// How long a cancelled running job may take to stop, in ms [default: 10000]
+    #[arg(long, env = "PLUGBOARD_CANCEL_GRACE_MS", value_name = "MS")]
+    pub cancel_grace_ms: Option<u64>,
+    /// How long shutdown waits for running jobs before handing them back, in ms [default: 10000]
+    #[arg(long, env = "PLUGBOARD_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    pub shutdown_grace_ms: Option<u64>,
+    /// First retry delay, doubled per attempt, in ms [default: 1000]
+    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", value_name = "MS")]
+    pub retry_base_ms: Option<u64>,
+    /// Longest retry delay, in ms [default: 3600000]
+    #[arg(long, env = "PLUGBOARD_RETRY_MAX_MS", value_name = "MS")]
+    pub retry_max_ms: Option<u64>,
+    /// Finished jobs are deleted after this many hours; 0 keeps them [default: 168]
+    #[arg(long, env = "PLUGBOARD_RETENTION_HOURS", value_name = "HOURS")]
+    pub retention_hours: Option<u64>,
+    /// At most this many finished jobs are kept; 0 means no limit [default: 0]
+    #[arg(long, env = "PLUGBOARD_KEEP_FINISHED", value_name = "COUNT")]
+    pub keep_finished: Option<u64>,
+}
+
+/// The config file's keys: the same names as the flags, with `-` as `_`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_schema: Option<String>,
+    sqlite_synchronous: Option<Synchronous>,
+    listen: Option<String>,
+    queues: Option<toml::Table>,
+    prefetch: Option<usize>,
+    lease_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+    rescue_interval_ms: Option<u64>,
+    poll_interval_ms: Option<u64>,
+    job_timeout_ms: Option<u64>,
+    cancel_grace_ms: Option<u64>,
+    shutdown_grace_ms: Option<u64>,
+    retry_base_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    retention_hours: Option<u64>,
+    keep_finished: Option<u64>,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite {
+        path: PathBuf,
+        synchronous: Synchronous,
+    },
+    Postgres {
+        url: String,
+        schema: Option<String>,
+    },
+}
+
+/// Every setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub database: Database,
+    pub listen: String,
+    pub queues: Vec<QueueConfig>,
+    pub prefetch: usize,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub rescue_interval: Duration,
+    pub poll_interval: Duration,
+    pub job_timeout: Duration,
+    pub cancel_grace: Duration,
+    pub shutdown_grace: Duration,
+    pub retry: RetryPolicy,
+    pub retention: Option<Duration>,
+    pub keep_finished: Option<u64>,
+}
+
+impl Settings {
+    /// Resolves the settings: flags and environment (already merged by clap), then the file.
+    ///
+    /// # Errors
+    /// A config file that cannot be read or has unknown keys or wrong types (the message names
+    /// the file and line), and values out of range.
+    pub fn resolve(args: &SettingsArgs) -> anyhow::Result<Settings> {
+        let explicit_file = args.config.clone();
+        let default_data_dir = PathBuf::from("plugboard-data");
+        let probe_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| default_data_dir.clone());
+        let config_file = match explicit_file {
+            Some(path) => Some(path),
+            None => {
+                let candidate = probe_dir.join("plugboard.toml");
+                candidate.is_file().then_some(candidate)
+            }
+        };
+        let file = match &config_file {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or(default_data_dir);
+        let database = match args.database_url.clone().or(file.database_url.clone()) {
+            Some(url) => Database::Postgres {
+                url,
+                schema: args
+                    .database_schema
+                    .clone()
+                    .or(file.database_schema.clone()),
+            },
+            None => Database::Sqlite {
+                path: data_dir.join("plugboard.db"),
+                synchronous: args
+                    .sqlite_synchronous
+                    .or(file.sqlite_synchronous)
+                    .unwrap_or_default(),
+            },
+        };
+        let queues = match (&args.queues, &file.queues) {
+            (Some(list), _) => parse_queue_list(list)?,
+            (None, Some(table)) => parse_queue_table(table)?,
+            (None, None) => vec![QueueConfig {
+                name: "default".to_owned(),
+                concurrency: 10,
+            }],
+        };
+        let ms = |flag: Option<u64>, from_file: Option<u64>, default: u64| {
+            Duration::from_millis(flag.or(from_file).unwrap_or(default))
+        };
+        let lease = ms(args.lease_ms, file.lease_ms, 15_000);
+        let heartbeat = args
+            .heartbeat_ms
+            .or(file.heartbeat_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(lease / 3);
+        if lease.is_zero() || heartbeat.is_zero() || heartbeat >= lease {
+            bail!(
+                "the heartbeat ({} ms) must be positive and shorter than the lease ({} ms); a third of the lease is a good choice",
+                heartbeat.as_millis(),
+                lease.as_millis()
+            );
+        }
+        let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(168);
+        let keep_finished = args.keep_finished.or(file.keep_finished).unwrap_or(0);
+        let settings = Settings {
+            data_dir,
+            config_file,
+            database,
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:7700".to_owned()),
+            queues,
+            prefetch: args.prefetch.or(file.prefetch).unwrap_or(0),
+            lease,
+            heartbeat,
+            rescue_interval: ms(args.rescue_interval_ms, file.rescue_interval_ms, 1_000),
+            poll_interval: ms(args.poll_interval_ms, file.poll_interval_ms, 1_000),
+            job_timeout: ms(args.job_timeout_ms, file.job_timeout_ms, 300_000),
+            cancel_grace: ms(args.cancel_grace_ms, file.cancel_grace_ms, 10_000),
+            shutdown_grace: ms(args.shutdown_grace_ms, file.shutdown_grace_ms, 10_000),
+            retry: RetryPolicy {
+                base: ms(args.retry_base_ms, file.retry_base_ms, 1_000),
+                max: ms(args.retry_max_ms, file.retry_max_ms, 3_600_000),
+            },
+            retention: (retention_hours > 0).then(|| Duration::from_secs(retention_hours * 3600)),
+            keep_finished: (keep_finished > 0).then_some(keep_finished),
+        };
+        for (name, value) in [
+            ("rescue_interval_ms", settings.rescue_interval),
+            ("poll_interval_ms", settings.poll_interval),
+            ("job_timeout_ms", settings.job_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be above 0");
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The worker pool configuration these settings describe, for a pool named `worker_id`.
+    pub fn pool_config(&self, worker_id: String) -> PoolConfig {
+        let mut config = PoolConfig::new(worker_id);
+        config.queues = self.queues.clone();
+        config.prefetch = self.prefetch;
+        config.lease = self.lease;
+        config.heartbeat_interval = self.heartbeat;
+        config.rescue_interval = self.rescue_interval;
+        config.poll_interval = self.poll_interval;
+        config.default_timeout = self.job_timeout;
+        config.cancel_grace = self.cancel_grace;
+        config.shutdown_grace = self.shutdown_grace;
+        config.retry = self.retry;
+        config.retention = self.retention;
+        config.keep_last = self.keep_finished;
+        config
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let place = match line {
+            Some(line) => format!("{}, line {line}", path.display()),
+            None => path.display().to_string(),
+        };
+        anyhow::anyhow!("invalid config file {place}: {}", error.message())
+    })
+}
+
+fn parse_queue_list(list: &str) -> anyhow::Result<Vec<QueueConfig>> {
+    let mut queues = Vec::new();
+    for item in list
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let Some((name, concurrency)) = item.split_once('=') else {
+            bail!("invalid queue `{item}` in --queues; write NAME=CONCURRENCY, for example default=10,mail=2");
+        };
+        let concurrency: usize = concurrency.trim().parse().ok().filter(|n| *n > 0).with_context(|| {
+            format!("invalid concurrency `{concurrency}` for queue `{name}`; use a whole number above 0")
+        })?;
+        queues.push(QueueConfig {
+            name: name.trim().to_owned(),
+            concurrency,
+        });
+    }
+    if queues.is_empty() {
+        bail!("--queues names no queue; write NAME=CONCURRENCY, for example default=10");
+    }
+    Ok(queues)
+}
+
+fn parse_queue_table(table: &toml::Table) -> anyhow::Result<Vec<QueueConfig>> {
+    let mut queues = Vec::new();
+    for (name, value) in table {
+        let concurrency = value
+            .as_integer()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .with_context(|| format!("invalid concurrency for queue `{name}` in [queues]: {value}; use a whole number above 0"))?;
+        queues.push(QueueConfig {
+            name: name.clone(),
+            concurrency,
+        });
+    }
+    if queues.is_empty() {
+        bail!("[queues] in the config file names no queue; add one, for example default = 10");
+    }
+    Ok(queues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(text: &str) -> (tempfile::TempDir, SettingsArgs) {
+        let directory = tempfile::tempdir().unwrap();
+        std::fs::write(directory.path().join("plugboard.toml"), text).unwrap();
+        let args = SettingsArgs {
+            data_dir: Some(directory.path().to_path_buf()),
+            ..SettingsArgs::default()
+        };
+        (directory, args)
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let (_directory, mut args) =
+            with_file("lease_ms = 9000\nretry_base_ms = 5\n[queues]\nmail = 2\n");
+        args.lease_ms = Some(3000);
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.lease, Duration::from_millis(3000));
+        assert_eq!(settings.heartbeat, Duration::from_millis(1000));
+        assert_eq!(settings.retry.base, Duration::from_millis(5));
+        assert_eq!(
+            settings.queues,
+            vec![QueueConfig {
+                name: "mail".into(),
+                concurrency: 2
+            }]
+        );
+        assert_eq!(settings.listen, "127.0.0.1:7700");
+        assert!(matches!(settings.database, Database::Sqlite { .. }));
+    }
+
+    #[test]
+    fn a_typo_in_the_file_names_the_line() {
+        let (_directory, args) = with_file("lease_ms = 9000\n\nleese_ms = 3\n");
+        let error = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(error.contains("plugboard.toml, line 3"), "{error}");
+        assert!(error.contains("unknown field `leese_ms`"), "{error}");
+        let (_directory, args) = with_file("lease_ms = \"long\"\n");
+        let error = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(error.contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let args = SettingsArgs {
+            queues: Some("default=0".into()),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid concurrency `0`"));
+        let args = SettingsArgs {
+            lease_ms: Some(100),
+            heartbeat_ms: Some(200),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("shorter than the lease"));
+    }
+}

@@ -1,0 +1,118 @@
+//! PostgreSQL schema migrations, applied in order at connect, one transaction each.
+//!
+//! Every transaction first takes a transaction-scoped advisory lock named after the schema, so
+//! several nodes starting at once apply each migration exactly once: the others wait, then see
+//! the new version and skip it.
+
+use tokio_postgres::Transaction;
+
+use super::connect::quote_identifier;
+use crate::store::StoreError;
+
+/// Every migration, oldest first. Append only: a released migration never changes.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+
+/// Brings the schema (created when missing) to the newest version this build knows.
+pub(super) async fn apply(
+    client: &mut tokio_postgres::Client,
+    schema: Option<&str>,
+) -> Result<(), StoreError> {
+    let lock_name = format!("plugboard migrations {}", schema.unwrap_or(""));
+    let known = MIGRATIONS
+        .last()
+        .map(|(version, _, _)| *version)
+        .unwrap_or(0);
+
+    let transaction = begin_locked(client, &lock_name, 0).await?;
+    if let Some(schema) = schema {
+        transaction
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote_identifier(schema)
+            ))
+            .await
+            .map_err(failed(0))?;
+    }
+    transaction
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    bigint      PRIMARY KEY,
+                 name       text        NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(failed(0))?;
+    let current = current_version(&transaction, 0).await?;
+    if current > known {
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    transaction.commit().await.map_err(failed(0))?;
+
+    for (version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
+        let transaction = begin_locked(client, &lock_name, *version).await?;
+        // Another node may have applied it while we waited for the lock.
+        let current = current_version(&transaction, *version).await?;
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        if current >= *version {
+            continue;
+        }
+        transaction
+            .batch_execute(sql)
+            .await
+            .map_err(failed(*version))?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .map_err(failed(*version))?;
+        transaction.commit().await.map_err(failed(*version))?;
+        tracing::info!(version, name, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+async fn begin_locked<'a>(
+    client: &'a mut tokio_postgres::Client,
+    lock_name: &str,
+    version: i64,
+) -> Result<Transaction<'a>, StoreError> {
+    let transaction = client.transaction().await.map_err(failed(version))?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_name])
+        .await
+        .map_err(failed(version))?;
+    Ok(transaction)
+}
+
+async fn current_version(transaction: &Transaction<'_>, version: i64) -> Result<i64, StoreError> {
+    transaction
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed(version))
+}
+
+fn failed(version: i64) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| StoreError::Migration {
+        backend: "postgres",
+        version,
+        reason: super::describe(&error),
+    }
+}
