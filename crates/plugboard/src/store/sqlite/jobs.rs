@@ -198,7 +198,7 @@ pub(super) fn claim(connection: &Connection, params: &ClaimParams) -> Result<Vec
     let mut jobs = rows
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend_error("job_claim"))?;
-    jobs.sort_by(|a, b| (a.priority, a.run_at, a.id).cmp(&(b.priority, b.run_at, b.id)));
+    jobs.sort_by_key(|job| (job.priority, job.run_at, job.id));
     Ok(jobs)
 }
 
