@@ -36,6 +36,20 @@ pub enum BenchCommand {
     /// The worker process the queue benchmark starts (not for direct use)
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// Enqueues batches into an SQLite file until killed, printing each acknowledged batch (for
+    /// crash tests; not for direct use)
+    #[command(hide = true)]
+    Writer(WriterArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriterArgs {
+    #[arg(long)]
+    pub sqlite: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub batches: usize,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -82,6 +96,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
     match command {
         BenchCommand::Queue(args) => queue_bench(args).await.map(|()| 0),
         BenchCommand::Worker(args) => worker::run(args).await.map(|()| 0),
+        BenchCommand::Writer(args) => write_until_killed(args).await.map(|()| 0),
     }
 }
 
@@ -184,6 +199,27 @@ async fn queue_bench(args: QueueBenchArgs) -> anyhow::Result<()> {
         raw_path.display(),
         summary_path.display()
     );
+    Ok(())
+}
+
+async fn write_until_killed(args: WriterArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = SqliteStore::open(SqliteOptions {
+        path: args.sqlite,
+        synchronous: Synchronous::Normal,
+    })
+    .await?;
+    let mut stdout = std::io::stdout();
+    for _ in 0..args.batches {
+        let jobs = (0..args.batch)
+            .map(|i| NewJob::new("noop", json!({"i": i})))
+            .collect();
+        let enqueued = store.job_enqueue_many(jobs).await?;
+        let ids: Vec<String> = enqueued.iter().map(|e| e.id.to_string()).collect();
+        writeln!(stdout, "ACK {}", ids.join(" ")).context("writing to stdout")?;
+        stdout.flush().context("writing to stdout")?;
+    }
+    store.close().await;
     Ok(())
 }
 

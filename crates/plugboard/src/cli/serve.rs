@@ -47,7 +47,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .context("reading the listening address")?;
     let http_stop = tokio_util::sync::CancellationToken::new();
     let http = tokio::spawn(crate::api::serve(listener, queue, http_stop.clone()));
-    tracing::info!(%address, worker = pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
+    tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
 
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

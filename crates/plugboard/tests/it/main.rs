@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `plugboard` binary, a real SQLite file, a real PostgreSQL (when
+//! `PLUGBOARD_TEST_DATABASE_URL` is set), real signals and real HTTP. One module per capability.
+
+mod bad_input;
+mod crash;
+mod harness;
+mod multinode;
+mod serve;

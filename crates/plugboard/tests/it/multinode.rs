@@ -1,0 +1,80 @@
+//! Two `plugboard serve` processes on one PostgreSQL: a job is never held by both, and when one
+//! is killed the other rescues and finishes its jobs.
+
+use std::time::{Duration, Instant};
+
+use plugboard::store::{JobId, JobStatus, NewJob};
+use serde_json::json;
+
+use crate::crash::assert_attempts_never_overlap;
+use crate::harness::{temp_dir, wait_all, PostgresSchema, TestHost, FAST_LEASES};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_jobs_without_overlap_and_survive_a_kill9() {
+    let Some(schema) =
+        PostgresSchema::new("two_nodes_share_jobs_without_overlap_and_survive_a_kill9")
+    else {
+        return;
+    };
+    let store = schema.store().await;
+    let mut flags: Vec<String> = FAST_LEASES.iter().map(|s| s.to_string()).collect();
+    flags.extend(schema.flags());
+    flags.extend(["--queues".to_string(), "default=4".to_string()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (data_a, data_b) = (temp_dir(), temp_dir());
+    let node_a = TestHost::start(data_a.path(), &flags);
+    let node_b = TestHost::start(data_b.path(), &flags);
+    let killed = node_a.worker_id();
+    let survivor = node_b.worker_id();
+
+    let jobs = (0..80)
+        .map(|i| NewJob::new("noop", json!({"sleep_ms": 40, "log": true, "i": i})))
+        .collect();
+    let ids: Vec<JobId> = store
+        .job_enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = store
+            .job_counts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.status == JobStatus::Succeeded)
+            .map(|c| c.count)
+            .sum::<i64>();
+        if done >= 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never got going:\n{}\n{}",
+            node_a.log(),
+            node_b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node_a.kill9();
+
+    let finished = wait_all(&store, &ids, JobStatus::Succeeded, Duration::from_secs(60)).await;
+    let mut by_worker = std::collections::HashMap::new();
+    for job in &finished {
+        assert_attempts_never_overlap(&store, job.id, std::slice::from_ref(&killed)).await;
+        let worker = job.result.as_ref().unwrap()["worker"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        *by_worker.entry(worker).or_insert(0) += 1;
+    }
+    assert!(
+        by_worker.contains_key(&survivor),
+        "the surviving node finished jobs: {by_worker:?}"
+    );
+    store.close().await;
+    assert!(node_b.terminate().success());
+    schema.drop().await;
+}
