@@ -49,9 +49,9 @@ pub(super) async fn readyz(State(state): State<HealthState>) -> (StatusCode, Str
 pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Json<Value>) {
     let store = state.queue.store();
     let started = Instant::now();
-    let store_check = match store.ping().await {
-        Ok(()) => {
-            json!({"ok": true, "backend": store.backend().as_str(), "ms": started.elapsed().as_secs_f64() * 1000.0})
+    let store_check = match store.server_version().await {
+        Ok(version) => {
+            json!({"ok": true, "backend": store.backend().as_str(), "version": version, "ms": started.elapsed().as_secs_f64() * 1000.0})
         }
         Err(error) => {
             json!({"ok": false, "backend": store.backend().as_str(), "error": error.to_string()})

@@ -282,12 +282,13 @@ async fn measure(args: &QueueBenchArgs, target: &Target) -> anyhow::Result<Value
     );
 
     let latency = run_worker(args, target, "latency", args.latency_n, Some(store.clone())).await?;
+    let server = store.server_version().await?;
+    let (database, database_version) = server.split_once(' ').unwrap_or((server.as_str(), ""));
     Ok(json!({
         "peer": "",
         "versions": {
             "plugboard": env!("CARGO_PKG_VERSION"),
-            "store": target.label,
-            "sqlite": rusqlite::version(),
+            database: database_version,
         },
         "settings": format!(
             "{} store, concurrency {}, prefetch {}, lease 15 s, bulk enqueue in one call, {} finished jobs in the table before the runs",

@@ -378,6 +378,17 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
             let Some(_permit) = permit else {
                 return finish(&shared, &slots, &job, Finished::Release(job.id));
             };
+            if cancel.is_cancelled() {
+                let cancelled = Finished::Attempt(JobFinish {
+                    id: job.id,
+                    owner: config.worker_id.clone(),
+                    attempt: job.attempt,
+                    outcome: FinishOutcome::Cancelled {
+                        reason: "cancelled before it started".to_owned(),
+                    },
+                });
+                return finish(&shared, &slots, &job, cancelled);
+            }
             let context = JobContext::new(
                 job.clone(),
                 config.worker_id.clone(),

@@ -107,6 +107,10 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The database software and its version, for health output and benchmark reports
+    /// (`sqlite 3.50.2`, `postgres 15.19`).
+    async fn server_version(&self) -> Result<String, StoreError>;
+
     /// Inserts a job in status `queued`. When `unique_key` is set and a job with that key exists
     /// (in any status), nothing is inserted and the existing job is returned with
     /// `created: false`; concurrent enqueues of one key produce exactly one row.

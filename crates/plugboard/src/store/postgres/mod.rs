@@ -265,6 +265,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn server_version(&self) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(database_error("server_version"))?;
+        let version: String = row.try_get(0).map_err(database_error("server_version"))?;
+        Ok(format!("postgres {version}"))
+    }
+
     async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let client = self.client().await?;
         enqueue::enqueue(&client, &self.channel, &job).await

@@ -265,6 +265,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn server_version(&self) -> Result<String, StoreError> {
+        Ok(format!("sqlite {}", rusqlite::version()))
+    }
+
     async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let queue = job.queue.clone();
         let enqueued = self
