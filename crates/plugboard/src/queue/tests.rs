@@ -57,6 +57,7 @@ on_both_stores!(
     concurrency_limit_per_queue_holds,
     bad_input_is_refused_with_clear_errors,
     follow_logs_replays_then_streams_until_finished,
+    pool_prunes_finished_jobs_beyond_the_limit,
 );
 
 /// A job kind told by its payload what to do: `fail` (a message), `permanent`, `panic`,
@@ -455,5 +456,51 @@ async fn follow_logs_replays_then_streams_until_finished(store: Arc<dyn Store>) 
         rest.push(line.unwrap().seq);
     }
     assert_eq!(rest, vec![38, 39, 40]);
+    h.stop().await;
+}
+
+async fn pool_prunes_finished_jobs_beyond_the_limit(store: Arc<dyn Store>) {
+    let mut config = fast_config("prune");
+    config.keep_last = Some(2);
+    config.prune_interval = Duration::from_millis(50);
+    let h = harness(store, config);
+    let waiting = h
+        .enqueue(json!({}), |job| {
+            job.run_at = Some(crate::store::Timestamp::now().plus(Duration::from_secs(3600)))
+        })
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(h.enqueue(json!({}), |_| {}).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = h.queue.list(Default::default()).await.unwrap();
+        let finished: Vec<JobId> = left
+            .iter()
+            .filter(|job| job.status.is_finished())
+            .map(|job| job.id)
+            .collect();
+        let all_ran = ids.iter().all(|id| {
+            h.scripted
+                .starts
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(started, _, _)| started == id)
+        });
+        if all_ran && finished.len() == 2 {
+            assert!(
+                left.iter().any(|job| job.id == waiting),
+                "queued jobs are never pruned"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pruning never left exactly 2 finished jobs: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     h.stop().await;
 }

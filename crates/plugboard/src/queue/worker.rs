@@ -273,16 +273,26 @@ impl WorkerPool {
         }
         shared.jobs.close();
         shared.jobs.wait().await;
+        // Outcomes are written with retries while the store fails; when it stays down, give up
+        // after the grace period: the leases expire and the jobs are rescued later.
         let (drained, drained_answer) = oneshot::channel();
+        let mut completer = self.completer;
         if shared.finished.send(Finished::Drain(drained)).is_ok() {
-            let _ = drained_answer.await;
+            let limit = shared.config.shutdown_grace.max(Duration::from_secs(5));
+            if tokio::time::timeout(limit, drained_answer).await.is_err() {
+                tracing::error!(
+                    "could not record the last outcomes within {} ms (is the store reachable?); their jobs will be rescued when their leases expire",
+                    limit.as_millis()
+                );
+                completer.abort();
+            }
         }
         self.stop_background.cancel();
         for task in self.background {
             let _ = task.await;
         }
         drop(shared);
-        let _ = self.completer.await;
+        let _ = (&mut completer).await;
         tracing::info!("worker pool stopped");
     }
 }

@@ -761,11 +761,20 @@ async fn prune_by_age_and_by_count_removes_logs_too(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+    let both_rules = PruneParams {
+        finished_before: Some(Timestamp(0)),
+        keep_last: Some(3),
+    };
+    assert_eq!(
+        store.job_prune(both_rules).await.unwrap(),
+        1,
+        "either rule is enough to prune"
+    );
     let everything = PruneParams {
         finished_before: Some(Timestamp::now().plus(Duration::from_secs(1))),
         keep_last: None,
     };
-    assert_eq!(store.job_prune(everything).await.unwrap(), 4);
+    assert_eq!(store.job_prune(everything).await.unwrap(), 3);
     assert!(store
         .log_list(claimed[5].id, 0, 10)
         .await

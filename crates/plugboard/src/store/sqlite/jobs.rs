@@ -426,7 +426,8 @@ pub(super) fn prune(connection: &Connection, params: &PruneParams) -> Result<u64
     if let Some(keep) = params.keep_last {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         let by_count = format!(
-            "SELECT id FROM jobs WHERE {finished} ORDER BY finished_at DESC, id DESC LIMIT -1 OFFSET {keep}"
+            "SELECT id FROM (SELECT id FROM jobs WHERE {finished} \
+             ORDER BY finished_at DESC, id DESC LIMIT -1 OFFSET {keep})"
         );
         doomed = if doomed.is_empty() {
             by_count
