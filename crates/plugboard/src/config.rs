@@ -87,7 +87,7 @@ struct FileSettings {
     database_schema: Option<String>,
     sqlite_synchronous: Option<Synchronous>,
     listen: Option<String>,
-    queues: Option<toml::Table>,
+    queues: Option<String>,
     prefetch: Option<usize>,
     lease_ms: Option<u64>,
     heartbeat_ms: Option<u64>,
@@ -181,10 +181,9 @@ impl Settings {
                     .unwrap_or_default(),
             },
         };
-        let queues = match (&args.queues, &file.queues) {
-            (Some(list), _) => parse_queue_list(list)?,
-            (None, Some(table)) => parse_queue_table(table)?,
-            (None, None) => vec![QueueConfig {
+        let queues = match args.queues.as_ref().or(file.queues.as_ref()) {
+            Some(list) => parse_queue_list(list)?,
+            None => vec![QueueConfig {
                 name: "default".to_owned(),
                 concurrency: 10,
             }],
@@ -286,37 +285,25 @@ fn parse_queue_list(list: &str) -> anyhow::Result<Vec<QueueConfig>> {
         .filter(|item| !item.is_empty())
     {
         let Some((name, concurrency)) = item.split_once('=') else {
-            bail!("invalid queue `{item}` in --queues; write NAME=CONCURRENCY, for example default=10,mail=2");
+            bail!("invalid queue `{item}` in queues; write NAME=CONCURRENCY, for example default=10,mail=2");
         };
         let concurrency: usize = concurrency.trim().parse().ok().filter(|n| *n > 0).with_context(|| {
             format!("invalid concurrency `{concurrency}` for queue `{name}`; use a whole number above 0")
         })?;
+        let name = name.trim();
+        if let Err(reason) = crate::queue::check_queue_name(name) {
+            bail!("invalid queue name in queues: {reason}");
+        }
+        if queues.iter().any(|queue: &QueueConfig| queue.name == name) {
+            bail!("queue `{name}` is named twice in queues");
+        }
         queues.push(QueueConfig {
-            name: name.trim().to_owned(),
+            name: name.to_owned(),
             concurrency,
         });
     }
     if queues.is_empty() {
-        bail!("--queues names no queue; write NAME=CONCURRENCY, for example default=10");
-    }
-    Ok(queues)
-}
-
-fn parse_queue_table(table: &toml::Table) -> anyhow::Result<Vec<QueueConfig>> {
-    let mut queues = Vec::new();
-    for (name, value) in table {
-        let concurrency = value
-            .as_integer()
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .with_context(|| format!("invalid concurrency for queue `{name}` in [queues]: {value}; use a whole number above 0"))?;
-        queues.push(QueueConfig {
-            name: name.clone(),
-            concurrency,
-        });
-    }
-    if queues.is_empty() {
-        bail!("[queues] in the config file names no queue; add one, for example default = 10");
+        bail!("queues names no queue; write NAME=CONCURRENCY, for example default=10");
     }
     Ok(queues)
 }
@@ -338,7 +325,7 @@ mod tests {
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         let (_directory, mut args) =
-            with_file("lease_ms = 9000\nretry_base_ms = 5\n[queues]\nmail = 2\n");
+            with_file("lease_ms = 9000\nretry_base_ms = 5\nqueues = \"mail=2\"\n");
         args.lease_ms = Some(3000);
         let settings = Settings::resolve(&args).unwrap();
         assert_eq!(settings.lease, Duration::from_millis(3000));

@@ -20,13 +20,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub(super) struct HealthState {
     queue: Queue,
+    probe_queue: String,
     last_probe: Arc<Mutex<Option<(Instant, Value)>>>,
 }
 
 impl HealthState {
-    pub(super) fn new(queue: Queue) -> HealthState {
+    pub(super) fn new(queue: Queue, probe_queue: String) -> HealthState {
         HealthState {
             queue,
+            probe_queue,
             last_probe: Arc::new(Mutex::new(None)),
         }
     }
@@ -66,7 +68,7 @@ pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Jso
         match &*last {
             Some((at, result)) if at.elapsed() < PROBE_EVERY => result.clone(),
             _ => {
-                let result = noop_round_trip(&state.queue).await;
+                let result = noop_round_trip(&state.queue, &state.probe_queue).await;
                 *last = Some((Instant::now(), result.clone()));
                 result
             }
@@ -86,11 +88,12 @@ pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Jso
     )
 }
 
-async fn noop_round_trip(queue: &Queue) -> Value {
+async fn noop_round_trip(queue: &Queue, probe_queue: &str) -> Value {
     let started = Instant::now();
     let mut job = NewJob::new("noop", json!({}));
     job.priority = -1000;
     job.max_attempts = 1;
+    job.queue = probe_queue.to_owned();
     let id = match queue.enqueue(job).await {
         Ok(enqueued) => enqueued.id,
         Err(error) => {
@@ -110,7 +113,9 @@ async fn noop_round_trip(queue: &Queue) -> Value {
             Err(error) => return json!({"ok": false, "error": error.to_string()}),
         }
         if started.elapsed() > PROBE_TIMEOUT {
-            return json!({"ok": false, "error": format!("the noop health job {id} did not finish within {} s: are the workers of queue `default` stuck or busy?", PROBE_TIMEOUT.as_secs())});
+            // Do not leave the probe behind in the queue.
+            let _ = queue.cancel(id).await;
+            return json!({"ok": false, "error": format!("the noop health job {id} did not finish within {} s: are the workers of queue `{probe_queue}` stuck or busy?", PROBE_TIMEOUT.as_secs())});
         }
         let _ = tokio::time::timeout(Duration::from_millis(20), notices.recv()).await;
     }

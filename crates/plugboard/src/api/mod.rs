@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::queue::Queue;
 
 /// The router, separate from the listener so tests can serve it on a port of their own.
-pub fn router(queue: Queue) -> Router {
-    let state = health::HealthState::new(queue);
+/// `probe_queue` is a queue this node works: the health check's `noop` job goes there.
+pub fn router(queue: Queue, probe_queue: String) -> Router {
+    let state = health::HealthState::new(queue, probe_queue);
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
@@ -23,8 +24,13 @@ pub fn router(queue: Queue) -> Router {
 }
 
 /// Serves the router on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, queue: Queue, stop: CancellationToken) {
-    let app = router(queue);
+pub async fn serve(
+    listener: TcpListener,
+    queue: Queue,
+    probe_queue: String,
+    stop: CancellationToken,
+) {
+    let app = router(queue, probe_queue);
     let outcome = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;

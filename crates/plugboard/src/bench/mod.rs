@@ -61,7 +61,7 @@ pub struct QueueBenchArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Benchmark PostgreSQL at this URL (in a throwaway schema) instead of SQLite
-    #[arg(long, env = "PLUGBOARD_DATABASE_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
     /// Throughput runs (the median is reported)
     #[arg(long, default_value_t = 3)]

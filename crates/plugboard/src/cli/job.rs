@@ -102,7 +102,16 @@ pub struct LogsArgs {
 }
 
 async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
-    let (_, store) = super::settings_and_store(settings).await?;
+    let resolved = crate::config::Settings::resolve(settings)?;
+    if let crate::config::Database::Sqlite { path, .. } = &resolved.database {
+        if !path.is_file() {
+            anyhow::bail!(
+                "there is no plugboard database at {}; pass the --data-dir of your server (or set PLUGBOARD_DATA_DIR), or start `plugboard serve` there first",
+                path.display()
+            );
+        }
+    }
+    let store = super::open_store(&resolved).await?;
     Ok(Queue::new(
         store,
         std::sync::Arc::new(Registry::with_builtin_kinds()),
@@ -186,24 +195,35 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         JobCommand::Cancel(args) => {
             let queue = open(&args.settings).await?;
             let id = JobId(args.id);
-            let message = match queue.cancel(id).await? {
-                CancelOutcome::Cancelled => format!("job {id} cancelled"),
-                CancelOutcome::Requested => {
-                    format!("job {id} is running; it has been asked to stop")
-                }
-                CancelOutcome::AlreadyFinished(status) => {
-                    format!("job {id} had already finished ({status}); nothing changed")
-                }
-                CancelOutcome::NotFound => format!("job {id} does not exist"),
+            let outcome = queue.cancel(id).await?;
+            let (state, message) = match outcome {
+                CancelOutcome::Cancelled => ("cancelled", format!("job {id} cancelled")),
+                CancelOutcome::Requested => (
+                    "requested",
+                    format!("job {id} is running; it has been asked to stop"),
+                ),
+                CancelOutcome::AlreadyFinished(status) => (
+                    "already_finished",
+                    format!("job {id} had already finished ({status}); nothing changed"),
+                ),
+                CancelOutcome::NotFound => ("not_found", format!("job {id} does not exist")),
             };
-            println!("{message}");
+            if args.json {
+                println!("{}", json!({"id": id, "cancel": state}));
+            } else {
+                println!("{message}");
+            }
             queue.store().close().await;
             Ok(0)
         }
         JobCommand::Retry(args) => {
             let queue = open(&args.settings).await?;
             let job = queue.retry(JobId(args.id)).await?;
-            println!("job {} is queued again", job.id);
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                println!("job {} is queued again", job.id);
+            }
             queue.store().close().await;
             Ok(0)
         }

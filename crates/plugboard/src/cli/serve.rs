@@ -46,7 +46,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .local_addr()
         .context("reading the listening address")?;
     let http_stop = tokio_util::sync::CancellationToken::new();
-    let http = tokio::spawn(crate::api::serve(listener, queue, http_stop.clone()));
+    let probe_queue = settings
+        .queues
+        .first()
+        .map(|queue| queue.name.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let http = tokio::spawn(crate::api::serve(
+        listener,
+        queue,
+        probe_queue,
+        http_stop.clone(),
+    ));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
 
     let mut terminate =

@@ -103,7 +103,10 @@ impl Queue {
                 kind: job.kind.clone(),
                 reason,
             })?;
-        validate_name("queue", &job.queue)?;
+        check_queue_name(&job.queue).map_err(|reason| QueueError::Invalid {
+            field: "queue",
+            reason,
+        })?;
         if !(1..=1000).contains(&job.max_attempts) {
             return Err(QueueError::Invalid {
                 field: "max_attempts",
@@ -210,8 +213,8 @@ impl Queue {
     }
 }
 
-/// Queue names (and similar identifiers) are 1 to 64 characters of letters, digits, `_`, `-`, `.`.
-fn validate_name(field: &'static str, name: &str) -> Result<(), QueueError> {
+/// The rule for queue names: 1 to 64 letters, digits, `_`, `-` or `.`; the error says so.
+pub fn check_queue_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -220,9 +223,8 @@ fn validate_name(field: &'static str, name: &str) -> Result<(), QueueError> {
     if valid {
         Ok(())
     } else {
-        Err(QueueError::Invalid {
-            field,
-            reason: format!("`{name}` must be 1 to 64 letters, digits, `_`, `-` or `.`"),
-        })
+        Err(format!(
+            "`{name}` must be 1 to 64 letters, digits, `_`, `-` or `.`"
+        ))
     }
 }

@@ -24,10 +24,22 @@ fn assert_fails_with(args: &[&str], expected: &str) {
     );
 }
 
-#[test]
-fn bad_jobs_are_refused_and_stored_jobs_survive() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_refused_and_stored_jobs_survive() {
     let data = temp_dir();
     let dir = data.path().to_str().unwrap();
+    assert_fails_with(
+        &["job", "list", "--data-dir", dir],
+        "there is no plugboard database at",
+    );
+    assert!(
+        !data.path().join("plugboard.db").exists(),
+        "a mistyped --data-dir creates nothing"
+    );
+    crate::harness::sqlite_store(data.path())
+        .await
+        .close()
+        .await;
     let kept = plugboard(&[
         "job",
         "enqueue",

@@ -130,7 +130,9 @@ async fn sqlite_file_survives_kill9_during_heavy_writes() {
     let database = data.path().join("plugboard.db");
     // A server claiming and finishing jobs as fast as it can, and a second process enqueuing.
     let host = TestHost::start(data.path(), &["--queues", "default=50", "--prefetch", "50"]);
-    let mut writer = Command::new(BINARY)
+    let mut writer = Command::new(BINARY);
+    crate::harness::die_with_the_test(&mut writer);
+    let mut writer = writer
         .args([
             "bench",
             "writer",

@@ -16,7 +16,8 @@ use super::jobs::announce_committed;
 use super::{database_error, notify, storable_text};
 use crate::store::{FinishOutcome, JobFinish, JobId, StoreError, StoreNotice};
 
-const SUCCEEDED: &str = "UPDATE jobs SET status = 'succeeded', result = finish.result, \
+const SUCCEEDED: &str =
+    "UPDATE jobs SET status = 'succeeded', result = finish.result, error = NULL, \
        finished_at = now(), lease_owner = NULL, lease_expires_at = NULL \
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::jsonb[]) \
        AS finish(id, owner, attempt, result) \

@@ -24,25 +24,41 @@ pub(super) async fn apply(
         .unwrap_or(0);
 
     let transaction = begin_locked(client, &lock_name, 0).await?;
+    // Look before creating: `CREATE … IF NOT EXISTS` needs the CREATE privilege even when the
+    // object exists, and logs a notice on every start.
     if let Some(schema) = schema {
-        transaction
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                quote_identifier(schema)
-            ))
+        let exists: bool = transaction
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&schema],
+            )
             .await
+            .and_then(|row| row.try_get(0))
             .map_err(failed(0))?;
+        if !exists {
+            transaction
+                .batch_execute(&format!("CREATE SCHEMA {}", quote_identifier(schema)))
+                .await
+                .map_err(failed(0))?;
+        }
     }
-    transaction
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
+    let table_exists: bool = transaction
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed(0))?;
+    if !table_exists {
+        transaction
+            .batch_execute(
+                "CREATE TABLE schema_migrations (
                  version    bigint      PRIMARY KEY,
                  name       text        NOT NULL,
                  applied_at timestamptz NOT NULL DEFAULT now()
              )",
-        )
-        .await
-        .map_err(failed(0))?;
+            )
+            .await
+            .map_err(failed(0))?;
+    }
     let current = current_version(&transaction, 0).await?;
     if current > known {
         return Err(StoreError::TooNew {

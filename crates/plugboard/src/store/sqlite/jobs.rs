@@ -244,7 +244,7 @@ pub(super) fn finish_many(
         let changed = match &finish.outcome {
             FinishOutcome::Succeeded { result } => connection
                 .prepare_cached(&format!(
-                    "UPDATE jobs SET status = 'succeeded', result = ?4, finished_at = ?5, \
+                    "UPDATE jobs SET status = 'succeeded', result = ?4, finished_at = ?5, error = NULL, \
                      lease_owner = NULL, lease_expires_at = NULL {guard}"
                 ))
                 .and_then(|mut update| {

@@ -38,7 +38,9 @@ impl TestHost {
     /// Starts `plugboard serve --data-dir DIR --listen 127.0.0.1:0 EXTRA…` and waits until it says
     /// it is running.
     pub fn start(data_dir: &Path, extra: &[&str]) -> TestHost {
-        let mut child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        die_with_the_test(&mut command);
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -177,6 +179,21 @@ impl Drop for TestHost {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Makes the child die when the test process dies, even by `kill -9`, so that an interrupted
+/// test run leaves no server behind.
+pub fn die_with_the_test(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child being started.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
