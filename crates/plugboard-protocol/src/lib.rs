@@ -1,21 +1,35 @@
-//! The plugboard plugin protocol: the wire contract between the host and its plugins.
+//! The plugboard plugin protocol, version 1: the wire contract between the host and its plugins.
 //!
 //! A plugin is a separate process that speaks JSON-RPC 2.0 with the host, one JSON object per
-//! line: the host writes to the plugin's stdin, the plugin answers on stdout, and stderr is the
-//! plugin's log. This crate owns everything both sides must agree on: the JSON-RPC envelopes,
-//! the method names and their params and results, the manifest (`plugin.toml`), the runtime
-//! metadata a plugin reports in its handshake, and the protocol version. The Rust SDK
-//! (`crates/plugboard-sdk`) depends on it, the host (`crates/plugboard`) will when it starts
-//! plugins, and the SDKs for other languages follow the same definitions.
+//! line (UTF-8, `\n`-terminated, no line longer than [`MAX_LINE_BYTES`]): the host writes to the
+//! plugin's stdin, the plugin writes only protocol messages to stdout, and stderr is the plugin's
+//! log. Requests go both ways and may overlap; responses are matched to requests by id.
+//! `docs/protocol.md` describes the conversation; this crate fixes the names and shapes:
 //!
-//! Must not touch: I/O of any kind (no processes, pipes, sockets or files) and async runtimes (no
-//! tokio). It is types, constants and their (de)serialisation only, so it builds anywhere a plugin
-//! might and cannot block or fail on I/O.
+//! - [`message`]: the envelopes ([`Request`], [`Notification`], [`Response`]) and
+//!   [`Message::decode`], which never panics on any input;
+//! - [`methods`]: every method's name, params and result;
+//! - [`metadata`]: what a plugin declares when it answers `initialize`;
+//! - [`error`]: error codes, including [`error::NOT_RETRYABLE`];
+//! - [`manifest`]: `plugin.toml`, with errors that name the line and field.
 //!
-//! Known limits: the crate is at its beginning. Today it holds only [`PROTOCOL_VERSION`]; the
-//! message, manifest and metadata types are being written.
+//! Must not touch: I/O of any kind (no processes, pipes, sockets or files) and async runtimes
+//! (no tokio): it is types, constants and their (de)serialisation, shared by the host
+//! (`crates/plugboard`) and the Rust SDK (`crates/plugboard-sdk`); other languages' SDKs follow
+//! the same definitions and the golden files in `tests/golden/`.
 
 #![warn(missing_docs)]
+
+pub mod error;
+pub mod manifest;
+pub mod message;
+pub mod metadata;
+pub mod methods;
+
+pub use error::ErrorObject;
+pub use manifest::{Manifest, ManifestError};
+pub use message::{DecodeError, Id, Message, Notification, Request, Response, MAX_LINE_BYTES};
+pub use metadata::Metadata;
 
 /// The plugin protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
