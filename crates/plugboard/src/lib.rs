@@ -8,5 +8,6 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod plugins;
 pub mod queue;
 pub mod store;

@@ -1,0 +1,463 @@
+//! The supervisor: keeps a plugin's processes running, warm and answering.
+//!
+//! Each instance goes stopped → starting → ready → stopping → stopped, or failed. Starting means
+//! spawning the process in its confinement and the `initialize` handshake within a timeout; a
+//! plugin that speaks another protocol version, or says it is another plugin, fails at once
+//! (restarting would not help). A process that exits while ready is restarted after a backoff
+//! that doubles (from `restart_backoff` up to `max_restart_backoff`); `crash_loop_limit` crashes
+//! within `crash_loop_window` mark the instance failed with the last reason. Stopping is
+//! graceful: `shutdown`, stdin closed, SIGTERM to the process group, SIGKILL after the grace
+//! period.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plugboard_protocol::methods::{HostInfo, InitializeParams, InitializeResult};
+use plugboard_protocol::{Manifest, Metadata, PROTOCOL_VERSION};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::process::{self, PluginPaths};
+use super::rpc::{HostServices, RpcClient, RpcError};
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceState {
+    Stopped,
+    Starting,
+    Ready,
+    Stopping,
+    /// Gave up, with why.
+    Failed(String),
+}
+
+/// How the supervisor treats its processes.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time for `shutdown`, then for SIGTERM, before SIGKILL. Default 5 s.
+    pub stop_grace: Duration,
+    /// First wait before a restart. Default 500 ms.
+    pub restart_backoff: Duration,
+    /// Longest wait before a restart. Default 30 s.
+    pub max_restart_backoff: Duration,
+    /// Crashes within `crash_loop_window` that make the instance failed. Default 5.
+    pub crash_loop_limit: usize,
+    /// Default 60 s.
+    pub crash_loop_window: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> SupervisorConfig {
+        SupervisorConfig {
+            handshake_timeout: Duration::from_secs(10),
+            stop_grace: Duration::from_secs(5),
+            restart_backoff: Duration::from_millis(500),
+            max_restart_backoff: Duration::from_secs(30),
+            crash_loop_limit: 5,
+            crash_loop_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A ready instance: its connection and what it declared.
+#[derive(Clone)]
+pub struct ReadyInstance {
+    pub rpc: RpcClient,
+    pub metadata: Metadata,
+    pub pid: i32,
+}
+
+struct Slot {
+    state: watch::Sender<InstanceState>,
+    ready: Mutex<Option<ReadyInstance>>,
+}
+
+/// The running instances of one plugin.
+pub struct Supervisor {
+    manifest: Arc<Manifest>,
+    slots: Vec<Arc<Slot>>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Supervisor {
+    /// Starts `manifest.instances` processes of the plugin.
+    pub fn start(
+        manifest: Manifest,
+        paths: PluginPaths,
+        services: Arc<dyn HostServices>,
+        config: SupervisorConfig,
+    ) -> Supervisor {
+        let manifest = Arc::new(manifest);
+        let stop = CancellationToken::new();
+        let mut slots = Vec::new();
+        let mut tasks = Vec::new();
+        for index in 0..manifest.instances as usize {
+            let (state, _) = watch::channel(InstanceState::Stopped);
+            let slot = Arc::new(Slot {
+                state,
+                ready: Mutex::new(None),
+            });
+            let instance = Instance {
+                label: format!("{}#{index}", manifest.id),
+                manifest: manifest.clone(),
+                paths: paths.clone(),
+                services: services.clone(),
+                config: config.clone(),
+                slot: slot.clone(),
+                stop: stop.clone(),
+            };
+            tasks.push(tokio::spawn(instance.run()));
+            slots.push(slot);
+        }
+        Supervisor {
+            manifest,
+            slots,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The state of each instance.
+    pub fn states(&self) -> Vec<InstanceState> {
+        self.slots
+            .iter()
+            .map(|slot| slot.state.borrow().clone())
+            .collect()
+    }
+
+    /// Watches the state of instance `index`.
+    pub fn watch_state(&self, index: usize) -> Option<watch::Receiver<InstanceState>> {
+        self.slots.get(index).map(|slot| slot.state.subscribe())
+    }
+
+    /// The ready instance with the fewest requests in flight, if any has room under the
+    /// manifest's concurrency.
+    pub fn pick(&self) -> Option<ReadyInstance> {
+        let concurrency = self.manifest.concurrency as usize;
+        self.slots
+            .iter()
+            .filter_map(|slot| lock(&slot.ready).clone())
+            .filter(|ready| ready.rpc.in_flight() < concurrency)
+            .min_by_key(|ready| ready.rpc.in_flight())
+    }
+
+    /// Waits until every instance is ready, or one failed (its reason is the error).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for slot in &self.slots {
+            let mut state = slot.state.subscribe();
+            loop {
+                match state.borrow_and_update().clone() {
+                    InstanceState::Ready => break,
+                    InstanceState::Failed(reason) => return Err(reason),
+                    _ => {}
+                }
+                match tokio::time::timeout_at(deadline, state.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err("the supervisor stopped".to_owned()),
+                    Err(_) => {
+                        return Err(format!(
+                            "plugin {} was not ready within {} ms",
+                            self.manifest.id,
+                            timeout.as_millis()
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces instance `pid`'s process (for example after a job hung in it): it is killed and
+    /// the supervisor starts a new one.
+    pub fn replace(&self, pid: i32) {
+        process::signal_group(pid, libc::SIGKILL);
+    }
+
+    /// Stops every instance gracefully and waits for them.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Instance {
+    label: String,
+    manifest: Arc<Manifest>,
+    paths: PluginPaths,
+    services: Arc<dyn HostServices>,
+    config: SupervisorConfig,
+    slot: Arc<Slot>,
+    stop: CancellationToken,
+}
+
+enum Ended {
+    Stopped,
+    Crashed(String),
+    Refused(String),
+}
+
+impl Instance {
+    fn set(&self, state: InstanceState) {
+        if let InstanceState::Failed(reason) = &state {
+            tracing::error!(plugin = %self.label, %reason, "plugin failed");
+        }
+        self.slot.state.send_replace(state);
+    }
+
+    async fn run(self) {
+        let mut crashes: VecDeque<Instant> = VecDeque::new();
+        let mut backoff = self.config.restart_backoff;
+        loop {
+            if self.stop.is_cancelled() {
+                self.set(InstanceState::Stopped);
+                return;
+            }
+            self.set(InstanceState::Starting);
+            let started = Instant::now();
+            match self.life().await {
+                Ended::Stopped => {
+                    self.set(InstanceState::Stopped);
+                    return;
+                }
+                Ended::Refused(reason) => {
+                    self.set(InstanceState::Failed(reason));
+                    return;
+                }
+                Ended::Crashed(reason) => {
+                    tracing::warn!(plugin = %self.label, %reason, "plugin process ended; restarting");
+                    let now = Instant::now();
+                    crashes.push_back(now);
+                    while crashes
+                        .front()
+                        .is_some_and(|at| now.duration_since(*at) > self.config.crash_loop_window)
+                    {
+                        crashes.pop_front();
+                    }
+                    if crashes.len() >= self.config.crash_loop_limit {
+                        self.set(InstanceState::Failed(format!(
+                            "crashed {} times within {} s; last: {reason}",
+                            crashes.len(),
+                            self.config.crash_loop_window.as_secs()
+                        )));
+                        return;
+                    }
+                    // A process that ran a good while before it died starts again quickly.
+                    if started.elapsed() > self.config.crash_loop_window {
+                        backoff = self.config.restart_backoff;
+                    }
+                    self.set(InstanceState::Stopped);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.stop.cancelled() => {}
+                    }
+                    backoff = (backoff * 2).min(self.config.max_restart_backoff);
+                }
+            }
+        }
+    }
+
+    /// One process, from spawn to exit.
+    async fn life(&self) -> Ended {
+        let mut started = match process::spawn(&self.manifest, &self.paths) {
+            Ok(started) => started,
+            Err(error) => return Ended::Crashed(error.to_string()),
+        };
+        let pid = started.pid;
+        let label = self.label.clone();
+        let last_lines: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = last_lines.clone();
+        let log_label = label.clone();
+        let stderr_task = tokio::spawn(process::forward_stderr(
+            label.clone(),
+            started.stderr,
+            move |line| {
+                tracing::info!(plugin = %log_label, "{line}");
+                let mut tail = lock(&tail);
+                if tail.len() == 5 {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            },
+        ));
+        let rpc = RpcClient::start(
+            label.clone(),
+            started.stdout,
+            started.stdin,
+            self.services.clone(),
+        );
+        let describe_exit = |status: std::io::Result<std::process::ExitStatus>| {
+            let status = match status {
+                Ok(status) => status.to_string(),
+                Err(error) => format!("unknown status ({error})"),
+            };
+            let tail: Vec<String> = lock(&last_lines).iter().cloned().collect();
+            if tail.is_empty() {
+                format!("the process {status}")
+            } else {
+                format!(
+                    "the process {status}; its last log lines: {}",
+                    tail.join(" | ")
+                )
+            }
+        };
+
+        let handshake = InitializeParams {
+            protocol_version: PROTOCOL_VERSION,
+            host: HostInfo {
+                name: "plugboard".to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            data_dir: self.paths.data_dir.display().to_string(),
+        };
+        let answer = tokio::select! {
+            answer = rpc.call(plugboard_protocol::methods::INITIALIZE, &handshake, self.config.handshake_timeout) => answer,
+            status = started.child.wait() => {
+                let _ = stderr_task.await;
+                return Ended::Crashed(format!("exited before it answered initialize: {}", describe_exit(status)));
+            }
+            () = self.stop.cancelled() => {
+                self.halt(&rpc, &mut started.child, pid).await;
+                return Ended::Stopped;
+            }
+        };
+        let refused = |reason: String| Ended::Refused(reason);
+        let result =
+            match answer {
+                Ok(value) => match serde_json::from_value::<InitializeResult>(value) {
+                    Ok(result) => match self.check_identity(&result) {
+                        Ok(()) => result,
+                        Err(reason) => {
+                            self.halt(&rpc, &mut started.child, pid).await;
+                            return refused(reason);
+                        }
+                    },
+                    Err(error) => {
+                        self.halt(&rpc, &mut started.child, pid).await;
+                        return refused(format!("its answer to initialize is malformed: {error}"));
+                    }
+                },
+                Err(RpcError::Remote(error))
+                    if error.code == plugboard_protocol::error::UNSUPPORTED_PROTOCOL_VERSION =>
+                {
+                    self.halt(&rpc, &mut started.child, pid).await;
+                    return refused(format!(
+                        "it does not speak protocol {PROTOCOL_VERSION}: {}",
+                        error.message
+                    ));
+                }
+                Err(RpcError::Timeout { .. }) => {
+                    self.halt(&rpc, &mut started.child, pid).await;
+                    return Ended::Crashed(format!(
+                        "it did not answer initialize within {} ms",
+                        self.config.handshake_timeout.as_millis()
+                    ));
+                }
+                Err(RpcError::Closed(_)) => {
+                    // It closed stdout: it is exiting. Say how, with its last words.
+                    let status =
+                        match tokio::time::timeout(self.config.stop_grace, started.child.wait())
+                            .await
+                        {
+                            Ok(status) => status,
+                            Err(_) => {
+                                self.halt(&rpc, &mut started.child, pid).await;
+                                return Ended::Crashed(
+                                    "it closed its stdout before it answered initialize".to_owned(),
+                                );
+                            }
+                        };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                    return Ended::Crashed(format!(
+                        "exited before it answered initialize: {}",
+                        describe_exit(status)
+                    ));
+                }
+                Err(error) => {
+                    self.halt(&rpc, &mut started.child, pid).await;
+                    return Ended::Crashed(format!("initialize failed: {error}"));
+                }
+            };
+        *lock(&self.slot.ready) = Some(ReadyInstance {
+            rpc: rpc.clone(),
+            metadata: result.metadata,
+            pid,
+        });
+        self.set(InstanceState::Ready);
+        tracing::info!(plugin = %label, pid, "plugin ready");
+
+        let ended = tokio::select! {
+            status = started.child.wait() => {
+                *lock(&self.slot.ready) = None;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                Ended::Crashed(describe_exit(status))
+            }
+            () = self.stop.cancelled() => {
+                *lock(&self.slot.ready) = None;
+                self.set(InstanceState::Stopping);
+                self.halt(&rpc, &mut started.child, pid).await;
+                Ended::Stopped
+            }
+        };
+        // Whatever else the plugin started in its group goes with it.
+        process::signal_group(pid, libc::SIGKILL);
+        ended
+    }
+
+    fn check_identity(&self, result: &InitializeResult) -> Result<(), String> {
+        if result.protocol_version != PROTOCOL_VERSION {
+            return Err(format!(
+                "it speaks protocol {}, and this plugboard speaks protocol {PROTOCOL_VERSION}; use a version of the plugin built for protocol {PROTOCOL_VERSION}",
+                result.protocol_version
+            ));
+        }
+        if result.plugin.id != self.manifest.id || result.plugin.version != self.manifest.version {
+            return Err(format!(
+                "it says it is {} {}, but its manifest says {} {}",
+                result.plugin.id, result.plugin.version, self.manifest.id, self.manifest.version
+            ));
+        }
+        Ok(())
+    }
+
+    /// Graceful stop: `shutdown`, close stdin, SIGTERM to the group, SIGKILL after the grace.
+    async fn halt(&self, rpc: &RpcClient, child: &mut tokio::process::Child, pid: i32) {
+        let grace = self.config.stop_grace;
+        let _ = rpc
+            .call(plugboard_protocol::methods::SHUTDOWN, json!({}), grace)
+            .await;
+        rpc.close_stdin();
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            process::signal_group(pid, libc::SIGKILL);
+            return;
+        }
+        tracing::warn!(plugin = %self.label, pid, "plugin did not exit after shutdown; sending SIGTERM");
+        process::signal_group(pid, libc::SIGTERM);
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            process::signal_group(pid, libc::SIGKILL);
+            return;
+        }
+        tracing::warn!(plugin = %self.label, pid, "plugin ignored SIGTERM; sending SIGKILL");
+        process::signal_group(pid, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
+}

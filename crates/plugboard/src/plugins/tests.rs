@@ -1,0 +1,335 @@
+//! The supervisor against real processes: a scripted Python plugin told by its environment to
+//! behave or to crash, hang, print garbage, flood its log or ignore shutdown. Every test checks
+//! that no process is left behind.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plugboard_protocol::{ErrorObject, Manifest};
+use serde_json::{json, Value};
+
+use super::process::PluginPaths;
+use super::rpc::{HostServices, RpcError};
+use super::supervisor::{InstanceState, Supervisor, SupervisorConfig};
+
+struct Recorder {
+    notes: Mutex<Vec<(String, Option<Value>)>>,
+}
+
+#[async_trait]
+impl HostServices for Recorder {
+    async fn request(&self, method: &str, _params: Option<Value>) -> Result<Value, ErrorObject> {
+        Err(ErrorObject::new(
+            plugboard_protocol::error::METHOD_NOT_FOUND,
+            format!("no host method {method} in this test"),
+        ))
+    }
+    fn notification(&self, method: &str, params: Option<Value>) {
+        self.notes.lock().unwrap().push((method.to_owned(), params));
+    }
+}
+
+struct Setup {
+    supervisor: Option<Supervisor>,
+    recorder: Arc<Recorder>,
+    _directory: tempfile::TempDir,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scripted_plugin.py")
+}
+
+fn fast() -> SupervisorConfig {
+    SupervisorConfig {
+        handshake_timeout: Duration::from_millis(2000),
+        stop_grace: Duration::from_millis(300),
+        restart_backoff: Duration::from_millis(10),
+        max_restart_backoff: Duration::from_millis(50),
+        crash_loop_limit: 3,
+        crash_loop_window: Duration::from_secs(60),
+    }
+}
+
+fn start(mode: &str, instances: u32, config: SupervisorConfig) -> Setup {
+    let directory = tempfile::tempdir().unwrap();
+    let package_dir = directory.path().join("package");
+    std::fs::create_dir_all(&package_dir).unwrap();
+    let manifest = Manifest::parse(&format!(
+        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", {:?}]\ninstances = {instances}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n",
+        script().display().to_string()
+    ))
+    .unwrap();
+    let paths = PluginPaths {
+        package_dir,
+        data_dir: directory.path().join("data"),
+    };
+    let recorder = Arc::new(Recorder {
+        notes: Mutex::new(Vec::new()),
+    });
+    let supervisor = Supervisor::start(manifest, paths, recorder.clone(), config);
+    Setup {
+        supervisor: Some(supervisor),
+        recorder,
+        _directory: directory,
+    }
+}
+
+impl Setup {
+    fn supervisor(&self) -> &Supervisor {
+        self.supervisor.as_ref().unwrap()
+    }
+
+    async fn wait_for(&self, wanted: impl Fn(&InstanceState) -> bool) -> InstanceState {
+        let mut state = self.supervisor().watch_state(0).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = state.borrow_and_update().clone();
+            if wanted(&now) {
+                return now;
+            }
+            tokio::time::timeout_at(deadline, state.changed())
+                .await
+                .unwrap_or_else(|_| panic!("instance stayed {now:?}"))
+                .unwrap();
+        }
+    }
+
+    async fn run(&self, payload: Value, timeout: Duration) -> Result<Value, RpcError> {
+        let ready = self.supervisor().pick().expect("a ready instance");
+        ready.rpc.call("run", json!({"job": {"id": 1, "attempt": 1, "maxAttempts": 1}, "trigger": {"kind": "manual"}, "payload": payload}), timeout).await
+    }
+
+    async fn stop(mut self) {
+        self.supervisor.take().unwrap().stop().await;
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie is not alive: it has exited and waits to be reaped.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+async fn assert_gone(pid: i32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_plugin_is_ready_runs_jobs_and_stops() {
+    let setup = start("ok", 2, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        setup.supervisor().states(),
+        vec![InstanceState::Ready, InstanceState::Ready]
+    );
+    let ready = setup.supervisor().pick().unwrap();
+    assert_eq!(ready.metadata.events, vec!["test.*".to_owned()]);
+    let answer = setup
+        .run(json!({"n": 7}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(answer["result"]["payload"], json!({"n": 7}));
+    assert!(setup
+        .recorder
+        .notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(method, _)| method == "log"));
+    let pids: Vec<i32> = [ready.pid, answer["result"]["pid"].as_i64().unwrap() as i32].to_vec();
+    setup.stop().await;
+    for pid in pids {
+        assert_gone(pid).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_exits_at_start_fails_with_its_reason() {
+    let setup = start("exit-at-start", 1, fast());
+    let state = setup
+        .wait_for(|state| matches!(state, InstanceState::Failed(_)))
+        .await;
+    let InstanceState::Failed(reason) = state else {
+        unreachable!()
+    };
+    assert!(reason.contains("crashed 3 times"), "{reason}");
+    assert!(
+        reason.contains("cannot start: the scripted plugin was told to fail"),
+        "{reason}"
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_never_answers_initialize_times_out() {
+    let mut config = fast();
+    config.handshake_timeout = Duration::from_millis(300);
+    config.crash_loop_limit = 2;
+    let setup = start("never-initialize", 1, config);
+    let state = setup
+        .wait_for(|state| matches!(state, InstanceState::Failed(_)))
+        .await;
+    assert!(
+        format!("{state:?}").contains("did not answer initialize within 300 ms"),
+        "{state:?}"
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_protocol_version_or_identity_is_refused_at_once() {
+    for (mode, expected) in [
+        ("wrong-version", "it speaks protocol 99"),
+        ("wrong-id", "it says it is someone-else 1.0.0"),
+    ] {
+        let setup = start(mode, 1, fast());
+        let state = setup
+            .wait_for(|state| matches!(state, InstanceState::Failed(_)))
+            .await;
+        assert!(format!("{state:?}").contains(expected), "{mode}: {state:?}");
+        setup.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_a_100_mb_line_on_stdout_are_survived() {
+    for mode in ["garbage", "huge-line"] {
+        let setup = start(mode, 1, fast());
+        setup
+            .supervisor()
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let answer = setup.run(json!({}), Duration::from_secs(60)).await.unwrap();
+        assert!(answer["result"]["pid"].is_number(), "{mode}: {answer}");
+        let ready = setup.supervisor().pick().unwrap();
+        assert!(ready.rpc.faults() >= 1, "{mode}: the faults were counted");
+        let pid = ready.pid;
+        setup.stop().await;
+        assert_gone(pid).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_on_stderr_does_not_stop_the_plugin() {
+    let setup = start("flood", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap();
+    setup.run(json!({}), Duration::from_secs(30)).await.unwrap();
+    let pid = setup.supervisor().pick().unwrap().pid;
+    setup.stop().await;
+    assert_gone(pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_ignoring_shutdown_and_sigterm_is_killed() {
+    let setup = start("ignore-shutdown", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let pid = setup.supervisor().pick().unwrap().pid;
+    setup.stop().await;
+    assert_gone(pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_run_fails_the_call_and_the_instance_comes_back() {
+    let setup = start("crash-mid-run", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let first_pid = setup.supervisor().pick().unwrap().pid;
+    let outcome = setup.run(json!({}), Duration::from_secs(10)).await;
+    assert!(matches!(outcome, Err(RpcError::Closed(_))), "{outcome:?}");
+    setup.wait_for(|state| *state != InstanceState::Ready).await;
+    setup.wait_for(|state| *state == InstanceState::Ready).await;
+    let second_pid = setup.supervisor().pick().unwrap().pid;
+    assert_ne!(first_pid, second_pid);
+    assert_gone(first_pid).await;
+    setup.stop().await;
+    assert_gone(second_pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_instance_is_replaced() {
+    let setup = start("hang-run", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let hung = setup.supervisor().pick().unwrap().pid;
+    let outcome = setup.run(json!({}), Duration::from_millis(200)).await;
+    assert!(
+        matches!(outcome, Err(RpcError::Timeout { .. })),
+        "{outcome:?}"
+    );
+    setup.supervisor().replace(hung);
+    assert_gone(hung).await;
+    setup.wait_for(|state| *state == InstanceState::Ready).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let fresh = loop {
+        if let Some(ready) = setup.supervisor().pick() {
+            if ready.pid != hung {
+                break ready.pid;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new instance");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    setup.stop().await;
+    assert_gone(fresh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_plugin_also_stops_what_it_started() {
+    let setup = start("grandchild", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let pid = setup.supervisor().pick().unwrap().pid;
+    let grandchildren: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|candidate| *candidate != pid)
+        .filter(|candidate| {
+            std::fs::read_to_string(format!("/proc/{candidate}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(") ")
+                        .map(|(_, rest)| rest.split_whitespace().nth(2) == Some(&pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    assert_eq!(grandchildren.len(), 1, "the plugin started its sleep");
+    setup.stop().await;
+    assert_gone(pid).await;
+    assert_gone(grandchildren[0]).await;
+}
