@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::{
     CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
-    JobStatus, LogLevel, NewJob, NewLogLine, PruneParams, Store, StoreNotice, Timestamp,
+    JobStatus, KvScope, LogLevel, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreNotice,
+    Timestamp,
 };
 
 /// Generates one test per backend for each listed suite function.
@@ -65,6 +66,8 @@ conformance!(
     list_filters_and_pages_without_gaps,
     counts_by_queue_and_status,
     enqueue_announces_available_jobs,
+    kv_values_are_scoped_listed_in_order_and_deleted,
+    events_with_one_idempotency_key_are_recorded_once,
 );
 
 fn claim(queue: &str, owner: &str, limit: usize) -> ClaimParams {
@@ -889,4 +892,98 @@ async fn enqueue_announces_available_jobs(store: Arc<dyn Store>) {
             _ => continue,
         }
     }
+}
+
+async fn kv_values_are_scoped_listed_in_order_and_deleted(store: Arc<dyn Store>) {
+    let acme = KvScope {
+        plugin: "counter".into(),
+        tenant: Some("acme".into()),
+    };
+    let globex = KvScope {
+        plugin: "counter".into(),
+        tenant: Some("globex".into()),
+    };
+    let other_plugin = KvScope {
+        plugin: "uptime".into(),
+        tenant: Some("acme".into()),
+    };
+    let no_tenant = KvScope {
+        plugin: "counter".into(),
+        tenant: None,
+    };
+    assert_eq!(store.kv_get(&acme, "count").await.unwrap(), None);
+    store.kv_set(&acme, "count", json!(1)).await.unwrap();
+    store.kv_set(&acme, "count", json!(2)).await.unwrap();
+    store
+        .kv_set(&globex, "count", json!({"n": 9}))
+        .await
+        .unwrap();
+    store
+        .kv_set(&no_tenant, "count", json!("shared"))
+        .await
+        .unwrap();
+    assert_eq!(store.kv_get(&acme, "count").await.unwrap(), Some(json!(2)));
+    assert_eq!(
+        store.kv_get(&globex, "count").await.unwrap(),
+        Some(json!({"n": 9}))
+    );
+    assert_eq!(store.kv_get(&other_plugin, "count").await.unwrap(), None);
+    assert_eq!(
+        store.kv_get(&no_tenant, "count").await.unwrap(),
+        Some(json!("shared"))
+    );
+    for key in ["site:b", "site:a", "site:c", "sitez", "site%x", "other"] {
+        store.kv_set(&acme, key, json!(key)).await.unwrap();
+    }
+    let keys = |items: Vec<(String, serde_json::Value)>| {
+        items.into_iter().map(|(key, _)| key).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(store.kv_list(&acme, "site:", None, 100).await.unwrap()),
+        vec!["site:a", "site:b", "site:c"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .kv_list(&acme, "site:", Some("site:a"), 1)
+                .await
+                .unwrap()
+        ),
+        vec!["site:b"]
+    );
+    assert_eq!(
+        keys(store.kv_list(&acme, "site%", None, 100).await.unwrap()),
+        vec!["site%x"]
+    );
+    assert_eq!(store.kv_list(&acme, "", None, 100).await.unwrap().len(), 7);
+    assert!(store.kv_delete(&acme, "count").await.unwrap());
+    assert!(!store.kv_delete(&acme, "count").await.unwrap());
+    assert_eq!(
+        store.kv_get(&globex, "count").await.unwrap(),
+        Some(json!({"n": 9}))
+    );
+}
+
+async fn events_with_one_idempotency_key_are_recorded_once(store: Arc<dyn Store>) {
+    let event = |key: Option<&str>, tenant: &str| NewEvent {
+        tenant: tenant.into(),
+        event_type: "form.submitted".into(),
+        payload: json!({"form": 1}),
+        idempotency_key: key.map(str::to_owned),
+        source: Some("plugin:forms".into()),
+    };
+    let first = store.event_record(event(Some("k1"), "acme")).await.unwrap();
+    assert!(first.created);
+    let again = store.event_record(event(Some("k1"), "acme")).await.unwrap();
+    assert_eq!((again.id, again.created), (first.id, false));
+    let other_tenant = store
+        .event_record(event(Some("k1"), "globex"))
+        .await
+        .unwrap();
+    assert!(other_tenant.created && other_tenant.id != first.id);
+    let without_key = store.event_record(event(None, "acme")).await.unwrap();
+    let without_key_again = store.event_record(event(None, "acme")).await.unwrap();
+    assert!(
+        without_key.created && without_key_again.created && without_key.id != without_key_again.id
+    );
 }

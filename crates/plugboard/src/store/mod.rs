@@ -13,6 +13,7 @@
 //! `queue/` makes (for example "put this job back at time T"); it never makes them.
 
 mod job;
+mod kv;
 pub mod postgres;
 pub mod sqlite;
 
@@ -29,6 +30,7 @@ pub use job::{
     JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLevel, LogLine, NewJob, NewLogLine,
     PruneParams, Timestamp,
 };
+pub use kv::{EventRecorded, KvScope, NewEvent};
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
 /// behaviour never depends on it outside `store/`.
@@ -182,6 +184,38 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Reads a plugin's stored value.
+    async fn kv_get(
+        &self,
+        scope: &KvScope,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Stores a value, replacing any under the same key.
+    async fn kv_set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a value; true when there was one.
+    async fn kv_delete(&self, scope: &KvScope, key: &str) -> Result<bool, StoreError>;
+
+    /// Lists up to `limit` values whose key starts with `prefix` and sorts after `after`, in key
+    /// order.
+    async fn kv_list(
+        &self,
+        scope: &KvScope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+
+    /// Records an event; a repeated idempotency key of the same tenant records nothing and
+    /// answers the first event's id.
+    async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError>;
 
     /// Announcements of changes. SQLite announces its own changes in this process and wakes up
     /// on commits by other processes to the same file (as `JobsAvailable { queue: None }`);

@@ -10,7 +10,14 @@ use super::connect::quote_identifier;
 use crate::store::StoreError;
 
 /// Every migration, oldest first. Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "jobs", include_str!("migrations/0001_jobs.sql")),
+    (
+        2,
+        "kv and events",
+        include_str!("migrations/0002_kv_events.sql"),
+    ),
+];
 
 /// Brings the schema (created when missing) to the newest version this build knows.
 pub(super) async fn apply(

@@ -18,6 +18,7 @@ mod connect;
 mod enqueue;
 mod finish;
 mod jobs;
+mod kv;
 mod logs;
 mod migrations;
 mod notify;
@@ -37,9 +38,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    Backend, CancelOutcome, ClaimParams, Enqueued, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, LogLine, NewJob, NewLogLine, PruneParams, Store,
-    StoreError, StoreNotice,
+    Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
+    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
+    NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
@@ -358,6 +359,46 @@ impl Store for PostgresStore {
     ) -> Result<Vec<LogLine>, StoreError> {
         let client = self.client().await?;
         logs::list(&client, job_id, after_seq, limit).await
+    }
+
+    async fn kv_get(
+        &self,
+        scope: &KvScope,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        kv::get(&client, scope, key).await
+    }
+
+    async fn kv_set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        kv::set(&client, scope, key, &value).await
+    }
+
+    async fn kv_delete(&self, scope: &KvScope, key: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        kv::delete(&client, scope, key).await
+    }
+
+    async fn kv_list(
+        &self,
+        scope: &KvScope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let client = self.client().await?;
+        kv::list(&client, scope, prefix, after, limit).await
+    }
+
+    async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {
+        let client = self.client().await?;
+        kv::record_event(&client, &event).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StoreNotice> {

@@ -5,7 +5,14 @@ use rusqlite::Connection;
 use crate::store::{StoreError, Timestamp};
 
 /// Every migration, oldest first. Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "jobs", include_str!("migrations/0001_jobs.sql")),
+    (
+        2,
+        "kv and events",
+        include_str!("migrations/0002_kv_events.sql"),
+    ),
+];
 
 /// Brings the database to the newest schema this build knows.
 pub(super) fn apply(connection: &Connection) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@
 //! WAL file), never as precise notices; the clock is the host's.
 
 mod jobs;
+mod kv;
 mod logs;
 mod migrations;
 mod watch;
@@ -29,9 +30,9 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
 
 use super::{
-    Backend, CancelOutcome, ClaimParams, Enqueued, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLine, NewJob, NewLogLine, PruneParams,
-    Store, StoreError, StoreNotice,
+    Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
+    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobStatus, KvScope, LogLine,
+    NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use writer::Writer;
 
@@ -405,6 +406,50 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<LogLine>, StoreError> {
         self.read(move |connection| logs::list(connection, job_id, after_seq, limit))
+            .await
+    }
+
+    async fn kv_get(
+        &self,
+        scope: &KvScope,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.read(move |connection| kv::get(connection, &scope, &key))
+            .await
+    }
+
+    async fn kv_set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.write(move |connection| kv::set(connection, &scope, &key, &value))
+            .await
+    }
+
+    async fn kv_delete(&self, scope: &KvScope, key: &str) -> Result<bool, StoreError> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.write(move |connection| kv::delete(connection, &scope, &key))
+            .await
+    }
+
+    async fn kv_list(
+        &self,
+        scope: &KvScope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let (scope, prefix, after) = (scope.clone(), prefix.to_owned(), after.map(str::to_owned));
+        self.read(move |connection| kv::list(connection, &scope, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {
+        self.write(move |connection| kv::record_event(connection, &event))
             .await
     }
 
