@@ -112,10 +112,12 @@ async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
         }
     }
     let store = super::open_store(&resolved).await?;
-    Ok(Queue::new(
-        store,
-        std::sync::Arc::new(Registry::with_builtin_kinds()),
-    ))
+    let mut registry = Registry::with_builtin_kinds();
+    registry.register(
+        crate::plugins::host::PLUGIN_RUN,
+        crate::plugins::host::PluginRun::for_validation(),
+    );
+    Ok(Queue::new(store, std::sync::Arc::new(registry)))
 }
 
 pub async fn run(command: JobCommand) -> anyhow::Result<i32> {

@@ -6,6 +6,8 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Database, SettingsArgs};
+use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
+use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{Queue, Registry, WorkerPool};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +29,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if let Some(file) = &settings.config_file {
         tracing::info!(file = %file.display(), "config file read");
     }
-    let registry = Arc::new(Registry::with_builtin_kinds());
+    let plugin_host = PluginHost::new(
+        store.clone(),
+        settings.data_dir.join("plugin-data"),
+        SupervisorConfig::default(),
+    );
+    for directory in &settings.plugins {
+        plugin_host
+            .load(directory)
+            .with_context(|| format!("loading the plugin in {}", directory.display()))?;
+    }
+    let mut registry = Registry::with_builtin_kinds();
+    registry.register(PLUGIN_RUN, PluginRun::new(plugin_host.clone()));
+    let registry = Arc::new(registry);
     let queue = Queue::new(store.clone(), registry.clone());
     let pool = WorkerPool::start(
         store.clone(),
@@ -76,6 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     });
     http_stop.cancel();
     pool.shutdown().await;
+    plugin_host.stop_all().await;
     let _ = http.await;
     store.close().await;
     tracing::info!("stopped");

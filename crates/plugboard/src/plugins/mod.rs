@@ -7,9 +7,13 @@
 //! `store/` interfaces), HTTP. Plugin output never panics the host: every byte a plugin writes
 //! is treated as untrusted input.
 //!
-//! Known limits: the `plugin run` job kind, host services backed by the store (kv, emit), the
-//! metadata cache, installation and Landlock rules are not here yet.
+//! `host.rs` ties them to the rest: the plugins of this node, the host services they call (job
+//! logs and progress, kv, emit), and the `plugin.run` job kind.
+//!
+//! Known limits: the metadata cache in the store, installation from packages and Landlock rules
+//! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
 
+pub mod host;
 pub mod process;
 pub mod rpc;
 pub mod supervisor;

@@ -73,6 +73,23 @@ impl RpcClient {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let ids = Arc::new(AtomicI64::new(1));
+        RpcClient::start_with_ids(label, from_plugin, to_plugin, services, ids)
+    }
+
+    /// As [`RpcClient::start`], drawing request ids from `ids`: connections that share it never
+    /// reuse each other's ids, so host services can tell their requests apart by id alone.
+    pub fn start_with_ids<R, W>(
+        label: String,
+        from_plugin: R,
+        to_plugin: W,
+        services: Arc<dyn HostServices>,
+        ids: Arc<AtomicI64>,
+    ) -> RpcClient
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (outgoing, lines) = mpsc::unbounded_channel();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let faults = Arc::new(AtomicU64::new(0));
@@ -82,7 +99,7 @@ impl RpcClient {
             outgoing,
             close: close.clone(),
             pending: pending.clone(),
-            next_id: Arc::new(AtomicI64::new(1)),
+            next_id: ids,
             faults: faults.clone(),
             closed,
         };
@@ -132,10 +149,27 @@ impl RpcClient {
         method: &str,
         params: impl serde::Serialize,
     ) -> Result<(i64, oneshot::Receiver<Result<Value, RpcError>>), RpcError> {
+        let id = self.reserve_id();
+        self.send_request_as(id, method, params)
+            .map(|answer| (id, answer))
+    }
+
+    /// An id for a request about to be sent with [`RpcClient::send_request_as`], for callers that
+    /// must record it before the plugin can refer to it.
+    pub fn reserve_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends a request under an id from [`RpcClient::reserve_id`].
+    pub fn send_request_as(
+        &self,
+        id: i64,
+        method: &str,
+        params: impl serde::Serialize,
+    ) -> Result<oneshot::Receiver<Result<Value, RpcError>>, RpcError> {
         if let Some(reason) = self.closed.borrow().clone() {
             return Err(RpcError::Closed(reason));
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, answer) = oneshot::channel();
         lock(&self.pending).insert(id, sender);
         let line = Message::Request(Request::new(Id::Number(id), method, params)).encode();
@@ -143,7 +177,7 @@ impl RpcClient {
             lock(&self.pending).remove(&id);
             return Err(RpcError::Closed("the plugin's stdin is closed".to_owned()));
         }
-        Ok((id, answer))
+        Ok(answer)
     }
 
     /// Closes the plugin's stdin (after writing what is queued is not guaranteed): the polite

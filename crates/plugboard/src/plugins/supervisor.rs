@@ -82,7 +82,7 @@ pub struct Supervisor {
     manifest: Arc<Manifest>,
     slots: Vec<Arc<Slot>>,
     stop: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,6 +101,7 @@ impl Supervisor {
     ) -> Supervisor {
         let manifest = Arc::new(manifest);
         let stop = CancellationToken::new();
+        let ids = Arc::new(std::sync::atomic::AtomicI64::new(1));
         let mut slots = Vec::new();
         let mut tasks = Vec::new();
         for index in 0..manifest.instances as usize {
@@ -117,6 +118,7 @@ impl Supervisor {
                 config: config.clone(),
                 slot: slot.clone(),
                 stop: stop.clone(),
+                ids: ids.clone(),
             };
             tasks.push(tokio::spawn(instance.run()));
             slots.push(slot);
@@ -125,7 +127,7 @@ impl Supervisor {
             manifest,
             slots,
             stop,
-            tasks,
+            tasks: Mutex::new(tasks),
         }
     }
 
@@ -192,11 +194,25 @@ impl Supervisor {
     }
 
     /// Stops every instance gracefully and waits for them.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.stop.cancel();
-        for task in self.tasks {
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        for task in tasks {
             let _ = task.await;
         }
+    }
+
+    /// Why the plugin cannot run anything, when every instance has failed.
+    pub fn failure(&self) -> Option<String> {
+        let states = self.states();
+        let reasons: Vec<String> = states
+            .iter()
+            .filter_map(|state| match state {
+                InstanceState::Failed(reason) => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        (!reasons.is_empty() && reasons.len() == states.len()).then(|| reasons.join("; "))
     }
 }
 
@@ -208,6 +224,7 @@ struct Instance {
     config: SupervisorConfig,
     slot: Arc<Slot>,
     stop: CancellationToken,
+    ids: Arc<std::sync::atomic::AtomicI64>,
 }
 
 enum Ended {
@@ -299,11 +316,12 @@ impl Instance {
                 tail.push_back(line);
             },
         ));
-        let rpc = RpcClient::start(
+        let rpc = RpcClient::start_with_ids(
             label.clone(),
             started.stdout,
             started.stdin,
             self.services.clone(),
+            self.ids.clone(),
         );
         let describe_exit = |status: std::io::Result<std::process::ExitStatus>| {
             let status = match status {

@@ -5,4 +5,5 @@ mod bad_input;
 mod crash;
 mod harness;
 mod multinode;
+mod plugins;
 mod serve;

@@ -1,0 +1,551 @@
+//! The plugins this node runs, the host services they call, and the `plugin.run` job kind that
+//! hands a job to a warm plugin process.
+//!
+//! Host services: `log` and `progress` notifications tied to a `run` (by its request id) become
+//! the job's log lines and progress; `kv/*` reads and writes the store, scoped to the plugin and
+//! the tenant; `emit` records an event. Log lines go through one bounded queue per plugin and
+//! are written in order, in batches; a plugin that floods it loses lines (counted in a note),
+//! never the host's memory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plugboard_protocol::error::{HOST_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
+use plugboard_protocol::methods::{
+    self, ConfigInfo, JobInfo, KvGetResult, RunParams, RunResult, Trigger, TriggerKind,
+};
+use plugboard_protocol::ErrorObject;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::process::PluginPaths;
+use super::rpc::{HostServices, RpcError};
+use super::supervisor::{Supervisor, SupervisorConfig};
+use crate::queue::{JobContext, JobError, JobHandler};
+use crate::store::{JobId, KvScope, LogLevel, NewEvent, NewLogLine, Store};
+
+/// The job kind that runs a plugin.
+pub const PLUGIN_RUN: &str = "plugin.run";
+
+/// Log lines waiting to be written, per plugin; beyond, lines are dropped and counted.
+const LOG_QUEUE: usize = 10_000;
+const MAX_KEY_BYTES: usize = 512;
+const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Manifest(#[from] super::ManifestReadError),
+    #[error("plugin {id} is already loaded from {existing}")]
+    Duplicate { id: String, existing: String },
+}
+
+struct Loaded {
+    supervisor: Arc<Supervisor>,
+    services: Arc<PluginServices>,
+    package_dir: PathBuf,
+}
+
+/// The plugins of this node.
+pub struct PluginHost {
+    store: Arc<dyn Store>,
+    data_root: PathBuf,
+    config: SupervisorConfig,
+    plugins: RwLock<HashMap<String, Loaded>>,
+}
+
+impl PluginHost {
+    /// A host whose plugins keep their data under `data_root/<id>/`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        data_root: PathBuf,
+        config: SupervisorConfig,
+    ) -> Arc<PluginHost> {
+        Arc::new(PluginHost {
+            store,
+            data_root,
+            config,
+            plugins: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Reads the package's manifest and starts the plugin's processes. Returns its id.
+    pub fn load(&self, package_dir: &Path) -> Result<String, LoadError> {
+        // An absolute folder: the plugin's working directory and program path must not depend
+        // on where the host was started.
+        let package_dir = &std::fs::canonicalize(package_dir).map_err(|error| {
+            super::ManifestReadError::Read {
+                path: package_dir.display().to_string(),
+                reason: error.to_string(),
+            }
+        })?;
+        let manifest = super::read_manifest(package_dir)?;
+        let id = manifest.id.clone();
+        let mut plugins = self
+            .plugins
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = plugins.get(&id) {
+            return Err(LoadError::Duplicate {
+                id,
+                existing: existing.package_dir.display().to_string(),
+            });
+        }
+        let services = PluginServices::start(id.clone(), self.store.clone());
+        let paths = PluginPaths {
+            package_dir: package_dir.to_path_buf(),
+            data_dir: self.data_root.join(&id),
+        };
+        let supervisor = Supervisor::start(manifest, paths, services.clone(), self.config.clone());
+        tracing::info!(plugin = %id, package = %package_dir.display(), "plugin loaded");
+        plugins.insert(
+            id.clone(),
+            Loaded {
+                supervisor: Arc::new(supervisor),
+                services,
+                package_dir: package_dir.to_path_buf(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// The supervisor of a loaded plugin.
+    pub fn supervisor(&self, id: &str) -> Option<Arc<Supervisor>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .map(|loaded| loaded.supervisor.clone())
+    }
+
+    fn services(&self, id: &str) -> Option<Arc<PluginServices>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .map(|loaded| loaded.services.clone())
+    }
+
+    /// Loaded plugin ids, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Stops every plugin gracefully.
+    pub async fn stop_all(&self) {
+        let supervisors: Vec<Arc<Supervisor>> = self
+            .plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .map(|loaded| loaded.supervisor.clone())
+            .collect();
+        for supervisor in supervisors {
+            supervisor.stop().await;
+        }
+    }
+}
+
+/// The host services one plugin calls.
+pub struct PluginServices {
+    plugin: String,
+    store: Arc<dyn Store>,
+    /// Which job each in-flight `run` request belongs to.
+    runs: Mutex<HashMap<i64, JobId>>,
+    logs: mpsc::Sender<(JobId, NewLogLine)>,
+    dropped_logs: std::sync::atomic::AtomicU64,
+}
+
+impl PluginServices {
+    fn start(plugin: String, store: Arc<dyn Store>) -> Arc<PluginServices> {
+        let (logs, queue) = mpsc::channel(LOG_QUEUE);
+        let services = Arc::new(PluginServices {
+            plugin,
+            store: store.clone(),
+            runs: Mutex::new(HashMap::new()),
+            logs,
+            dropped_logs: std::sync::atomic::AtomicU64::new(0),
+        });
+        tokio::spawn(write_logs(store, queue));
+        services
+    }
+
+    fn job_of(&self, params: &Value) -> Option<JobId> {
+        let id = params.get("requestId")?.as_i64()?;
+        lock(&self.runs).get(&id).copied()
+    }
+
+    fn scope(&self, params: &Value) -> Result<(KvScope, String), ErrorObject> {
+        let tenant = params
+            .get("tenant")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let key = params.get("key").and_then(Value::as_str).ok_or_else(|| {
+            ErrorObject::new(INVALID_PARAMS, "`key` is required and must be a string")
+        })?;
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(ErrorObject::new(
+                INVALID_PARAMS,
+                format!("a key must be 1 to {MAX_KEY_BYTES} bytes"),
+            ));
+        }
+        Ok((
+            KvScope {
+                plugin: self.plugin.clone(),
+                tenant,
+            },
+            key.to_owned(),
+        ))
+    }
+}
+
+fn host_error(error: impl std::fmt::Display) -> ErrorObject {
+    ErrorObject::new(HOST_ERROR, format!("the host could not do that: {error}"))
+}
+
+#[async_trait]
+impl HostServices for PluginServices {
+    async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ErrorObject> {
+        let params = params.unwrap_or(Value::Null);
+        match method {
+            methods::KV_GET => {
+                let (scope, key) = self.scope(&params)?;
+                let value = self.store.kv_get(&scope, &key).await.map_err(host_error)?;
+                Ok(json!(KvGetResult { value }))
+            }
+            methods::KV_SET => {
+                let (scope, key) = self.scope(&params)?;
+                let value = params
+                    .get("value")
+                    .cloned()
+                    .ok_or_else(|| ErrorObject::new(INVALID_PARAMS, "`value` is required"))?;
+                if value.to_string().len() > MAX_VALUE_BYTES {
+                    return Err(ErrorObject::new(
+                        INVALID_PARAMS,
+                        "a value must be at most 1 MiB of JSON",
+                    ));
+                }
+                self.store
+                    .kv_set(&scope, &key, value)
+                    .await
+                    .map_err(host_error)?;
+                Ok(json!({}))
+            }
+            methods::KV_DELETE => {
+                let (scope, key) = self.scope(&params)?;
+                let deleted = self
+                    .store
+                    .kv_delete(&scope, &key)
+                    .await
+                    .map_err(host_error)?;
+                Ok(json!({"deleted": deleted}))
+            }
+            methods::KV_LIST => {
+                let list: methods::KvListParams = serde_json::from_value(params)
+                    .map_err(|error| ErrorObject::new(INVALID_PARAMS, error.to_string()))?;
+                let scope = KvScope {
+                    plugin: self.plugin.clone(),
+                    tenant: list.tenant,
+                };
+                let limit = list.limit.unwrap_or(1000).clamp(1, 1000) as usize;
+                let items = self
+                    .store
+                    .kv_list(&scope, &list.prefix, list.cursor.as_deref(), limit)
+                    .await
+                    .map_err(host_error)?;
+                let next_cursor = (items.len() == limit)
+                    .then(|| items.last().map(|(key, _)| key.clone()))
+                    .flatten();
+                let items: Vec<Value> = items
+                    .into_iter()
+                    .map(|(key, value)| json!({"key": key, "value": value}))
+                    .collect();
+                Ok(json!({"items": items, "nextCursor": next_cursor}))
+            }
+            methods::EMIT => {
+                let emit: methods::EmitParams = serde_json::from_value(params)
+                    .map_err(|error| ErrorObject::new(INVALID_PARAMS, error.to_string()))?;
+                let recorded = self
+                    .store
+                    .event_record(NewEvent {
+                        tenant: emit.tenant,
+                        event_type: emit.event_type,
+                        payload: emit.payload,
+                        idempotency_key: emit.idempotency_key,
+                        source: Some(format!("plugin:{}", self.plugin)),
+                    })
+                    .await
+                    .map_err(host_error)?;
+                Ok(json!({"eventId": recorded.id.to_string()}))
+            }
+            other => Err(ErrorObject::new(
+                METHOD_NOT_FOUND,
+                format!("the host has no method `{other}`"),
+            )),
+        }
+    }
+
+    fn notification(&self, method: &str, params: Option<Value>) {
+        let params = params.unwrap_or(Value::Null);
+        match method {
+            methods::LOG => {
+                let message = params
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let level = match params.get("level").and_then(Value::as_str) {
+                    Some("debug") => LogLevel::Debug,
+                    Some("warn") => LogLevel::Warn,
+                    Some("error") => LogLevel::Error,
+                    _ => LogLevel::Info,
+                };
+                match self.job_of(&params) {
+                    Some(job) => {
+                        if self
+                            .logs
+                            .try_send((job, NewLogLine { level, message }))
+                            .is_err()
+                        {
+                            self.dropped_logs
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    None => tracing::info!(plugin = %self.plugin, "{message}"),
+                }
+            }
+            methods::PROGRESS => {
+                if let Some(job) = self.job_of(&params) {
+                    let progress = json!({
+                        "progress": params.get("progress"),
+                        "total": params.get("total"),
+                        "message": params.get("message"),
+                    });
+                    let store = self.store.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = store.job_progress(job, progress).await {
+                            tracing::warn!(%error, job = %job, "recording progress failed");
+                        }
+                    });
+                }
+            }
+            other => tracing::debug!(plugin = %self.plugin, method = other, "ignored notification"),
+        }
+    }
+}
+
+/// Writes plugins' log lines in order, a batch per job at a time.
+async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<(JobId, NewLogLine)>) {
+    let mut batch: Vec<(JobId, NewLogLine)> = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < 1000 {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut by_job: Vec<(JobId, Vec<NewLogLine>)> = Vec::new();
+        for (job, line) in batch.drain(..) {
+            match by_job.iter_mut().find(|(id, _)| *id == job) {
+                Some((_, lines)) => lines.push(line),
+                None => by_job.push((job, vec![line])),
+            }
+        }
+        for (job, lines) in by_job {
+            if let Err(error) = store.log_append(job, lines).await {
+                tracing::warn!(%error, job = %job, "writing a plugin's log lines failed");
+            }
+        }
+    }
+}
+
+/// The payload of a `plugin.run` job.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginRunPayload {
+    plugin: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    config: Option<ConfigInfo>,
+    #[serde(default)]
+    trigger: Option<Trigger>,
+    #[serde(default)]
+    payload: Value,
+}
+
+/// The `plugin.run` job kind: a job handed to a warm process of its plugin.
+pub struct PluginRun {
+    host: Option<Arc<PluginHost>>,
+}
+
+impl PluginRun {
+    /// The kind as a worker runs it.
+    pub fn new(host: Arc<PluginHost>) -> PluginRun {
+        PluginRun { host: Some(host) }
+    }
+
+    /// The kind as an enqueuer checks it (no plugins loaded in this process).
+    pub fn for_validation() -> PluginRun {
+        PluginRun { host: None }
+    }
+}
+
+/// Forgets a run's request id, and replaces the instance when the run was abandoned without an
+/// answer (a timeout, or a cancel the plugin ignored): a process stuck in a job is not trusted
+/// with the next one.
+struct RunGuard {
+    services: Arc<PluginServices>,
+    supervisor: Arc<Supervisor>,
+    rpc: super::rpc::RpcClient,
+    request: i64,
+    pid: i32,
+    answered: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        lock(&self.services.runs).remove(&self.request);
+        if !self.answered {
+            self.rpc.abandon(self.request);
+            tracing::warn!(
+                pid = self.pid,
+                "a plugin run was abandoned without an answer; replacing the instance"
+            );
+            self.supervisor.replace(self.pid);
+        }
+    }
+}
+
+#[async_trait]
+impl JobHandler for PluginRun {
+    fn validate(&self, payload: &Value) -> Result<(), String> {
+        serde_json::from_value::<PluginRunPayload>(payload.clone())
+            .map(|_| ())
+            .map_err(|error| format!("{error}; a plugin.run payload is {{\"plugin\": ID, \"tenant\"?, \"config\"?, \"trigger\"?, \"payload\"?}}"))
+    }
+
+    async fn run(&self, context: JobContext) -> Result<Option<Value>, JobError> {
+        let job = context.job().clone();
+        let request: PluginRunPayload = serde_json::from_value(job.payload.clone())
+            .map_err(|error| JobError::permanent(format!("invalid plugin.run payload: {error}")))?;
+        let host = self
+            .host
+            .as_ref()
+            .ok_or_else(|| JobError::permanent("this process runs no plugins"))?;
+        let (Some(supervisor), Some(services)) = (
+            host.supervisor(&request.plugin),
+            host.services(&request.plugin),
+        ) else {
+            return Err(JobError::permanent(format!(
+                "plugin `{}` is not loaded on worker {}; loaded: {}",
+                request.plugin,
+                context.worker(),
+                host.ids().join(", ")
+            )));
+        };
+        // Wait for a ready instance with room; the job's timeout bounds the wait.
+        let ready = loop {
+            if let Some(ready) = supervisor.pick() {
+                break ready;
+            }
+            if let Some(reason) = supervisor.failure() {
+                return Err(JobError::retryable(format!(
+                    "plugin `{}` has failed: {reason}",
+                    request.plugin
+                )));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = context.cancelled() => return Err(JobError::permanent("cancelled while waiting for the plugin")),
+            }
+        };
+        let request_id = ready.rpc.reserve_id();
+        lock(&services.runs).insert(request_id, job.id);
+        let mut guard = RunGuard {
+            services: services.clone(),
+            supervisor: supervisor.clone(),
+            rpc: ready.rpc.clone(),
+            request: request_id,
+            pid: ready.pid,
+            answered: false,
+        };
+        let deadline = job.timeout_ms.map(|ms| {
+            let at = std::time::SystemTime::now()
+                + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            humantime::format_rfc3339_millis(at).to_string()
+        });
+        let params = RunParams {
+            job: JobInfo {
+                id: job.id.0,
+                attempt: job.attempt,
+                max_attempts: job.max_attempts,
+                deadline,
+            },
+            trigger: request.trigger.unwrap_or(Trigger {
+                kind: TriggerKind::Manual,
+                event: None,
+                fire_time: None,
+            }),
+            tenant: request.tenant,
+            config: request.config,
+            payload: request.payload,
+        };
+        let answer = ready
+            .rpc
+            .send_request_as(request_id, methods::RUN, &params)
+            .map_err(|error| JobError::retryable(error.to_string()))?;
+        tokio::pin!(answer);
+        let mut cancel_sent = false;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut answer => break outcome,
+                () = context.cancelled(), if !cancel_sent => {
+                    ready.rpc.notify(methods::CANCEL, json!({"requestId": request_id, "reason": "the job was cancelled"}));
+                    cancel_sent = true;
+                }
+            }
+        };
+        guard.answered = true;
+        match outcome {
+            Ok(Ok(result)) => {
+                let run: RunResult = serde_json::from_value(result.clone()).unwrap_or(RunResult {
+                    result: Some(result),
+                });
+                Ok(run.result)
+            }
+            Ok(Err(RpcError::Remote(error))) if error.is_retryable() => {
+                Err(JobError::retryable(error.message))
+            }
+            Ok(Err(RpcError::Remote(error))) => Err(JobError::permanent(error.message)),
+            Ok(Err(error)) => Err(JobError::retryable(format!(
+                "plugin `{}`: {error}",
+                request.plugin
+            ))),
+            Err(_) => Err(JobError::retryable(format!(
+                "plugin `{}`: the connection ended",
+                request.plugin
+            ))),
+        }
+    }
+}

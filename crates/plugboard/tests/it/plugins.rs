@@ -1,0 +1,224 @@
+//! Plugins through the real server: a `plugin.run` job reaches a warm plugin process and its
+//! logs and result land in the store; a hung run times out and its instance is replaced; a
+//! cancel of an unresponsive run ends it; `kill -9` of the server leaves no plugin behind.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plugboard::store::{JobStatus, NewJob};
+use serde_json::json;
+
+use crate::harness::{sqlite_store, temp_dir, wait_all, TestHost, FAST_LEASES};
+
+fn scripted_package(root: &Path, mode: &str) -> PathBuf {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scripted_plugin.py");
+    let package = root.join(format!("scripted-{mode}"));
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(
+        package.join("plugin.toml"),
+        format!(
+            "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", {:?}]\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n",
+            script.display().to_string()
+        ),
+    )
+    .unwrap();
+    package
+}
+
+fn alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_gone(pid: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "plugin process {pid} outlived its host or instance"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ready_pids(host: &TestHost) -> Vec<i64> {
+    host.log()
+        .lines()
+        .filter(|line| line.contains("plugin ready"))
+        .filter_map(|line| {
+            line.split("pid=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn wait_for_ready_count(host: &TestHost, count: usize) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids = ready_pids(host);
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} plugin instances became ready:\n{}",
+            pids.len(),
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_job_runs_in_a_warm_process_and_kill9_of_the_host_leaves_no_plugin() {
+    let data = temp_dir();
+    let package = scripted_package(data.path(), "ok");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", package.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let jobs = (0..5)
+        .map(|i| {
+            NewJob::new(
+                "plugin.run",
+                json!({"plugin": "scripted", "tenant": "acme", "payload": {"i": i}}),
+            )
+        })
+        .collect();
+    let ids: Vec<_> = store
+        .job_enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let done = wait_all(&store, &ids, JobStatus::Succeeded, Duration::from_secs(60)).await;
+    let pids: std::collections::HashSet<i64> = done
+        .iter()
+        .map(|job| job.result.as_ref().unwrap()["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "one warm process ran every job, not one spawn per job"
+    );
+    for (i, job) in done.iter().enumerate() {
+        assert_eq!(job.result.as_ref().unwrap()["payload"], json!({"i": i}));
+        let logs = store.log_list(job.id, 0, 10).await.unwrap();
+        assert_eq!(
+            logs.iter()
+                .map(|line| line.message.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ran"],
+            "the plugin's log line is the job's"
+        );
+    }
+    store.close().await;
+    let pid = *pids.iter().next().unwrap();
+    assert!(alive(pid));
+    host.kill9();
+    wait_gone(pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_plugin_job_times_out_and_its_instance_is_replaced() {
+    let data = temp_dir();
+    let package = scripted_package(data.path(), "hang-run");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend([
+        "--plugin",
+        package.to_str().unwrap(),
+        "--cancel-grace-ms",
+        "200",
+    ]);
+    let host = TestHost::start(data.path(), &flags);
+    let first = wait_for_ready_count(&host, 1)[0];
+    let store = sqlite_store(data.path()).await;
+    let mut job = NewJob::new("plugin.run", json!({"plugin": "scripted"}));
+    job.timeout_ms = Some(300);
+    job.max_attempts = 1;
+    let timed_out = store.job_enqueue(job).await.unwrap().id;
+    let failed = wait_all(
+        &store,
+        &[timed_out],
+        JobStatus::Failed,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 300 ms"),
+        "{:?}",
+        failed[0].error
+    );
+    wait_gone(first);
+    let second = wait_for_ready_count(&host, 2)[1];
+    assert_ne!(first, second);
+
+    // A cancel the plugin ignores ends the job after the grace period, and replaces the instance.
+    let stuck = store
+        .job_enqueue(NewJob::new("plugin.run", json!({"plugin": "scripted"})))
+        .await
+        .unwrap()
+        .id;
+    wait_all(
+        &store,
+        &[stuck],
+        JobStatus::Running,
+        Duration::from_secs(30),
+    )
+    .await;
+    store.job_cancel(stuck).await.unwrap();
+    let cancelled = wait_all(
+        &store,
+        &[stuck],
+        JobStatus::Cancelled,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        cancelled[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("grace period"),
+        "{:?}",
+        cancelled[0].error
+    );
+    wait_gone(second);
+    store.close().await;
+    assert!(host.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_manifest_stops_the_start_with_the_line_and_field() {
+    let data = temp_dir();
+    let package = data.path().join("broken");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("plugin.toml"), "id = \"broken\"\nname = \"Broken\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"true\"]\ninstances = 1\nconcurrency = \"many\"\n").unwrap();
+    let output = crate::harness::plugboard(&[
+        "serve",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--plugin",
+        package.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("plugin.toml, line 7"), "{stderr}");
+    assert!(stderr.contains("concurrency"), "{stderr}");
+}
