@@ -40,14 +40,6 @@ pub struct SettingsArgs {
     /// Queues this node works and their concurrency, as NAME=N,NAME=N [default: default=10]
     #[arg(long, env = "PLUGBOARD_QUEUES", value_name = "LIST")]
     pub queues: Option<String>,
-    /// Plugin package folders to load at start (repeat the flag, or separate with commas)
-    #[arg(
-        long = "plugin",
-        env = "PLUGBOARD_PLUGINS",
-        value_name = "DIR",
-        value_delimiter = ','
-    )]
-    pub plugins: Vec<PathBuf>,
     /// Jobs each queue claims beyond its concurrency (for many short jobs) [default: 0]
     #[arg(long, env = "PLUGBOARD_PREFETCH", value_name = "N")]
     pub prefetch: Option<usize>,
@@ -132,7 +124,8 @@ pub struct Settings {
     pub database: Database,
     pub listen: String,
     pub queues: Vec<QueueConfig>,
-    /// Plugin package folders loaded at start.
+    /// Plugin package folders loaded at start (config key `plugins`; `serve --plugin` replaces
+    /// the list).
     pub plugins: Vec<PathBuf>,
     pub prefetch: usize,
     pub lease: Duration,
@@ -227,11 +220,7 @@ impl Settings {
                 .or(file.listen.clone())
                 .unwrap_or_else(|| "127.0.0.1:7700".to_owned()),
             queues,
-            plugins: if args.plugins.is_empty() {
-                file.plugins.clone().unwrap_or_default()
-            } else {
-                args.plugins.clone()
-            },
+            plugins: file.plugins.clone().unwrap_or_default(),
             prefetch: args.prefetch.or(file.prefetch).unwrap_or(0),
             lease,
             heartbeat,

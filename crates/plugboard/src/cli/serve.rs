@@ -14,10 +14,22 @@ use crate::queue::{Queue, Registry, WorkerPool};
 pub struct ServeArgs {
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Plugin package folders to load at start (repeat the flag, or separate with commas);
+    /// replaces the config file's `plugins`
+    #[arg(
+        long = "plugin",
+        env = "PLUGBOARD_PLUGINS",
+        value_name = "DIR",
+        value_delimiter = ','
+    )]
+    pub plugins: Vec<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
-    let (settings, store) = super::settings_and_store(&args.settings).await?;
+    let (mut settings, store) = super::settings_and_store(&args.settings).await?;
+    if !args.plugins.is_empty() {
+        settings.plugins = args.plugins.clone();
+    }
     match &settings.database {
         Database::Sqlite { path, synchronous } => {
             tracing::info!(path = %path.display(), ?synchronous, "store: SQLite");
