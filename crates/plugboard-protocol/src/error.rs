@@ -63,8 +63,8 @@ impl ErrorObject {
     }
 
     /// Whether another attempt may succeed: false for [`NOT_RETRYABLE`], for errors whose
-    /// `data.retryable` is `false`, for the params and version errors (the same call fails
-    /// again), and true otherwise.
+    /// `data.retryable` is `false`, for errors the same call would meet again (params, method,
+    /// version, permission) and for [`CANCELLED`]; true otherwise.
     pub fn is_retryable(&self) -> bool {
         if let Some(retryable) = self
             .data
@@ -76,7 +76,12 @@ impl ErrorObject {
         }
         !matches!(
             self.code,
-            NOT_RETRYABLE | INVALID_PARAMS | METHOD_NOT_FOUND | UNSUPPORTED_PROTOCOL_VERSION
+            NOT_RETRYABLE
+                | INVALID_PARAMS
+                | METHOD_NOT_FOUND
+                | UNSUPPORTED_PROTOCOL_VERSION
+                | PERMISSION_DENIED
+                | CANCELLED
         )
     }
 }

@@ -70,7 +70,8 @@ pub struct Limits {
     /// Open files. Default 256.
     #[serde(default = "open_files_default")]
     pub open_files: u64,
-    /// Processes and threads of the plugin's user. Default 64.
+    /// Processes and threads of the user the plugin runs as (the kernel counts all of that
+    /// user's processes, not only the plugin's). Default 512.
     #[serde(default = "processes_default")]
     pub processes: u64,
     /// CPU seconds over the process's life; absent: no limit (a warm process lives long).
@@ -102,7 +103,7 @@ fn open_files_default() -> u64 {
     256
 }
 fn processes_default() -> u64 {
-    64
+    512
 }
 
 /// What is wrong with a manifest: the field and, when known, the line.
@@ -150,9 +151,30 @@ impl Manifest {
     /// empty command, zero instances or concurrency, relative permission paths.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|error| {
-            let line = error.span().map(|span| line_of(text, span.start));
             let message = error.message().to_owned();
-            let field = field_in(&message);
+            // A missing field's span is the whole table, not a line worth naming.
+            if let Some(field) = quoted_after(&message, "missing field `") {
+                return ManifestError {
+                    line: None,
+                    message: format!("{message}; add it, for example {}", example(&field)),
+                    field: Some(field),
+                };
+            }
+            let line = error.span().map(|span| line_of(text, span.start));
+            // Type, unknown-field and duplicate-key errors are about the key on their line;
+            // other TOML syntax errors name no field.
+            let about_a_field = ["invalid ", "unknown field", "duplicate key"]
+                .iter()
+                .any(|start| message.starts_with(start));
+            let field = line
+                .filter(|_| about_a_field)
+                .and_then(|line| field_at(text, line));
+            let message = match &field {
+                Some(field) if message.starts_with("invalid ") => {
+                    format!("{message}; write for example {}", example(field))
+                }
+                _ => message,
+            };
             ManifestError {
                 line,
                 field,
@@ -160,7 +182,7 @@ impl Manifest {
             }
         })?;
         let problem = |field: &str, message: String| ManifestError {
-            line: line_of_key(text, field),
+            line: line_of_key(text, field.rsplit('.').next().unwrap_or(field)),
             field: Some(field.to_owned()),
             message,
         };
@@ -174,7 +196,10 @@ impl Manifest {
             ));
         }
         if manifest.name.trim().is_empty() {
-            return Err(problem("name", "the name is empty".to_owned()));
+            return Err(problem(
+                "name",
+                format!("the name is empty; write for example {}", example("name")),
+            ));
         }
         if let Err(error) = semver::Version::parse(&manifest.version) {
             return Err(problem(
@@ -189,7 +214,7 @@ impl Manifest {
             return Err(problem(
                 "protocol",
                 format!(
-                    "protocol {} is not spoken by this plugboard, which speaks protocol {PROTOCOL_VERSION}",
+                    "protocol {} is not spoken by this plugboard, which speaks protocol {PROTOCOL_VERSION}; write protocol = {PROTOCOL_VERSION}",
                     manifest.protocol
                 ),
             ));
@@ -217,11 +242,17 @@ impl Manifest {
             ));
         }
         for (field, paths) in [
-            ("read", &manifest.permissions.read),
-            ("write", &manifest.permissions.write),
+            ("permissions.read", &manifest.permissions.read),
+            ("permissions.write", &manifest.permissions.write),
         ] {
             if let Some(path) = paths.iter().find(|path| !path.starts_with('/')) {
-                return Err(problem(field, format!("`{path}` is not an absolute path")));
+                return Err(problem(
+                    field,
+                    format!(
+                        "`{path}` is not an absolute path; write one that starts with `/`, for example {}",
+                        example(field)
+                    ),
+                ));
             }
         }
         Ok(manifest)
@@ -229,7 +260,9 @@ impl Manifest {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    // Bytes, not `str` slicing: an offset inside a multi-byte character must not panic.
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|byte| **byte == b'\n').count() + 1
 }
 
 /// The line where `key = ` is written, for errors found after parsing.
@@ -243,9 +276,62 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// The field a TOML error message names (`unknown field \`x\``, `missing field \`x\``).
-fn field_in(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
+/// The text between `prefix` and the next backquote in a TOML error message
+/// (`missing field \`x\``).
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// The field whose key or value is on `line` (1-based): the key written there, or on the nearest
+/// line above with one (a value inside a multi-line array), after its `[table]`, if any.
+fn field_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    let index = lines
+        .iter()
+        .rposition(|line| key_of(line).is_some() || line.trim_start().starts_with('['))?;
+    let key = key_of(lines[index])?;
+    let table = lines[..index].iter().rev().find_map(|line| {
+        let header = line.trim().strip_prefix('[')?.trim_start_matches('[');
+        let header = header.split(']').next()?.trim();
+        Some(header.to_owned())
+    });
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key,
+    })
+}
+
+/// The key of a `key = value` line.
+fn key_of(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    (!key.is_empty() && key.chars().all(plain)).then(|| key.to_owned())
+}
+
+/// What a line setting `field` looks like, for error messages.
+fn example(field: &str) -> String {
+    let value = match field {
+        "id" => "\"hello\"",
+        "name" => "\"Hello\"",
+        "version" => "\"1.0.0\"",
+        "description" => "\"Says hello\"",
+        "protocol" => "1",
+        "command" => "[\"node\", \"main.js\"]",
+        "instances" => "1",
+        "concurrency" => "4",
+        "env" | "permissions" | "limits" => return format!("a [{field}] table"),
+        "permissions.network" => "true",
+        "permissions.read" | "permissions.write" => "[\"/srv/shared\"]",
+        "permissions.env" => "[\"HTTPS_PROXY\"]",
+        "limits.memory_mb" => "1024",
+        "limits.open_files" => "256",
+        "limits.processes" => "512",
+        "limits.cpu_seconds" => "3600",
+        _ if field.starts_with("env.") => "\"a string\"",
+        _ => return "the documented type (see docs/protocol.md)".to_owned(),
+    };
+    let key = field.rsplit('.').next().unwrap_or(field);
+    format!("`{key} = {value}`")
 }

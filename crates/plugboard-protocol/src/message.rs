@@ -1,7 +1,7 @@
 //! JSON-RPC 2.0 envelopes: one message per line, requests and notifications in both directions,
 //! responses matched to requests by id.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorObject;
@@ -108,8 +108,15 @@ struct RawMessage {
     id: Option<Value>,
     method: Option<Value>,
     params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     result: Option<Value>,
     error: Option<Value>,
+}
+
+/// Reads a member that is there, even as `null`: `"result": null` is a successful answer
+/// (JSON-RPC allows it, and [`Response::ok`] with `()` writes it), not a missing result.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl Message {

@@ -114,6 +114,7 @@ pub struct Event {
 
 /// What started a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Trigger {
     /// Schedule, event or manual.
     pub kind: TriggerKind,
@@ -170,8 +171,10 @@ pub struct RunParams {
     pub payload: Value,
 }
 
-/// Result of `run`: anything, stored as the job's result.
+/// Result of `run`: `{"result": ANY}`, stored as the job's result. (A host also accepts any other
+/// object as the result itself, so a plugin that forgets the wrapper loses nothing.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunResult {
     /// The job's result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
