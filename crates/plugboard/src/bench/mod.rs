@@ -11,6 +11,7 @@
 //!
 //! Owns: the benchmark's procedure and its report. Must not touch: SQL.
 
+mod plugins;
 mod report;
 mod worker;
 
@@ -33,6 +34,8 @@ pub use worker::WorkerArgs;
 pub enum BenchCommand {
     /// Queue throughput, enqueue rates, latency and worker memory, in the peers' JSON format
     Queue(QueueBenchArgs),
+    /// The plugin path: spawn to ready, raw RPC round trips, jobs through warm plugins
+    Plugins(plugins::PluginBenchArgs),
     /// The worker process the queue benchmark starts (not for direct use)
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -96,6 +99,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
     match command {
         BenchCommand::Queue(args) => queue_bench(args).await.map(|()| 0),
         BenchCommand::Worker(args) => worker::run(args).await.map(|()| 0),
+        BenchCommand::Plugins(args) => plugins::run(args).await.map(|()| 0),
         BenchCommand::Writer(args) => write_until_killed(args).await.map(|()| 0),
     }
 }

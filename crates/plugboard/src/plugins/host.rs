@@ -120,6 +120,11 @@ impl PluginHost {
         Ok(id)
     }
 
+    /// Where plugins keep their data (`<root>/<id>/`).
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
     /// The supervisor of a loaded plugin.
     pub fn supervisor(&self, id: &str) -> Option<Arc<Supervisor>> {
         self.plugins
@@ -171,7 +176,7 @@ pub struct PluginServices {
     store: Arc<dyn Store>,
     /// Which job each in-flight `run` request belongs to.
     runs: Mutex<HashMap<i64, JobId>>,
-    logs: mpsc::Sender<(JobId, NewLogLine)>,
+    logs: mpsc::Sender<Written>,
     dropped_logs: std::sync::atomic::AtomicU64,
 }
 
@@ -187,6 +192,31 @@ impl PluginServices {
         });
         tokio::spawn(write_logs(store, queue));
         services
+    }
+
+    /// Waits until everything the plugin sent for its runs so far is stored, so that a job is
+    /// never finished before its last log line is readable. Notes lost lines in the job's log.
+    async fn flush(&self, job: JobId) {
+        let dropped = self
+            .dropped_logs
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        if dropped > 0 {
+            let note = format!("[plugboard] {dropped} log lines of plugin {} were dropped: it wrote them faster than they could be stored", self.plugin);
+            let _ = self
+                .logs
+                .send(Written::Line(
+                    job,
+                    NewLogLine {
+                        level: LogLevel::Warn,
+                        message: note,
+                    },
+                ))
+                .await;
+        }
+        let (answer, written) = tokio::sync::oneshot::channel();
+        if self.logs.send(Written::Flush(answer)).await.is_ok() {
+            let _ = written.await;
+        }
     }
 
     fn job_of(&self, params: &Value) -> Option<JobId> {
@@ -323,7 +353,7 @@ impl HostServices for PluginServices {
                     Some(job) => {
                         if self
                             .logs
-                            .try_send((job, NewLogLine { level, message }))
+                            .try_send(Written::Line(job, NewLogLine { level, message }))
                             .is_err()
                         {
                             self.dropped_logs
@@ -340,12 +370,9 @@ impl HostServices for PluginServices {
                         "total": params.get("total"),
                         "message": params.get("message"),
                     });
-                    let store = self.store.clone();
-                    tokio::spawn(async move {
-                        if let Err(error) = store.job_progress(job, progress).await {
-                            tracing::warn!(%error, job = %job, "recording progress failed");
-                        }
-                    });
+                    // Progress is a latest value: one dropped when the queue is full is replaced by
+                    // the next.
+                    let _ = self.logs.try_send(Written::Progress(job, progress));
                 }
             }
             other => tracing::debug!(plugin = %self.plugin, method = other, "ignored notification"),
@@ -353,9 +380,18 @@ impl HostServices for PluginServices {
     }
 }
 
-/// Writes plugins' log lines in order, a batch per job at a time.
-async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<(JobId, NewLogLine)>) {
-    let mut batch: Vec<(JobId, NewLogLine)> = Vec::new();
+/// What a plugin's runs send to be stored, in the order the plugin sent it.
+enum Written {
+    Line(JobId, NewLogLine),
+    Progress(JobId, Value),
+    /// Answered once everything queued before it is stored.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Writes plugins' log lines and progress in order, in batches: each batch appends each job's
+/// lines in one call and keeps only each job's latest progress.
+async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Written>) {
+    let mut batch: Vec<Written> = Vec::new();
     while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < 1000 {
@@ -364,17 +400,51 @@ async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<(JobId, New
                 Err(_) => break,
             }
         }
-        let mut by_job: Vec<(JobId, Vec<NewLogLine>)> = Vec::new();
-        for (job, line) in batch.drain(..) {
-            match by_job.iter_mut().find(|(id, _)| *id == job) {
-                Some((_, lines)) => lines.push(line),
-                None => by_job.push((job, vec![line])),
+        let mut lines_by_job: Vec<(JobId, Vec<NewLogLine>)> = Vec::new();
+        let mut progress_by_job: Vec<(JobId, Value)> = Vec::new();
+        let mut flushes = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                Written::Line(job, line) => {
+                    match lines_by_job.iter_mut().find(|(id, _)| *id == job) {
+                        Some((_, lines)) => lines.push(line),
+                        None => lines_by_job.push((job, vec![line])),
+                    }
+                }
+                Written::Progress(job, progress) => {
+                    match progress_by_job.iter_mut().find(|(id, _)| *id == job) {
+                        Some((_, latest)) => *latest = progress,
+                        None => progress_by_job.push((job, progress)),
+                    }
+                }
+                Written::Flush(answer) => flushes.push(answer),
             }
         }
-        for (job, lines) in by_job {
-            if let Err(error) = store.log_append(job, lines).await {
-                tracing::warn!(%error, job = %job, "writing a plugin's log lines failed");
+        // Issued together, so the store can commit them together (one SQLite transaction, or
+        // pipelined on PostgreSQL); each job's lines stay in order within its one call.
+        let appends = lines_by_job.into_iter().map(|(job, lines)| {
+            let store = store.clone();
+            async move {
+                if let Err(error) = store.log_append(job, lines).await {
+                    tracing::warn!(%error, job = %job, "writing a plugin's log lines failed");
+                }
             }
+        });
+        let progress = progress_by_job.into_iter().map(|(job, progress)| {
+            let store = store.clone();
+            async move {
+                if let Err(error) = store.job_progress(job, progress).await {
+                    tracing::warn!(%error, job = %job, "recording a plugin's progress failed");
+                }
+            }
+        });
+        futures_util::future::join(
+            futures_util::future::join_all(appends),
+            futures_util::future::join_all(progress),
+        )
+        .await;
+        for answer in flushes {
+            let _ = answer.send(());
         }
     }
 }
@@ -527,6 +597,7 @@ impl JobHandler for PluginRun {
             }
         };
         guard.answered = true;
+        services.flush(job.id).await;
         match outcome {
             Ok(Ok(result)) => {
                 let run: RunResult = serde_json::from_value(result.clone()).unwrap_or(RunResult {
