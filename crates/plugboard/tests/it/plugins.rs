@@ -222,3 +222,76 @@ async fn a_broken_manifest_stops_the_start_with_the_line_and_field() {
     assert!(stderr.contains("plugin.toml, line 7"), "{stderr}");
     assert!(stderr.contains("concurrency"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_counter_example_keeps_its_count_in_the_store_across_restarts() {
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/counter-python");
+    let data = temp_dir();
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", example.to_str().unwrap()]);
+    let store = {
+        let host = TestHost::start(data.path(), &flags);
+        let store = sqlite_store(data.path()).await;
+        for expected in 1..=2 {
+            let id = store
+                .job_enqueue(NewJob::new(
+                    "plugin.run",
+                    json!({"plugin": "counter-python", "tenant": "acme"}),
+                ))
+                .await
+                .unwrap()
+                .id;
+            let job = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60))
+                .await
+                .remove(0);
+            assert_eq!(job.result, Some(json!({"count": expected})), "{job:?}");
+            let logs = store.log_list(id, 0, 10).await.unwrap();
+            assert!(
+                logs.iter().any(|line| line
+                    .message
+                    .starts_with(&format!("run {expected} for tenant acme"))),
+                "{logs:?}"
+            );
+        }
+        assert!(host.terminate().success());
+        store
+    };
+    // The count lives in the store, not in the process: a new server goes on from it.
+    let host = TestHost::start(data.path(), &flags);
+    let id = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "counter-python", "tenant": "acme"}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let job = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60))
+        .await
+        .remove(0);
+    assert_eq!(job.result, Some(json!({"count": 3})));
+    let other = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "counter-python", "tenant": "globex"}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let job = wait_all(
+        &store,
+        &[other],
+        JobStatus::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await
+    .remove(0);
+    assert_eq!(
+        job.result,
+        Some(json!({"count": 1})),
+        "each tenant has its own count"
+    );
+    store.close().await;
+    assert!(host.terminate().success());
+}
