@@ -14,36 +14,7 @@ use super::{
 };
 use crate::store::{CancelOutcome, ClaimParams, JobId, JobStatus, LogLevel, NewJob, Store};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let test_store = crate::store::testing::TestStore::sqlite().await;
-                    super::$name(test_store.store.clone()).await;
-                    test_store.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(test_store) =
-                        crate::store::testing::TestStore::postgres(stringify!($name)).await
-                    else {
-                        return;
-                    };
-                    super::$name(test_store.store.clone()).await;
-                    test_store.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+crate::store::testing::for_each_store!(
     jobs_run_to_success,
     failing_job_backs_off_then_fails,
     permanent_error_fails_without_retrying,

@@ -13,37 +13,7 @@ use super::{
     Timestamp,
 };
 
-/// Generates one test per backend for each listed suite function.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let test_store = crate::store::testing::TestStore::sqlite().await;
-                    super::$name(test_store.store.clone()).await;
-                    test_store.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(test_store) =
-                        crate::store::testing::TestStore::postgres(stringify!($name)).await
-                    else {
-                        return;
-                    };
-                    super::$name(test_store.store.clone()).await;
-                    test_store.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+crate::store::testing::for_each_store!(
     enqueue_and_get_round_trip,
     claim_takes_priority_then_run_at_then_id,
     delayed_job_is_not_claimed_early,

@@ -72,3 +72,37 @@ impl TestStore {
         }
     }
 }
+
+/// Generates, for each listed `async fn NAME(store: Arc<dyn Store>)` of the invoking module, a
+/// test on a fresh SQLite store (`sqlite::NAME`) and one on a fresh PostgreSQL schema
+/// (`postgres::NAME`, skipped with a note without `PLUGBOARD_TEST_DATABASE_URL`).
+macro_rules! for_each_store {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test_store = crate::store::testing::TestStore::sqlite().await;
+                    super::$name(test_store.store.clone()).await;
+                    test_store.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(test_store) =
+                        crate::store::testing::TestStore::postgres(stringify!($name)).await
+                    else {
+                        return;
+                    };
+                    super::$name(test_store.store.clone()).await;
+                    test_store.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use for_each_store;
