@@ -24,9 +24,12 @@ use tokio::sync::mpsc;
 
 use super::process::PluginPaths;
 use super::rpc::{HostServices, RpcError};
+use super::supervisor::InstanceState;
 use super::supervisor::{Supervisor, SupervisorConfig};
 use crate::queue::{JobContext, JobError, JobHandler};
-use crate::store::{JobId, KvScope, LogLevel, NewEvent, NewLogLine, Store};
+use crate::store::{
+    JobId, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine, PluginMetadataRecord, Store,
+};
 
 /// The job kind that runs a plugin.
 pub const PLUGIN_RUN: &str = "plugin.run";
@@ -102,17 +105,32 @@ impl PluginHost {
                 existing: existing.package_dir.display().to_string(),
             });
         }
+        let checksum = super::package_checksum(package_dir).map_err(|error| {
+            super::ManifestReadError::Read {
+                path: package_dir.display().to_string(),
+                reason: format!("cannot read the package to checksum it: {error}"),
+            }
+        })?;
+        let version = manifest.version.clone();
         let services = PluginServices::start(id.clone(), self.store.clone());
         let paths = PluginPaths {
             package_dir: package_dir.to_path_buf(),
             data_dir: self.data_root.join(&id),
         };
         let supervisor = Supervisor::start(manifest, paths, services.clone(), self.config.clone());
+        let supervisor = Arc::new(supervisor);
+        tokio::spawn(cache_metadata(
+            self.store.clone(),
+            supervisor.clone(),
+            id.clone(),
+            version,
+            checksum,
+        ));
         tracing::info!(plugin = %id, package = %package_dir.display(), "plugin loaded");
         plugins.insert(
             id.clone(),
             Loaded {
-                supervisor: Arc::new(supervisor),
+                supervisor,
                 services,
                 package_dir: package_dir.to_path_buf(),
             },
@@ -166,6 +184,65 @@ impl PluginHost {
             .collect();
         for supervisor in supervisors {
             supervisor.stop().await;
+        }
+    }
+}
+
+/// Keeps the plugin's metadata record in the store current: stale while a changed package has
+/// not answered yet, fresh after each handshake, error with the reason when it fails.
+async fn cache_metadata(
+    store: Arc<dyn Store>,
+    supervisor: Arc<Supervisor>,
+    plugin: String,
+    version: String,
+    checksum: String,
+) {
+    let record = |state, metadata: Option<Value>, error: Option<String>| PluginMetadataRecord {
+        plugin: plugin.clone(),
+        version: version.clone(),
+        checksum: checksum.clone(),
+        state,
+        metadata,
+        error,
+        updated_at: crate::store::Timestamp::now(),
+    };
+    match store.plugin_metadata_get(&plugin).await {
+        Ok(Some(cached)) if cached.checksum != checksum || cached.version != version => {
+            if let Err(error) = store
+                .plugin_metadata_put(record(MetadataState::Stale, None, None))
+                .await
+            {
+                tracing::warn!(%error, plugin = %plugin, "caching the plugin's metadata failed");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, plugin = %plugin, "reading the plugin's cached metadata failed")
+        }
+    }
+    let Some(mut state) = supervisor.watch_state(0) else {
+        return;
+    };
+    loop {
+        let now = state.borrow_and_update().clone();
+        let update = match now {
+            InstanceState::Ready => supervisor.metadata().map(|metadata| {
+                record(
+                    MetadataState::Fresh,
+                    serde_json::to_value(metadata).ok(),
+                    None,
+                )
+            }),
+            InstanceState::Failed(reason) => Some(record(MetadataState::Error, None, Some(reason))),
+            _ => None,
+        };
+        if let Some(update) = update {
+            if let Err(error) = store.plugin_metadata_put(update).await {
+                tracing::warn!(%error, plugin = %plugin, "caching the plugin's metadata failed");
+            }
+        }
+        if state.changed().await.is_err() {
+            return;
         }
     }
 }

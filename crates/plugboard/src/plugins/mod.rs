@@ -37,6 +37,42 @@ pub enum ManifestReadError {
     },
 }
 
+/// The sha256 of a package folder: every file's path and contents, in path order. Python's
+/// `__pycache__` folders are left out (the interpreter writes them while the plugin runs).
+pub fn package_checksum(package_dir: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    let mut folders = vec![package_dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if entry.file_name() != "__pycache__" {
+                    folders.push(entry.path());
+                }
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        let relative = file.strip_prefix(package_dir).unwrap_or(&file);
+        let contents = std::fs::read(&file)?;
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update((contents.len() as u64).to_le_bytes());
+        hasher.update(&contents);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
 /// Reads and checks `plugin.toml` in `package_dir`.
 pub fn read_manifest(package_dir: &Path) -> Result<Manifest, ManifestReadError> {
     let path = package_dir.join("plugin.toml");

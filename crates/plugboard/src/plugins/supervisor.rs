@@ -160,6 +160,15 @@ impl Supervisor {
             .min_by_key(|ready| ready.rpc.in_flight())
     }
 
+    /// What a ready instance declared at its handshake.
+    pub fn metadata(&self) -> Option<Metadata> {
+        self.slots.iter().find_map(|slot| {
+            lock(&slot.ready)
+                .as_ref()
+                .map(|ready| ready.metadata.clone())
+        })
+    }
+
     /// Waits until every instance is ready, or one failed (its reason is the error).
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;

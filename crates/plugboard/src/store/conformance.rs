@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::{
     CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
-    JobStatus, KvScope, LogLevel, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreNotice,
-    Timestamp,
+    JobStatus, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
+    PluginMetadataRecord, PruneParams, Store, StoreNotice, Timestamp,
 };
 
 crate::store::testing::for_each_store!(
@@ -38,6 +38,7 @@ crate::store::testing::for_each_store!(
     enqueue_announces_available_jobs,
     kv_values_are_scoped_listed_in_order_and_deleted,
     events_with_one_idempotency_key_are_recorded_once,
+    plugin_metadata_is_cached_with_its_state_and_checksum,
 );
 
 fn claim(queue: &str, owner: &str, limit: usize) -> ClaimParams {
@@ -955,5 +956,46 @@ async fn events_with_one_idempotency_key_are_recorded_once(store: Arc<dyn Store>
     let without_key_again = store.event_record(event(None, "acme")).await.unwrap();
     assert!(
         without_key.created && without_key_again.created && without_key.id != without_key_again.id
+    );
+}
+
+async fn plugin_metadata_is_cached_with_its_state_and_checksum(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.plugin_metadata_get("uptime").await.unwrap(),
+        None,
+        "missing"
+    );
+    let record =
+        |state, metadata: Option<serde_json::Value>, error: Option<&str>| PluginMetadataRecord {
+            plugin: "uptime".into(),
+            version: "1.2.0".into(),
+            checksum: "abc".into(),
+            state,
+            metadata,
+            error: error.map(str::to_owned),
+            updated_at: Timestamp(0),
+        };
+    let declared = json!({"events": ["site.*"], "configSchema": {"type": "object"}});
+    store
+        .plugin_metadata_put(record(MetadataState::Fresh, Some(declared.clone()), None))
+        .await
+        .unwrap();
+    let fresh = store.plugin_metadata_get("uptime").await.unwrap().unwrap();
+    assert_eq!(
+        (fresh.state, fresh.metadata.as_ref()),
+        (MetadataState::Fresh, Some(&declared))
+    );
+    assert!(fresh.updated_at.0 > 0);
+    store
+        .plugin_metadata_put(record(MetadataState::Error, None, Some("crashed 5 times")))
+        .await
+        .unwrap();
+    let failed = store.plugin_metadata_get("uptime").await.unwrap().unwrap();
+    assert_eq!(failed.state, MetadataState::Error);
+    assert_eq!(failed.error.as_deref(), Some("crashed 5 times"));
+    assert_eq!(
+        failed.metadata,
+        Some(declared),
+        "a failed handshake keeps what the last good one said"
     );
 }

@@ -35,3 +35,50 @@ pub struct EventRecorded {
     /// False when the idempotency key named an existing event; `id` is then that event's.
     pub created: bool,
 }
+
+/// How current a plugin's cached metadata is. (No row at all is "missing".)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataState {
+    /// From a handshake with the package of `checksum`.
+    Fresh,
+    /// From an older package; the new one has not answered yet.
+    Stale,
+    /// The last handshake failed; `error` says why.
+    Error,
+}
+
+impl MetadataState {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetadataState::Fresh => "fresh",
+            MetadataState::Stale => "stale",
+            MetadataState::Error => "error",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(text: &str) -> Result<MetadataState, String> {
+        match text {
+            "fresh" => Ok(MetadataState::Fresh),
+            "stale" => Ok(MetadataState::Stale),
+            "error" => Ok(MetadataState::Error),
+            other => Err(format!("unknown metadata state `{other}`")),
+        }
+    }
+}
+
+/// A plugin's cached metadata.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PluginMetadataRecord {
+    pub plugin: String,
+    pub version: String,
+    /// sha256 of the package the metadata came from.
+    pub checksum: String,
+    pub state: MetadataState,
+    /// What the plugin declared (kept when the state turns stale or error).
+    pub metadata: Option<Value>,
+    pub error: Option<String>,
+    pub updated_at: super::Timestamp,
+}

@@ -30,7 +30,7 @@ pub use job::{
     JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLevel, LogLine, NewJob, NewLogLine,
     PruneParams, Timestamp,
 };
-pub use kv::{EventRecorded, KvScope, NewEvent};
+pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
 /// behaviour never depends on it outside `store/`.
@@ -216,6 +216,17 @@ pub trait Store: Send + Sync + 'static {
     /// Records an event; a repeated idempotency key of the same tenant records nothing and
     /// answers the first event's id.
     async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError>;
+
+    /// Stores a plugin's metadata record, replacing the previous one. A record whose
+    /// `metadata` is `None` keeps the stored metadata (a failed handshake does not erase what
+    /// the last good one said).
+    async fn plugin_metadata_put(&self, record: PluginMetadataRecord) -> Result<(), StoreError>;
+
+    /// Reads a plugin's metadata record; `None` is "missing".
+    async fn plugin_metadata_get(
+        &self,
+        plugin: &str,
+    ) -> Result<Option<PluginMetadataRecord>, StoreError>;
 
     /// Announcements of changes. SQLite announces its own changes in this process and wakes up
     /// on commits by other processes to the same file (as `JobsAvailable { queue: None }`);

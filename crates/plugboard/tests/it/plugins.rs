@@ -122,6 +122,14 @@ async fn a_plugin_job_runs_in_a_warm_process_and_kill9_of_the_host_leaves_no_plu
             "the plugin's log line is the job's"
         );
     }
+    let cached = store
+        .plugin_metadata_get("scripted")
+        .await
+        .unwrap()
+        .expect("the handshake's metadata is cached");
+    assert_eq!(cached.state, plugboard::store::MetadataState::Fresh);
+    assert_eq!(cached.metadata.unwrap()["events"], json!(["test.*"]));
+    assert_eq!(cached.checksum.len(), 64, "a sha256 of the package");
     store.close().await;
     let pid = *pids.iter().next().unwrap();
     assert!(alive(pid));

@@ -4,7 +4,9 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
 use super::database_error;
-use crate::store::{EventRecorded, KvScope, NewEvent, StoreError};
+use crate::store::{
+    EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError, Timestamp,
+};
 
 pub(super) async fn get<C: GenericClient>(
     client: &C,
@@ -151,4 +153,66 @@ pub(super) async fn record_event<C: GenericClient>(
         op: "event_record",
         message: "the event's idempotency key kept changing hands; try again".to_owned(),
     })
+}
+
+pub(super) async fn metadata_put<C: GenericClient>(
+    client: &C,
+    record: &PluginMetadataRecord,
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO plugin_metadata (plugin, version, checksum, state, metadata, error) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (plugin) DO UPDATE SET version = excluded.version, checksum = excluded.checksum, \
+             state = excluded.state, metadata = COALESCE(excluded.metadata, plugin_metadata.metadata), \
+             error = excluded.error, updated_at = now()",
+        )
+        .await
+        .map_err(database_error("plugin_metadata_put"))?;
+    client
+        .execute(
+            &statement,
+            &[
+                &record.plugin,
+                &record.version,
+                &record.checksum,
+                &record.state.as_str(),
+                &record.metadata,
+                &record.error,
+            ],
+        )
+        .await
+        .map_err(database_error("plugin_metadata_put"))?;
+    Ok(())
+}
+
+pub(super) async fn metadata_get<C: GenericClient>(
+    client: &C,
+    plugin: &str,
+) -> Result<Option<PluginMetadataRecord>, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT plugin, version, checksum, state, metadata, error, \
+             (extract(epoch from updated_at) * 1000000)::bigint FROM plugin_metadata WHERE plugin = $1",
+        )
+        .await
+        .map_err(database_error("plugin_metadata_get"))?;
+    let Some(row) = client
+        .query_opt(&statement, &[&plugin])
+        .await
+        .map_err(database_error("plugin_metadata_get"))?
+    else {
+        return Ok(None);
+    };
+    let error = database_error("plugin_metadata_get");
+    let state: String = row.try_get(3).map_err(&error)?;
+    Ok(Some(PluginMetadataRecord {
+        plugin: row.try_get(0).map_err(&error)?,
+        version: row.try_get(1).map_err(&error)?,
+        checksum: row.try_get(2).map_err(&error)?,
+        state: MetadataState::parse(&state).map_err(StoreError::Corrupt)?,
+        metadata: row.try_get(4).map_err(&error)?,
+        error: row.try_get(5).map_err(&error)?,
+        updated_at: Timestamp(row.try_get(6).map_err(&error)?),
+    }))
 }

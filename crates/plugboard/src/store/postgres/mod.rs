@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+use super::PluginMetadataRecord;
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
@@ -399,6 +400,19 @@ impl Store for PostgresStore {
     async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {
         let client = self.client().await?;
         kv::record_event(&client, &event).await
+    }
+
+    async fn plugin_metadata_put(&self, record: PluginMetadataRecord) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        kv::metadata_put(&client, &record).await
+    }
+
+    async fn plugin_metadata_get(
+        &self,
+        plugin: &str,
+    ) -> Result<Option<PluginMetadataRecord>, StoreError> {
+        let client = self.client().await?;
+        kv::metadata_get(&client, plugin).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StoreNotice> {

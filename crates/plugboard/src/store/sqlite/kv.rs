@@ -4,7 +4,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::backend_error;
-use crate::store::{EventRecorded, KvScope, NewEvent, StoreError, Timestamp};
+use crate::store::{
+    EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError, Timestamp,
+};
 
 fn parse(text: String) -> Result<Value, StoreError> {
     serde_json::from_str(&text)
@@ -120,4 +122,67 @@ pub(super) fn record_event(
         })
         .map_err(backend_error("event_record"))?;
     Ok(EventRecorded { id, created: false })
+}
+
+pub(super) fn metadata_put(
+    connection: &Connection,
+    record: &PluginMetadataRecord,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO plugin_metadata (plugin, version, checksum, state, metadata, error, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (plugin) DO UPDATE SET version = excluded.version, checksum = excluded.checksum, \
+             state = excluded.state, metadata = COALESCE(excluded.metadata, plugin_metadata.metadata), \
+             error = excluded.error, updated_at = excluded.updated_at",
+        )
+        .and_then(|mut upsert| {
+            upsert.execute(params![
+                record.plugin,
+                record.version,
+                record.checksum,
+                record.state.as_str(),
+                record.metadata.as_ref().map(Value::to_string),
+                record.error,
+                Timestamp::now().0
+            ])
+        })
+        .map_err(backend_error("plugin_metadata_put"))?;
+    Ok(())
+}
+
+pub(super) fn metadata_get(
+    connection: &Connection,
+    plugin: &str,
+) -> Result<Option<PluginMetadataRecord>, StoreError> {
+    let row = connection
+        .prepare_cached("SELECT plugin, version, checksum, state, metadata, error, updated_at FROM plugin_metadata WHERE plugin = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([plugin], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, i64>(6)?,
+                    ))
+                })
+                .optional()
+        })
+        .map_err(backend_error("plugin_metadata_get"))?;
+    let Some((plugin, version, checksum, state, metadata, error, updated_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(PluginMetadataRecord {
+        plugin,
+        version,
+        checksum,
+        state: MetadataState::parse(&state).map_err(StoreError::Corrupt)?,
+        metadata: metadata.map(parse).transpose()?,
+        error,
+        updated_at: Timestamp(updated_at),
+    }))
 }

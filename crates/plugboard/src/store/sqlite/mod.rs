@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
 
+use super::PluginMetadataRecord;
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobStatus, KvScope, LogLine,
@@ -450,6 +451,20 @@ impl Store for SqliteStore {
 
     async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {
         self.write(move |connection| kv::record_event(connection, &event))
+            .await
+    }
+
+    async fn plugin_metadata_put(&self, record: PluginMetadataRecord) -> Result<(), StoreError> {
+        self.write(move |connection| kv::metadata_put(connection, &record))
+            .await
+    }
+
+    async fn plugin_metadata_get(
+        &self,
+        plugin: &str,
+    ) -> Result<Option<PluginMetadataRecord>, StoreError> {
+        let plugin = plugin.to_owned();
+        self.read(move |connection| kv::metadata_get(connection, &plugin))
             .await
     }
 

@@ -19,3 +19,14 @@ CREATE TABLE events (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX events_idempotency ON events (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- What each plugin declared at its last handshake, and from which package it came.
+CREATE TABLE plugin_metadata (
+    plugin     text        PRIMARY KEY,
+    version    text        NOT NULL,
+    checksum   text        NOT NULL,
+    state      text        NOT NULL CHECK (state IN ('fresh', 'stale', 'error')),
+    metadata   jsonb,
+    error      text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);

@@ -19,3 +19,14 @@ CREATE TABLE events (
     created_at      INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX events_idempotency ON events (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- What each plugin declared at its last handshake, and from which package it came.
+CREATE TABLE plugin_metadata (
+    plugin     TEXT    PRIMARY KEY,
+    version    TEXT    NOT NULL,
+    checksum   TEXT    NOT NULL,
+    state      TEXT    NOT NULL,
+    metadata   TEXT,
+    error      TEXT,
+    updated_at INTEGER NOT NULL
+);
