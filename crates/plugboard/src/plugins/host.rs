@@ -627,6 +627,14 @@ impl JobHandler for PluginRun {
                 () = context.cancelled() => return Err(JobError::permanent("cancelled while waiting for the plugin")),
             }
         };
+        // Before the guard: nothing here may fail once a request id is registered. A timeout
+        // too far ahead to write as a date (past the year 9999) sends no deadline.
+        let deadline = job.timeout_ms.and_then(|ms| {
+            let at = std::time::SystemTime::now()
+                .checked_add(Duration::from_millis(u64::try_from(ms).ok()?))?;
+            let latest = std::time::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+            (at <= latest).then(|| humantime::format_rfc3339_millis(at).to_string())
+        });
         let request_id = ready.rpc.reserve_id();
         lock(&services.runs).insert(request_id, job.id);
         let mut guard = RunGuard {
@@ -637,11 +645,6 @@ impl JobHandler for PluginRun {
             pid: ready.pid,
             answered: false,
         };
-        let deadline = job.timeout_ms.map(|ms| {
-            let at = std::time::SystemTime::now()
-                + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-            humantime::format_rfc3339_millis(at).to_string()
-        });
         let params = RunParams {
             job: JobInfo {
                 id: job.id.0,
@@ -674,7 +677,13 @@ impl JobHandler for PluginRun {
             }
         };
         guard.answered = true;
-        services.flush(job.id).await;
+        // Bounded: a slow store must not turn a finished run into a timed-out one.
+        if tokio::time::timeout(Duration::from_secs(5), services.flush(job.id))
+            .await
+            .is_err()
+        {
+            tracing::warn!(job = %job.id, "the plugin's last log lines are still being written");
+        }
         match outcome {
             Ok(Ok(result)) => {
                 let run: RunResult = serde_json::from_value(result.clone()).unwrap_or(RunResult {

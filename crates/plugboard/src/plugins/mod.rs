@@ -14,6 +14,7 @@
 //! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
 
 pub mod host;
+pub mod landlock;
 pub mod process;
 pub mod rpc;
 pub mod supervisor;

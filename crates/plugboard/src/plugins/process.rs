@@ -6,8 +6,9 @@
 //! `PR_SET_PDEATHSIG` (it dies with the host, even on `kill -9`), `no_new_privs`, and rlimits
 //! on address space, open files, processes and (when set) CPU time.
 //!
-//! Limits: Landlock filesystem rules are not applied yet; `doctor` output will say what is in
-//! force. `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends; plugboard spawns
+//! Where the kernel has Landlock, writes are confined to the plugin's data directory and its
+//! declared `permissions.write` paths (see `landlock.rs`); where it has not, the host says so once
+//! and runs plugins without it. Reads are not confined yet. `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends; plugboard spawns
 //! from its runtime's worker threads, which live as long as the process.
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", &paths.data_dir)
+        .env("TMPDIR", &paths.data_dir)
         .env("LANG", "C.UTF-8")
         .env("PLUGBOARD_PLUGIN_ID", &manifest.id)
         .env("PLUGBOARD_DATA_DIR", &paths.data_dir)
@@ -82,8 +84,28 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
             command.env(name, value);
         }
     }
-    confine(&mut command, manifest.limits.clone());
-    let mut child = command.spawn().map_err(|error| SpawnError::Start {
+    let writable: Vec<&Path> = std::iter::once(paths.data_dir.as_path())
+        .chain(manifest.permissions.write.iter().map(Path::new))
+        .collect();
+    let ruleset = match super::landlock::Ruleset::for_writes(&writable) {
+        Ok(ruleset) => Some(ruleset),
+        Err(reason) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!("plugins run without Landlock write confinement: {reason}")
+            });
+            None
+        }
+    };
+    confine(
+        &mut command,
+        manifest.limits.clone(),
+        ruleset.as_ref().map(|ruleset| ruleset.raw_fd()),
+    );
+    let spawned = command.spawn();
+    // The child has its own copy of the ruleset (or none); ours can go.
+    drop(ruleset);
+    let mut child = spawned.map_err(|error| SpawnError::Start {
         program: program.display().to_string(),
         directory: paths.package_dir.display().to_string(),
         reason: error.to_string(),
@@ -118,7 +140,7 @@ fn resolve_program(program: &str, package_dir: &Path) -> PathBuf {
     }
 }
 
-fn confine(command: &mut Command, limits: Limits) {
+fn confine(command: &mut Command, limits: Limits, landlock_ruleset: Option<i32>) {
     // SAFETY: the closure runs in the child between fork and exec and calls only
     // async-signal-safe functions (setpgid, prctl, setrlimit) on values computed before the fork.
     unsafe {
@@ -150,6 +172,9 @@ fn confine(command: &mut Command, limits: Limits) {
             set(libc::RLIMIT_NPROC, limits.processes)?;
             if let Some(seconds) = limits.cpu_seconds {
                 set(libc::RLIMIT_CPU, seconds)?;
+            }
+            if let Some(ruleset) = landlock_ruleset {
+                super::landlock::restrict_self(ruleset)?;
             }
             Ok(())
         });

@@ -346,12 +346,24 @@ impl Reader {
             Err(error) => {
                 let shown: String = text.chars().take(120).collect();
                 self.fault(&format!("{error}: {shown:?}"));
-                if let Some(id) = error.id {
+                let Some(id) = error.id else { return };
+                let is_request = serde_json::from_str::<Value>(text)
+                    .is_ok_and(|value| value.get("method").is_some());
+                if is_request {
                     let reply = Response::error(
                         id,
                         ErrorObject::new(plugboard_protocol::error::INVALID_REQUEST, error.reason),
                     );
                     let _ = self.replies.send(Message::Response(reply).encode());
+                } else if let Id::Number(number) = id {
+                    // A broken answer to a request of ours: its caller learns now, not at its timeout.
+                    if let Some(waiter) = lock(&self.pending).remove(&number) {
+                        let broken = ErrorObject::new(
+                            plugboard_protocol::error::INTERNAL_ERROR,
+                            format!("the plugin's answer is malformed: {}", error.reason),
+                        );
+                        let _ = waiter.send(Err(RpcError::Remote(broken)));
+                    }
                 }
             }
         }
@@ -503,6 +515,35 @@ mod tests {
             client.call("ping", json!({}), Duration::from_secs(1)).await,
             Err(RpcError::Closed(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_answer_fails_its_call_at_once() {
+        let (client, _recorder, plugin_reads, mut plugin_writes) = connect();
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.call("run", json!({}), Duration::from_secs(60)).await }
+        });
+        let mut lines = tokio::io::BufReader::new(plugin_reads).lines();
+        let line = lines.next_line().await.unwrap().unwrap();
+        let Message::Request(request) = Message::decode(&line).unwrap() else {
+            panic!("a request")
+        };
+        let Id::Number(id) = request.id else {
+            panic!("a numeric id")
+        };
+        plugin_writes
+            .write_all(format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":1,\"error\":{{\"code\":1,\"message\":\"x\"}}}}\n").as_bytes())
+            .await
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("answered at once")
+            .unwrap();
+        assert!(
+            matches!(outcome, Err(RpcError::Remote(ref error)) if error.message.contains("malformed")),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]

@@ -75,6 +75,9 @@ pub struct ReadyInstance {
 struct Slot {
     state: watch::Sender<InstanceState>,
     ready: Mutex<Option<ReadyInstance>>,
+    /// Set when the host killed the process on purpose (a hung run): its exit is a replacement,
+    /// not a crash, and does not count towards the crash loop.
+    replaced: std::sync::atomic::AtomicBool,
 }
 
 /// The running instances of one plugin.
@@ -109,6 +112,7 @@ impl Supervisor {
             let slot = Arc::new(Slot {
                 state,
                 ready: Mutex::new(None),
+                replaced: std::sync::atomic::AtomicBool::new(false),
             });
             let instance = Instance {
                 label: format!("{}#{index}", manifest.id),
@@ -199,7 +203,16 @@ impl Supervisor {
     /// Replaces instance `pid`'s process (for example after a job hung in it): it is killed and
     /// the supervisor starts a new one.
     pub fn replace(&self, pid: i32) {
-        process::signal_group(pid, libc::SIGKILL);
+        for slot in &self.slots {
+            let mut ready = lock(&slot.ready);
+            // Only a process this supervisor still runs: a reaped pid may belong to another.
+            if ready.as_ref().is_some_and(|instance| instance.pid == pid) {
+                *ready = None;
+                slot.replaced
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                process::signal_group(pid, libc::SIGKILL);
+            }
+        }
     }
 
     /// Stops every instance gracefully and waits for them.
@@ -268,6 +281,16 @@ impl Instance {
                 Ended::Refused(reason) => {
                     self.set(InstanceState::Failed(reason));
                     return;
+                }
+                Ended::Crashed(_)
+                    if self
+                        .slot
+                        .replaced
+                        .swap(false, std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    tracing::info!(plugin = %self.label, "plugin process replaced after a run it did not finish");
+                    backoff = self.config.restart_backoff;
+                    self.set(InstanceState::Stopped);
                 }
                 Ended::Crashed(reason) => {
                     tracing::warn!(plugin = %self.label, %reason, "plugin process ended; restarting");
@@ -359,7 +382,10 @@ impl Instance {
         let answer = tokio::select! {
             answer = rpc.call(plugboard_protocol::methods::INITIALIZE, &handshake, self.config.handshake_timeout) => answer,
             status = started.child.wait() => {
-                let _ = stderr_task.await;
+                // Whatever it left behind in its group may hold stderr open: stop it, then read
+                // what is left for a short while only.
+                process::signal_group(pid, libc::SIGKILL);
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
                 return Ended::Crashed(format!("exited before it answered initialize: {}", describe_exit(status)));
             }
             () = self.stop.cancelled() => {
@@ -435,8 +461,25 @@ impl Instance {
         let ended = tokio::select! {
             status = started.child.wait() => {
                 *lock(&self.slot.ready) = None;
+                process::signal_group(pid, libc::SIGKILL);
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
                 Ended::Crashed(describe_exit(status))
+            }
+            reason = rpc.closed() => {
+                *lock(&self.slot.ready) = None;
+                // Usually the process is exiting and its pipe closed first; otherwise it closed
+                // its stdout and kept running, and can no longer answer: replace it.
+                match tokio::time::timeout(Duration::from_millis(500), started.child.wait()).await {
+                    Ok(status) => {
+                        process::signal_group(pid, libc::SIGKILL);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                        Ended::Crashed(describe_exit(status))
+                    }
+                    Err(_) => {
+                        self.halt(&rpc, &mut started.child, pid).await;
+                        Ended::Crashed(format!("its connection closed while it kept running ({reason})"))
+                    }
+                }
             }
             () = self.stop.cancelled() => {
                 *lock(&self.slot.ready) = None;

@@ -333,3 +333,75 @@ async fn stopping_a_plugin_also_stops_what_it_started() {
     assert_gone(pid).await;
     assert_gone(grandchildren[0]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_outside_the_data_directory_are_denied_where_landlock_exists() {
+    if let Err(reason) = super::landlock::abi_version() {
+        eprintln!(
+            "SKIPPED writes_outside_the_data_directory_are_denied_where_landlock_exists: {reason}"
+        );
+        return;
+    }
+    let setup = start("ok", 1, fast());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let root = setup._directory.path();
+    let inside = root.join("data/allowed.txt");
+    let package = root.join("package/denied.txt");
+    let outside = root.join("denied.txt");
+    let paths: Vec<String> = [&inside, &package, &outside]
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    let answer = setup
+        .run(json!({"write": paths}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let writes = &answer["result"]["writes"];
+    assert_eq!(
+        writes[&paths[0]],
+        json!("ok"),
+        "the plugin writes its data directory: {answer}"
+    );
+    assert_eq!(
+        writes[&paths[1]],
+        json!("Permission denied"),
+        "the package is read-only to it: {answer}"
+    );
+    assert_eq!(
+        writes[&paths[2]],
+        json!("Permission denied"),
+        "nothing else is writable: {answer}"
+    );
+    assert!(!package.exists() && !outside.exists());
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_hung_instance_again_and_again_is_not_a_crash_loop() {
+    let setup = start("hang-run", 1, fast());
+    for _ in 0..5 {
+        setup
+            .supervisor()
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let pid = setup.supervisor().pick().unwrap().pid;
+        setup.supervisor().replace(pid);
+        assert!(
+            setup.supervisor().pick().is_none(),
+            "a replaced instance is not handed out"
+        );
+        assert_gone(pid).await;
+    }
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(setup.supervisor().states(), vec![InstanceState::Ready]);
+    setup.stop().await;
+}
