@@ -41,11 +41,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if let Some(file) = &settings.config_file {
         tracing::info!(file = %file.display(), "config file read");
     }
-    let plugin_host = PluginHost::new(
-        store.clone(),
-        settings.data_dir.join("plugin-data"),
-        SupervisorConfig::default(),
-    );
+    // Absolute: plugins run in their package folder, so a relative data directory would point
+    // somewhere else for them.
+    let plugin_data = std::path::absolute(settings.data_dir.join("plugin-data"))
+        .context("resolving the plugins' data directory")?;
+    prepare_plugin_data(&plugin_data)?;
+    let plugin_host = PluginHost::new(store.clone(), plugin_data, SupervisorConfig::default());
     for directory in &settings.plugins {
         plugin_host
             .load(directory)
@@ -107,4 +108,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     store.close().await;
     tracing::info!("stopped");
     Ok(0)
+}
+
+fn prepare_plugin_data(directory: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(directory).with_context(|| {
+        format!(
+            "cannot create the plugins' data directory {}; check the permissions of --data-dir",
+            directory.display()
+        )
+    })
 }

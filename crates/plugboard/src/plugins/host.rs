@@ -592,6 +592,15 @@ impl JobHandler for PluginRun {
             .map_err(|error| format!("{error}; a plugin.run payload is {{\"plugin\": ID, \"tenant\"?, \"config\"?, \"trigger\"?, \"payload\"?}}"))
     }
 
+    fn prepare(&self, job: &mut crate::store::NewJob) {
+        if let Ok(request) = serde_json::from_value::<PluginRunPayload>(job.payload.clone()) {
+            job.plugin.get_or_insert(request.plugin);
+            if let Some(tenant) = request.tenant {
+                job.tenant.get_or_insert(tenant);
+            }
+        }
+    }
+
     async fn run(&self, context: JobContext) -> Result<Option<Value>, JobError> {
         let job = context.job().clone();
         let request: PluginRunPayload = serde_json::from_value(job.payload.clone())
@@ -605,10 +614,14 @@ impl JobHandler for PluginRun {
             host.services(&request.plugin),
         ) else {
             return Err(JobError::permanent(format!(
-                "plugin `{}` is not loaded on worker {}; loaded: {}",
+                "plugin `{}` is not loaded on worker {}; {}",
                 request.plugin,
                 context.worker(),
-                host.ids().join(", ")
+                match host.ids() {
+                    ids if ids.is_empty() =>
+                        "it loads no plugins: start it with `serve --plugin DIR`".to_owned(),
+                    ids => format!("it loads: {}", ids.join(", ")),
+                }
             )));
         };
         // Wait for a ready instance with room; the job's timeout bounds the wait.

@@ -132,16 +132,24 @@ impl Queue {
         Ok(())
     }
 
+    fn prepare(&self, job: &mut NewJob) {
+        if let Some(handler) = self.registry.get(&job.kind) {
+            handler.prepare(job);
+        }
+    }
+
     /// Validates and stores one job; a duplicate unique key answers the existing job.
-    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue(&self, mut job: NewJob) -> Result<Enqueued, QueueError> {
         self.validate(&job)?;
+        self.prepare(&mut job);
         Ok(self.store.job_enqueue(job).await?)
     }
 
     /// Validates every job, then stores them all in one transaction (or none, if one is invalid).
-    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
-        for job in &jobs {
+    pub async fn enqueue_many(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        for job in &mut jobs {
             self.validate(job)?;
+            self.prepare(job);
         }
         Ok(self.store.job_enqueue_many(jobs).await?)
     }

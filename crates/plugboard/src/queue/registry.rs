@@ -119,6 +119,10 @@ pub trait JobHandler: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Fills in what the job's columns should say from its payload (for example the plugin and
+    /// tenant a job is for, so lists can be filtered by them). Called after `validate`.
+    fn prepare(&self, _job: &mut crate::store::NewJob) {}
+
     /// Runs one attempt. `Ok` carries the job's result (stored as is).
     async fn run(&self, context: JobContext) -> Result<Option<Value>, JobError>;
 }

@@ -208,6 +208,22 @@ async fn failing_job_backs_off_then_fails(store: Arc<dyn Store>) {
     // Backoff is at least half the nominal delay: 20 ms after attempt 1, 40 ms after attempt 2.
     assert!(starts[1] - starts[0] >= Duration::from_millis(10));
     assert!(starts[2] - starts[1] >= Duration::from_millis(20));
+    let logs = h.queue.logs(id, 0, 10).await.unwrap();
+    let messages: Vec<&str> = logs.iter().map(|line| line.message.as_str()).collect();
+    assert_eq!(
+        messages.len(),
+        3,
+        "each failed attempt is in the log: {messages:?}"
+    );
+    assert!(
+        messages[0].starts_with("attempt 1 of 3 failed: upstream said 503; retrying in"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2]
+            .starts_with("attempt 3 of 3 failed: upstream said 503 (gave up after 3 attempts)"),
+        "{messages:?}"
+    );
     h.stop().await;
 }
 

@@ -432,7 +432,36 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
             outcome: decide(&job, ending, cancel.is_cancelled(), config),
         }),
     };
+    if let Finished::Attempt(JobFinish { outcome, .. }) = &finished {
+        note_failed_attempt(&shared, &job, outcome).await;
+    }
     finish(&shared, &slots, &job, finished);
+}
+
+/// Writes a failed attempt's error into the job's log, so the log tells why each attempt ended
+/// (the job's `error` keeps only the last).
+async fn note_failed_attempt(shared: &Shared, job: &Job, outcome: &FinishOutcome) {
+    let line = match outcome {
+        FinishOutcome::Retry { error, run_at } => {
+            let wait = (run_at.0 - Timestamp::now().0).max(0) as f64 / 1_000_000.0;
+            format!(
+                "attempt {} of {} failed: {error}; retrying in {wait:.1} s",
+                job.attempt, job.max_attempts
+            )
+        }
+        FinishOutcome::Failed { error } => format!(
+            "attempt {} of {} failed: {error}",
+            job.attempt, job.max_attempts
+        ),
+        FinishOutcome::Succeeded { .. } | FinishOutcome::Cancelled { .. } => return,
+    };
+    let lines = vec![crate::store::NewLogLine {
+        level: crate::store::LogLevel::Error,
+        message: line,
+    }];
+    if let Err(error) = shared.store.log_append(job.id, lines).await {
+        tracing::warn!(%error, job = %job.id, "writing a failed attempt to the job's log failed");
+    }
 }
 
 fn finish(shared: &Shared, slots: &Slots, job: &Job, finished: Finished) {
