@@ -434,6 +434,16 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
     };
     if let Finished::Attempt(JobFinish { outcome, .. }) = &finished {
         note_failed_attempt(&shared, &job, outcome).await;
+        if let FinishOutcome::Retry { run_at, .. } = outcome {
+            // Come back for it when it is due, rather than at the next fallback poll.
+            let wait =
+                Duration::from_micros(u64::try_from(run_at.0 - Timestamp::now().0).unwrap_or(0));
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait + Duration::from_millis(1)).await;
+                slots.available.notify_one();
+            });
+        }
     }
     finish(&shared, &slots, &job, finished);
 }
