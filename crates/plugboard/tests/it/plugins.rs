@@ -303,3 +303,59 @@ async fn the_python_counter_example_keeps_its_count_in_the_store_across_restarts
     store.close().await;
     assert!(host.terminate().success());
 }
+
+/// The `hello-rust` example binary next to this test's own build, if the workspace built it.
+fn hello_rust_binary() -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?;
+    let profile_dir = deps.parent()?.parent()?;
+    let binary = profile_dir.join("hello-rust");
+    binary.is_file().then_some(binary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_example_greets_through_the_real_host() {
+    let Some(binary) = hello_rust_binary() else {
+        eprintln!("SKIPPED the_rust_example_greets_through_the_real_host: build the workspace (cargo build --workspace) so target/<profile>/hello-rust exists");
+        return;
+    };
+    let data = temp_dir();
+    let package = data.path().join("hello-rust");
+    std::fs::create_dir_all(&package).unwrap();
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/plugins/hello-rust/plugin.toml");
+    std::fs::copy(example, package.join("plugin.toml")).unwrap();
+    std::fs::copy(&binary, package.join("hello-rust")).unwrap();
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", package.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let config = json!({"id": "1", "name": "default", "values": {"name": "plugboard"}});
+    let id = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "hello-rust", "tenant": "acme", "config": config}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let job = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60))
+        .await
+        .remove(0);
+    assert_eq!(job.result, Some(json!({"greeting": "hello, plugboard"})));
+    let logs = store.log_list(id, 0, 10).await.unwrap();
+    assert!(
+        logs.iter()
+            .any(|line| line.message.contains("hello, plugboard")),
+        "{logs:?}"
+    );
+    let scope = plugboard::store::KvScope {
+        plugin: "hello-rust".into(),
+        tenant: Some("acme".into()),
+    };
+    assert!(
+        store.kv_get(&scope, "greetings").await.unwrap().is_some(),
+        "the count is in the host's kv store"
+    );
+    store.close().await;
+    assert!(host.terminate().success());
+}
