@@ -78,6 +78,8 @@ struct Slot {
     /// Set when the host killed the process on purpose (a hung run): its exit is a replacement,
     /// not a crash, and does not count towards the crash loop.
     replaced: std::sync::atomic::AtomicBool,
+    /// Set when the current process answered its handshake.
+    reached_ready: std::sync::atomic::AtomicBool,
 }
 
 /// The running instances of one plugin.
@@ -113,6 +115,7 @@ impl Supervisor {
                 state,
                 ready: Mutex::new(None),
                 replaced: std::sync::atomic::AtomicBool::new(false),
+                reached_ready: std::sync::atomic::AtomicBool::new(false),
             });
             let instance = Instance {
                 label: format!("{}#{index}", manifest.id),
@@ -265,6 +268,9 @@ impl Instance {
 
     async fn run(self) {
         let mut crashes: VecDeque<Instant> = VecDeque::new();
+        // Starts in a row that never reached ready: slow failures (a handshake that times out
+        // takes many seconds) never fill the crash-loop window, but must still end in `failed`.
+        let mut failed_starts = 0usize;
         let mut backoff = self.config.restart_backoff;
         loop {
             if self.stop.is_cancelled() {
@@ -273,7 +279,15 @@ impl Instance {
             }
             self.set(InstanceState::Starting);
             let started = Instant::now();
-            match self.life().await {
+            self.slot
+                .reached_ready
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            let ended = self.life().await;
+            let was_ready = self
+                .slot
+                .reached_ready
+                .load(std::sync::atomic::Ordering::SeqCst);
+            match ended {
                 Ended::Stopped => {
                     self.set(InstanceState::Stopped);
                     return;
@@ -301,6 +315,13 @@ impl Instance {
                         .is_some_and(|at| now.duration_since(*at) > self.config.crash_loop_window)
                     {
                         crashes.pop_front();
+                    }
+                    failed_starts = if was_ready { 0 } else { failed_starts + 1 };
+                    if failed_starts >= self.config.crash_loop_limit {
+                        self.set(InstanceState::Failed(format!(
+                            "failed to start {failed_starts} times in a row; last: {reason}"
+                        )));
+                        return;
                     }
                     if crashes.len() >= self.config.crash_loop_limit {
                         self.set(InstanceState::Failed(format!(
@@ -355,17 +376,17 @@ impl Instance {
             self.services.clone(),
             self.ids.clone(),
         );
-        let describe_exit = |status: std::io::Result<std::process::ExitStatus>| {
+        let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
             let status = match status {
                 Ok(status) => status.to_string(),
                 Err(error) => format!("unknown status ({error})"),
             };
             let tail: Vec<String> = lock(&last_lines).iter().cloned().collect();
             if tail.is_empty() {
-                format!("the process {status}")
+                format!("{what} ({status})")
             } else {
                 format!(
-                    "the process {status}; its last log lines: {}",
+                    "{what} ({status}); its last log lines: {}",
                     tail.join(" | ")
                 )
             }
@@ -386,7 +407,7 @@ impl Instance {
                 // what is left for a short while only.
                 process::signal_group(pid, libc::SIGKILL);
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                return Ended::Crashed(format!("exited before it answered initialize: {}", describe_exit(status)));
+                return Ended::Crashed(describe_exit("exited before it answered initialize", status));
             }
             () = self.stop.cancelled() => {
                 self.halt(&rpc, &mut started.child, pid).await;
@@ -440,9 +461,9 @@ impl Instance {
                             }
                         };
                     let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                    return Ended::Crashed(format!(
-                        "exited before it answered initialize: {}",
-                        describe_exit(status)
+                    return Ended::Crashed(describe_exit(
+                        "exited before it answered initialize",
+                        status,
                     ));
                 }
                 Err(error) => {
@@ -455,6 +476,9 @@ impl Instance {
             metadata: result.metadata,
             pid,
         });
+        self.slot
+            .reached_ready
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.set(InstanceState::Ready);
         tracing::info!(plugin = %label, pid, "plugin ready");
 
@@ -463,7 +487,7 @@ impl Instance {
                 *lock(&self.slot.ready) = None;
                 process::signal_group(pid, libc::SIGKILL);
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                Ended::Crashed(describe_exit(status))
+                Ended::Crashed(describe_exit("the process exited", status))
             }
             reason = rpc.closed() => {
                 *lock(&self.slot.ready) = None;
@@ -473,7 +497,7 @@ impl Instance {
                     Ok(status) => {
                         process::signal_group(pid, libc::SIGKILL);
                         let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                        Ended::Crashed(describe_exit(status))
+                        Ended::Crashed(describe_exit("the process exited", status))
                     }
                     Err(_) => {
                         self.halt(&rpc, &mut started.child, pid).await;

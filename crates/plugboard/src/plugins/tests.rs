@@ -169,7 +169,11 @@ async fn a_plugin_that_exits_at_start_fails_with_its_reason() {
     let InstanceState::Failed(reason) = state else {
         unreachable!()
     };
-    assert!(reason.contains("crashed 3 times"), "{reason}");
+    assert!(
+        reason.contains("failed to start 3 times in a row"),
+        "{reason}"
+    );
+    assert!(reason.contains("exited before it answered initialize (exit status: 3); its last log lines: cannot start"), "{reason}");
     assert!(
         reason.contains("cannot start: the scripted plugin was told to fail"),
         "{reason}"
@@ -403,5 +407,23 @@ async fn replacing_a_hung_instance_again_and_again_is_not_a_crash_loop() {
         .await
         .unwrap();
     assert_eq!(setup.supervisor().states(), vec![InstanceState::Ready]);
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_that_keep_failing_slowly_still_end_in_failed() {
+    let mut config = fast();
+    config.handshake_timeout = Duration::from_millis(200);
+    // A window too short to ever hold two crashes: only the starts-in-a-row rule can fire.
+    config.crash_loop_window = Duration::from_millis(1);
+    config.crash_loop_limit = 2;
+    let setup = start("never-initialize", 1, config);
+    let state = setup
+        .wait_for(|state| matches!(state, InstanceState::Failed(_)))
+        .await;
+    assert!(
+        format!("{state:?}").contains("failed to start 2 times in a row"),
+        "{state:?}"
+    );
     setup.stop().await;
 }
