@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use plugboard::store::{JobId, JobStatus, NewJob, Store};
 use serde_json::json;
 
-use crate::harness::{sqlite_store, temp_dir, wait_all, TestHost, BINARY, FAST_LEASES};
+use crate::harness::{count_with, sqlite_store, temp_dir, wait_all, TestHost, BINARY, FAST_LEASES};
 
 /// Checks a job's log (written by `noop` with `log: true`): attempts never overlap, except
 /// that an attempt of a killed worker may have started and never finished.
@@ -63,26 +63,14 @@ async fn kill9_mid_job_then_restart_runs_every_job_to_success_once() {
     let jobs = (0..24)
         .map(|i| NewJob::new("noop", json!({"sleep_ms": 250, "log": true, "i": i})))
         .collect();
-    let ids: Vec<JobId> = store
-        .job_enqueue_many(jobs)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<JobId> = crate::harness::enqueue_all(&store, jobs).await;
 
     // Kill it while some jobs have finished and others are running.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let counts = store.job_counts().await.unwrap();
-        let count = |status| {
-            counts
-                .iter()
-                .filter(|c| c.status == status)
-                .map(|c| c.count)
-                .sum::<i64>()
-        };
-        if count(JobStatus::Succeeded) >= 4 && count(JobStatus::Running) >= 1 {
+        if count_with(&store, JobStatus::Succeeded).await >= 4
+            && count_with(&store, JobStatus::Running).await >= 1
+        {
             break;
         }
         assert!(

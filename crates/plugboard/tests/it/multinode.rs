@@ -30,23 +30,10 @@ async fn two_nodes_share_jobs_without_overlap_and_survive_a_kill9() {
     let jobs = (0..80)
         .map(|i| NewJob::new("noop", json!({"sleep_ms": 40, "log": true, "i": i})))
         .collect();
-    let ids: Vec<JobId> = store
-        .job_enqueue_many(jobs)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<JobId> = crate::harness::enqueue_all(&store, jobs).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let done = store
-            .job_counts()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|c| c.status == JobStatus::Succeeded)
-            .map(|c| c.count)
-            .sum::<i64>();
+        let done = crate::harness::count_with(&store, JobStatus::Succeeded).await;
         if done >= 20 {
             break;
         }

@@ -94,13 +94,7 @@ async fn a_plugin_job_runs_in_a_warm_process_and_kill9_of_the_host_leaves_no_plu
             )
         })
         .collect();
-    let ids: Vec<_> = store
-        .job_enqueue_many(jobs)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<_> = crate::harness::enqueue_all(&store, jobs).await;
     let done = wait_all(&store, &ids, JobStatus::Succeeded, Duration::from_secs(60)).await;
     let pids: std::collections::HashSet<i64> = done
         .iter()

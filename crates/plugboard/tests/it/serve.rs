@@ -30,17 +30,13 @@ async fn serve_runs_jobs_answers_probes_and_stops_on_sigterm() {
     );
 
     let store = sqlite_store(data.path()).await;
-    let ids: Vec<_> = store
-        .job_enqueue_many(
-            (0..50)
-                .map(|i| NewJob::new("noop", json!({"i": i})))
-                .collect(),
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<_> = crate::harness::enqueue_all(
+        &store,
+        (0..50)
+            .map(|i| NewJob::new("noop", json!({"i": i})))
+            .collect(),
+    )
+    .await;
     wait_all(&store, &ids, JobStatus::Succeeded, Duration::from_secs(30)).await;
     store.close().await;
 

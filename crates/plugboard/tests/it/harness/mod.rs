@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use plugboard::store::postgres::{PostgresOptions, PostgresStore};
 use plugboard::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use plugboard::store::{Job, JobId, JobStatus, Store};
+use plugboard::store::{Job, JobId, JobStatus, NewJob, Store};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_plugboard");
 
@@ -297,4 +297,27 @@ pub async fn wait_all(
 /// A temporary directory that the test keeps for its whole run.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
+}
+
+/// Enqueues `jobs` in one call and returns their ids, in order.
+pub async fn enqueue_all(store: &Arc<dyn Store>, jobs: Vec<NewJob>) -> Vec<JobId> {
+    store
+        .job_enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|enqueued| enqueued.id)
+        .collect()
+}
+
+/// How many jobs, over all queues, have `status`.
+pub async fn count_with(store: &Arc<dyn Store>, status: JobStatus) -> i64 {
+    store
+        .job_counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|count| count.status == status)
+        .map(|count| count.count)
+        .sum()
 }
