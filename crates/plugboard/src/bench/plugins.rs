@@ -4,7 +4,7 @@
 //! round trips over stdio to a warm instance (`ping`, one at a time and 64 in flight), and jobs
 //! through the whole path (enqueue N `plugin.run` jobs, a worker pool hands them to warm
 //! processes, results committed to the store) beside N `noop` jobs through the same queue in the
-//! same run.
+//! same run (the plugin's run as it is, and a run that only answers).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -165,10 +165,23 @@ async fn measure(
     let pool = WorkerPool::start(store.clone(), Arc::new(registry), config);
     let mut committed = pool.committed();
     let mut rates = serde_json::Map::new();
-    for (kind, payload) in [
-        ("noop", json!({})),
-        (PLUGIN_RUN, json!({"plugin": plugin_id, "tenant": "bench"})),
-    ] {
+    // The plugin's own run, whatever it does (hello-rust: progress twice, a kv read and write, a
+    // log line), and a run that only answers (`"plain": true`; a plugin that does not know the
+    // field does its usual run): the path from the queue to the plugin and back alone.
+    let runs = [
+        ("noop", "noop", json!({})),
+        (
+            "plugin",
+            PLUGIN_RUN,
+            json!({"plugin": plugin_id, "tenant": "bench"}),
+        ),
+        (
+            "plugin_plain",
+            PLUGIN_RUN,
+            json!({"plugin": plugin_id, "tenant": "bench", "payload": {"plain": true}}),
+        ),
+    ];
+    for (name, kind, payload) in runs {
         let before = *committed.borrow();
         let jobs = (0..args.n)
             .map(|_| NewJob::new(kind, payload.clone()))
@@ -184,7 +197,7 @@ async fn measure(
         .context("the jobs did not finish within 600 s")?
         .context("the worker pool stopped")?;
         rates.insert(
-            kind.to_owned(),
+            name.to_owned(),
             json!(args.n as f64 / started.elapsed().as_secs_f64()),
         );
     }
@@ -203,14 +216,8 @@ async fn measure(
         );
     }
     host.stop_all().await;
-    let noop = rates
-        .get("noop")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN);
-    let plugin = rates
-        .get(PLUGIN_RUN)
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN);
+    let rate = |name: &str| rates.get(name).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let (noop, plugin, plain) = (rate("noop"), rate("plugin"), rate("plugin_plain"));
     Ok(json!({
         "plugin": plugin_id,
         "version": manifest.version,
@@ -226,5 +233,7 @@ async fn measure(
         "noop_jobs_per_s": noop,
         "plugin_jobs_per_s": plugin,
         "plugin_to_noop_ratio": plugin / noop,
+        "plugin_plain_jobs_per_s": plain,
+        "plugin_plain_to_noop_ratio": plain / noop,
     }))
 }

@@ -26,9 +26,10 @@ use super::process::PluginPaths;
 use super::rpc::{HostServices, RpcError};
 use super::supervisor::InstanceState;
 use super::supervisor::{Supervisor, SupervisorConfig};
-use crate::queue::{JobContext, JobError, JobHandler};
+use crate::queue::{JobContext, JobError, JobHandler, StopReason};
 use crate::store::{
-    JobId, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine, PluginMetadataRecord, Store,
+    JobId, JobOutput, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine, PluginMetadataRecord,
+    Store,
 };
 
 /// The job kind that runs a plugin.
@@ -477,49 +478,48 @@ async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Written>) {
                 Err(_) => break,
             }
         }
-        let mut lines_by_job: Vec<(JobId, Vec<NewLogLine>)> = Vec::new();
-        let mut progress_by_job: Vec<(JobId, Value)> = Vec::new();
+        let mut outputs: Vec<JobOutput> = Vec::new();
         let mut flushes = Vec::new();
         for item in batch.drain(..) {
-            match item {
-                Written::Line(job, line) => {
-                    match lines_by_job.iter_mut().find(|(id, _)| *id == job) {
-                        Some((_, lines)) => lines.push(line),
-                        None => lines_by_job.push((job, vec![line])),
-                    }
+            let (job_id, line, progress) = match item {
+                Written::Flush(answer) => {
+                    flushes.push(answer);
+                    continue;
                 }
-                Written::Progress(job, progress) => {
-                    match progress_by_job.iter_mut().find(|(id, _)| *id == job) {
-                        Some((_, latest)) => *latest = progress,
-                        None => progress_by_job.push((job, progress)),
-                    }
+                Written::Line(job, line) => (job, Some(line), None),
+                Written::Progress(job, progress) => (job, None, Some(progress)),
+            };
+            let index = match outputs.iter().position(|output| output.job_id == job_id) {
+                Some(index) => index,
+                None => {
+                    outputs.push(JobOutput {
+                        job_id,
+                        lines: Vec::new(),
+                        progress: None,
+                    });
+                    outputs.len() - 1
                 }
-                Written::Flush(answer) => flushes.push(answer),
+            };
+            let output = &mut outputs[index];
+            output.lines.extend(line);
+            // Progress is a latest value: only each job's last one is written.
+            if progress.is_some() {
+                output.progress = progress;
             }
         }
-        // Issued together, so the store can commit them together (one SQLite transaction, or
-        // pipelined on PostgreSQL); each job's lines stay in order within its one call.
-        let appends = lines_by_job.into_iter().map(|(job, lines)| {
-            let store = store.clone();
-            async move {
-                if let Err(error) = store.log_append(job, lines).await {
-                    tracing::warn!(%error, job = %job, "writing a plugin's log lines failed");
+        // One store call for the batch: one SQLite transaction, each job's lines in order.
+        if !outputs.is_empty() {
+            match store.job_output_write(outputs).await {
+                Ok(gone) if gone.is_empty() => {}
+                Ok(gone) => tracing::debug!(
+                    jobs = ?gone,
+                    "plugin output for jobs that no longer exist was dropped"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "writing plugins' log lines and progress failed")
                 }
             }
-        });
-        let progress = progress_by_job.into_iter().map(|(job, progress)| {
-            let store = store.clone();
-            async move {
-                if let Err(error) = store.job_progress(job, progress).await {
-                    tracing::warn!(%error, job = %job, "recording a plugin's progress failed");
-                }
-            }
-        });
-        futures_util::future::join(
-            futures_util::future::join_all(appends),
-            futures_util::future::join_all(progress),
-        )
-        .await;
+        }
         for answer in flushes {
             let _ = answer.send(());
         }
@@ -684,7 +684,11 @@ impl JobHandler for PluginRun {
             tokio::select! {
                 outcome = &mut answer => break outcome,
                 () = context.cancelled(), if !cancel_sent => {
-                    ready.rpc.notify(methods::CANCEL, json!({"requestId": request_id, "reason": "the job was cancelled"}));
+                    let reason = match context.stop_reason() {
+                        Some(StopReason::TimedOut) => "the job ran past its timeout",
+                        _ => "the job was cancelled",
+                    };
+                    ready.rpc.notify(methods::CANCEL, json!({"requestId": request_id, "reason": reason}));
                     cancel_sent = true;
                 }
             }

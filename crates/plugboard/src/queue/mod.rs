@@ -26,7 +26,7 @@ use crate::store::{
     CancelOutcome, Enqueued, Job, JobFilter, JobId, JobStatus, LogLine, NewJob, Store, StoreError,
 };
 
-pub use registry::{JobContext, JobError, JobHandler, Registry};
+pub use registry::{JobContext, JobError, JobHandler, Registry, StopReason};
 pub use retry::RetryPolicy;
 pub use worker::{PoolConfig, QueueConfig, WorkerPool};
 

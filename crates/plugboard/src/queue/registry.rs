@@ -37,12 +37,24 @@ impl JobError {
     }
 }
 
+/// Why a running job was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Someone cancelled it.
+    Cancelled,
+    /// It ran past its timeout.
+    TimedOut,
+}
+
 /// What a handler gets for one attempt: the job, a way to learn that it should stop, and the
 /// job's log and progress.
 pub struct JobContext {
     job: Job,
     worker: String,
+    /// Cancelled when someone asks the job to stop.
     cancel: CancellationToken,
+    /// Cancelled on a cancel request and when the job's time is up (a child of `cancel`).
+    stop: CancellationToken,
     store: Arc<dyn Store>,
 }
 
@@ -51,12 +63,14 @@ impl JobContext {
         job: Job,
         worker: String,
         cancel: CancellationToken,
+        stop: CancellationToken,
         store: Arc<dyn Store>,
     ) -> JobContext {
         JobContext {
             job,
             worker,
             cancel,
+            stop,
             store,
         }
     }
@@ -71,15 +85,27 @@ impl JobContext {
         &self.worker
     }
 
-    /// True once someone asked the job to stop. Handlers that run long should check it or await
-    /// [`JobContext::cancelled`]; the worker stops them hard after the cancel grace period.
+    /// True once the job should stop: someone cancelled it, or its time is up. Handlers that run
+    /// long should check it or await [`JobContext::cancelled`]; the worker stops them hard after
+    /// the cancel grace period.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.stop.is_cancelled()
     }
 
-    /// Completes when someone asks the job to stop.
+    /// Completes when the job should stop (a cancel request, or its timeout).
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.stop.cancelled().await
+    }
+
+    /// Why the job was told to stop, once it was.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        if self.cancel.is_cancelled() {
+            Some(StopReason::Cancelled)
+        } else if self.stop.is_cancelled() {
+            Some(StopReason::TimedOut)
+        } else {
+            None
+        }
     }
 
     /// Appends a line to the job's log.

@@ -360,7 +360,12 @@ fn start_job(shared: &Arc<Shared>, slots: &Arc<Slots>, job: Job) {
 enum Ending {
     Returned(Result<Option<Value>, JobError>),
     Panicked(String),
-    TimedOut(Duration),
+    /// The time was up; the handler was told to stop and either did (`stopped_by_itself`) or was
+    /// dropped after the grace period.
+    TimedOut {
+        timeout: Duration,
+        stopped_by_itself: bool,
+    },
     StoppedAfterCancel,
     Aborted,
 }
@@ -399,10 +404,14 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
                 });
                 return finish(&shared, &slots, &job, cancelled);
             }
+            // The handler is told to stop on a cancel request and when its time is up; either
+            // way it gets the cancel grace period to stop by itself before it is dropped.
+            let stop = cancel.child_token();
             let context = JobContext::new(
                 job.clone(),
                 config.worker_id.clone(),
                 cancel.clone(),
+                stop.clone(),
                 shared.store.clone(),
             );
             let work = AssertUnwindSafe(handler.run(context)).catch_unwind();
@@ -411,14 +420,22 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
                 cancel.cancelled().await;
                 tokio::time::sleep(cancel_grace).await;
             };
+            let stopped_after_timeout = async {
+                tokio::time::sleep(timeout).await;
+                stop.cancel();
+                tokio::time::sleep(cancel_grace).await;
+            };
             tokio::select! {
                 biased;
                 () = shared.abort.cancelled() => Ending::Aborted,
                 outcome = work => match outcome {
+                    Ok(Err(_)) if stop.is_cancelled() && !cancel.is_cancelled() => {
+                        Ending::TimedOut { timeout, stopped_by_itself: true }
+                    }
                     Ok(result) => Ending::Returned(result),
                     Err(panic) => Ending::Panicked(panic_message(panic.as_ref())),
                 },
-                () = tokio::time::sleep(timeout) => Ending::TimedOut(timeout),
+                () = stopped_after_timeout => Ending::TimedOut { timeout, stopped_by_itself: false },
                 () = stopped_after_cancel => Ending::StoppedAfterCancel,
             }
         }
@@ -503,11 +520,19 @@ fn decide(job: &Job, ending: Ending, cancel_requested: bool, config: &PoolConfig
         Ending::Aborted => unreachable!("aborted attempts are released, not finished"),
         Ending::Returned(Err(error)) => error,
         Ending::Panicked(message) => JobError::retryable(format!("the job handler panicked: {message}")),
-        Ending::TimedOut(timeout) => JobError::retryable(format!(
-            "timed out after {} ms (attempt {} of {}); raise timeout_ms if the job needs longer",
+        Ending::TimedOut {
+            timeout,
+            stopped_by_itself,
+        } => JobError::retryable(format!(
+            "timed out after {} ms (attempt {} of {}){}; raise timeout_ms if the job needs longer",
             timeout.as_millis(),
             job.attempt,
-            job.max_attempts
+            job.max_attempts,
+            if stopped_by_itself {
+                ""
+            } else {
+                " and did not stop within the grace period, so it was stopped"
+            }
         )),
     };
     if cancel_requested {

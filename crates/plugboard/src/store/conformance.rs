@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
-    JobStatus, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
+    JobOutput, JobStatus, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
     PluginMetadataRecord, PruneParams, Store, StoreNotice, Timestamp,
 };
 
@@ -32,6 +32,7 @@ crate::store::testing::for_each_store!(
     manual_retry_requeues_failed_job,
     progress_is_stored,
     logs_append_in_sequence_and_replay_from_any_point,
+    job_output_writes_lines_and_progress_of_several_jobs,
     prune_by_age_and_by_count_removes_logs_too,
     list_filters_and_pages_without_gaps,
     counts_by_queue_and_status,
@@ -601,6 +602,64 @@ async fn progress_is_stored(store: Arc<dyn Store>) {
     assert_eq!(
         job.progress,
         Some(json!({"percent": 34, "step": "downloading"}))
+    );
+}
+
+async fn job_output_writes_lines_and_progress_of_several_jobs(store: Arc<dyn Store>) {
+    let first = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let second = store
+        .job_enqueue(NewJob::new("noop", json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let line = |message: &str| NewLogLine {
+        level: LogLevel::Info,
+        message: message.to_owned(),
+    };
+    store.log_append(first, vec![line("before")]).await.unwrap();
+    let gone = store
+        .job_output_write(vec![
+            JobOutput {
+                job_id: first,
+                lines: vec![line("a"), line("b")],
+                progress: Some(json!({"done": 2})),
+            },
+            JobOutput {
+                job_id: second,
+                lines: Vec::new(),
+                progress: Some(json!({"done": 1})),
+            },
+            JobOutput {
+                job_id: JobId(i64::MAX),
+                lines: vec![line("nobody reads this")],
+                progress: None,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        vec![JobId(i64::MAX)],
+        "output of a missing job is dropped and named"
+    );
+    let lines = store.log_list(first, 0, 10).await.unwrap();
+    let read: Vec<(i64, &str)> = lines
+        .iter()
+        .map(|line| (line.seq, line.message.as_str()))
+        .collect();
+    assert_eq!(read, vec![(1, "before"), (2, "a"), (3, "b")]);
+    assert!(store.log_list(second, 0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.job_get(first).await.unwrap().unwrap().progress,
+        Some(json!({"done": 2}))
+    );
+    assert_eq!(
+        store.job_get(second).await.unwrap().unwrap().progress,
+        Some(json!({"done": 1}))
     );
 }
 

@@ -338,6 +338,15 @@ pub struct NewLogLine {
     pub message: String,
 }
 
+/// What one running job produced since its last write: log lines, in order, and its latest
+/// progress (if it reported any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutput {
+    pub job_id: JobId,
+    pub lines: Vec<NewLogLine>,
+    pub progress: Option<serde_json::Value>,
+}
+
 /// A stored log line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogLine {

@@ -27,8 +27,8 @@ use tokio::sync::broadcast;
 
 pub use job::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, JobStatus, LogLevel, LogLine, NewJob, NewLogLine,
-    PruneParams, Timestamp,
+    JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, LogLevel, LogLine, NewJob,
+    NewLogLine, PruneParams, Timestamp,
 };
 pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 
@@ -176,6 +176,32 @@ pub trait Store: Send + Sync + 'static {
     /// Appends log lines to a job; each gets the next sequence number of that job (1, 2, ...).
     /// Returns the last sequence number given out.
     async fn log_append(&self, job_id: JobId, lines: Vec<NewLogLine>) -> Result<i64, StoreError>;
+
+    /// Writes what several running jobs produced (log lines and latest progress) at once, as one
+    /// transaction where the backend can. Each job's lines get its next sequence numbers, in
+    /// order. Returns the jobs that no longer exist, whose output was dropped.
+    async fn job_output_write(&self, outputs: Vec<JobOutput>) -> Result<Vec<JobId>, StoreError> {
+        let writes = outputs.into_iter().map(|output| async move {
+            if !output.lines.is_empty() {
+                match self.log_append(output.job_id, output.lines).await {
+                    Ok(_) => {}
+                    Err(StoreError::Conflict(_)) => return Ok(Some(output.job_id)),
+                    Err(error) => return Err(error),
+                }
+            }
+            if let Some(progress) = output.progress {
+                self.job_progress(output.job_id, progress).await?;
+            }
+            Ok(None)
+        });
+        let mut gone = Vec::new();
+        for outcome in futures_util::future::join_all(writes).await {
+            if let Some(job_id) = outcome? {
+                gone.push(job_id);
+            }
+        }
+        Ok(gone)
+    }
 
     /// Reads up to `limit` log lines of a job with a sequence number above `after_seq`, in order.
     async fn log_list(

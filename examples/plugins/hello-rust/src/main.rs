@@ -1,6 +1,6 @@
 //! hello-rust: the Rust SDK's example plugin. A run greets the config's `name` (default `world`),
-//! logs one line, reports progress and counts greetings per tenant in the key-value store; it
-//! also checks configs and offers the tool `greet`. The host's tests and the raw RPC benchmark
+//! logs one line, reports progress and counts greetings per tenant in the key-value store (a job
+//! whose payload says `"plain": true` only answers); it also checks configs and offers the tool `greet`. The host's tests and the raw RPC benchmark
 //! use it, so everything it does is quick: `ping` never reaches this code (the SDK answers it).
 //!
 //! Owns: nothing but its own greeting. Must not touch: the protocol loop (the SDK's).
@@ -65,6 +65,11 @@ impl Plugin for Hello {
         let values = params.config.as_ref().map(|config| &config.values);
         let name = name_in(values).map_err(PluginError::not_retryable)?;
         let greeting = format!("hello, {name}");
+        // A run whose payload says `"plain": true` only answers: the benchmark uses it to measure
+        // the path from the queue to the plugin and back without any host call.
+        if params.payload.get("plain") == Some(&Value::Bool(true)) {
+            return Ok(Some(json!({"greeting": greeting})));
+        }
         ctx.progress(1.0, Some(2.0), Some("greeted"));
 
         let count = ctx

@@ -32,8 +32,8 @@ use tokio::sync::broadcast;
 use super::PluginMetadataRecord;
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
-    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobStatus, KvScope, LogLine,
-    NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
+    LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use writer::Writer;
 
@@ -159,6 +159,29 @@ impl SqliteStore {
             op: "read",
             message: error.to_string(),
         })?;
+        let mut readers = lock(&self.readers);
+        if readers.len() < 4 {
+            readers.push(connection);
+        }
+        outcome
+    }
+
+    /// Runs a point lookup (one indexed row) on a reading connection on the calling thread. In
+    /// WAL mode a reader never waits for the writer, and a lookup takes microseconds: less than
+    /// the hand-off to the blocking pool that [`SqliteStore::read`] pays.
+    fn read_now<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if lock(&self.writer).is_none() {
+            return Err(StoreError::Closed);
+        }
+        let pooled = lock(&self.readers).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, self.synchronous)?,
+        };
+        let outcome = op(&connection);
         let mut readers = lock(&self.readers);
         if readers.len() < 4 {
             readers.push(connection);
@@ -400,6 +423,37 @@ impl Store for SqliteStore {
         Ok(seq)
     }
 
+    async fn job_output_write(&self, outputs: Vec<JobOutput>) -> Result<Vec<JobId>, StoreError> {
+        // One writer operation for the whole batch: one hop to the writer thread, one savepoint.
+        let written = self
+            .write(move |connection| {
+                let mut appended = Vec::new();
+                let mut gone = Vec::new();
+                for output in outputs {
+                    if !output.lines.is_empty() {
+                        match logs::append(connection, output.job_id, &output.lines) {
+                            Ok(seq) => appended.push((output.job_id, seq)),
+                            Err(StoreError::Conflict(_)) => {
+                                gone.push(output.job_id);
+                                continue;
+                            }
+                            Err(error) => return Err(error),
+                        }
+                    }
+                    if let Some(progress) = &output.progress {
+                        jobs::progress(connection, output.job_id, progress)?;
+                    }
+                }
+                Ok((appended, gone))
+            })
+            .await?;
+        let (appended, gone) = written;
+        for (job_id, seq) in appended {
+            self.announce(StoreNotice::LogAppended { job_id, seq });
+        }
+        Ok(gone)
+    }
+
     async fn log_list(
         &self,
         job_id: JobId,
@@ -415,9 +469,7 @@ impl Store for SqliteStore {
         scope: &KvScope,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        let (scope, key) = (scope.clone(), key.to_owned());
-        self.read(move |connection| kv::get(connection, &scope, &key))
-            .await
+        self.read_now(|connection| kv::get(connection, scope, key))
     }
 
     async fn kv_set(

@@ -76,7 +76,7 @@ where
 {
     fn run(&mut self, connection: &Connection) {
         let Some(work) = self.work.take() else { return };
-        if let Err(error) = connection.execute_batch("SAVEPOINT op") {
+        if let Err(error) = run_cached(connection, "SAVEPOINT op") {
             self.outcome = Some(Err(StoreError::Backend {
                 op: "savepoint",
                 message: error.to_string(),
@@ -85,11 +85,12 @@ where
         }
         let outcome = work(connection);
         let end = if outcome.is_ok() {
-            "RELEASE op"
+            run_cached(connection, "RELEASE op")
         } else {
-            "ROLLBACK TO op; RELEASE op"
+            run_cached(connection, "ROLLBACK TO op")
+                .and_then(|()| run_cached(connection, "RELEASE op"))
         };
-        let outcome = match connection.execute_batch(end) {
+        let outcome = match end {
             Ok(()) => outcome,
             Err(error) => Err(StoreError::Backend {
                 op: "savepoint",
@@ -116,6 +117,13 @@ where
     }
 }
 
+/// Runs one statement without parameters from the connection's statement cache: the savepoint
+/// statements run twice per operation, and parsing them each time shows in profiles.
+fn run_cached(connection: &Connection, statement: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(statement)?.execute([])?;
+    Ok(())
+}
+
 fn run(connection: Connection, receiver: mpsc::Receiver<BoxedOp>) {
     let mut batch: Vec<BoxedOp> = Vec::with_capacity(64);
     while let Ok(first) = receiver.recv() {
@@ -138,13 +146,12 @@ fn run(connection: Connection, receiver: mpsc::Receiver<BoxedOp>) {
 }
 
 fn commit_batch(connection: &Connection, batch: &mut [BoxedOp]) -> Result<(), String> {
-    connection
-        .execute_batch("BEGIN IMMEDIATE")
+    run_cached(connection, "BEGIN IMMEDIATE")
         .map_err(|error| format!("cannot start a write transaction: {error}"))?;
     for op in batch.iter_mut() {
         op.run(connection);
     }
-    if let Err(error) = connection.execute_batch("COMMIT") {
+    if let Err(error) = run_cached(connection, "COMMIT") {
         let _ = connection.execute_batch("ROLLBACK");
         return Err(format!("commit failed: {error}"));
     }
