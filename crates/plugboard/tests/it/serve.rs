@@ -28,6 +28,18 @@ async fn serve_runs_jobs_answers_probes_and_stops_on_sigterm() {
             .is_some(),
         "{health}"
     );
+    let sandbox = &health["checks"]["sandbox"];
+    assert_eq!(sandbox["ok"], json!(true), "{health}");
+    assert_eq!(
+        sandbox["protections"]["no_new_privs"],
+        json!("in_force"),
+        "{health}"
+    );
+    assert_eq!(
+        sandbox["landlock_abi"],
+        json!(plugboard::plugins::landlock::abi_version().ok()),
+        "{health}"
+    );
 
     let store = sqlite_store(data.path()).await;
     let ids: Vec<_> = crate::harness::enqueue_all(
