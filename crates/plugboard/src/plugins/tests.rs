@@ -60,11 +60,29 @@ fn start(mode: &str, instances: u32, config: SupervisorConfig) -> Setup {
 /// package holds its code), with `more_manifest` appended to its `plugin.toml`.
 fn start_with(mode: &str, instances: u32, config: SupervisorConfig, more_manifest: &str) -> Setup {
     let directory = tempfile::tempdir().unwrap();
+    start_in(
+        directory,
+        r#"["python3", "scripted_plugin.py"]"#,
+        mode,
+        config,
+        &format!("instances = {instances}\n{more_manifest}"),
+    )
+}
+
+/// Starts the scripted plugin in `directory` (`package/`, `data/`) with `command`; `more_manifest`
+/// is TOML for the top level (and tables after it).
+fn start_in(
+    directory: tempfile::TempDir,
+    command: &str,
+    mode: &str,
+    config: SupervisorConfig,
+    more_manifest: &str,
+) -> Setup {
     let package_dir = directory.path().join("package");
     std::fs::create_dir_all(&package_dir).unwrap();
     std::fs::copy(script(), package_dir.join("scripted_plugin.py")).unwrap();
     let manifest = Manifest::parse(&format!(
-        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", \"scripted_plugin.py\"]\ninstances = {instances}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n{more_manifest}"
+        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = {command}\n{more_manifest}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n"
     ))
     .unwrap();
     let paths = PluginPaths {
@@ -553,6 +571,51 @@ async fn starts_that_keep_failing_slowly_still_end_in_failed() {
     assert!(
         format!("{state:?}").contains("failed to start 2 times in a row"),
         "{state:?}"
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_installed_outside_the_system_folders_may_read_its_installation() {
+    let test = "a_program_installed_outside_the_system_folders_may_read_its_installation";
+    if landlock_abi_at_least(test, 1).is_none() {
+        return;
+    }
+    // An "installation" like a virtualenv's: <prefix>/bin/launcher and <prefix>/share/.
+    let directory = tempfile::tempdir().unwrap();
+    let prefix = directory.path().join("installation");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(prefix.join("share")).unwrap();
+    std::fs::write(prefix.join("share/data.txt"), "shipped").unwrap();
+    let launcher = prefix.join("bin/launcher");
+    std::fs::write(&launcher, "#!/bin/sh\nexec python3 scripted_plugin.py\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(directory.path().join("elsewhere.txt"), "not for it").unwrap();
+    let shipped = prefix.join("share/data.txt").display().to_string();
+    let elsewhere = directory.path().join("elsewhere.txt").display().to_string();
+    let command = format!("[{:?}]", launcher.display().to_string());
+    let setup = start_in(directory, &command, "ok", fast(), "");
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let answer = setup
+        .run(
+            json!({"read": [&shipped, &elsewhere]}),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let reads = &answer["result"]["reads"];
+    assert_eq!(reads[&shipped], json!("ok"), "its installation: {answer}");
+    assert_eq!(
+        reads[&elsewhere],
+        json!("Permission denied"),
+        "beside it: {answer}"
     );
     setup.stop().await;
 }
