@@ -213,7 +213,6 @@ fn kernel_access(access: Access, abi: i32) -> u64 {
 /// A ruleset ready to be applied in a child.
 pub struct Ruleset {
     fd: OwnedFd,
-    abi: i32,
 }
 
 impl Ruleset {
@@ -269,7 +268,6 @@ impl Ruleset {
         // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
         let ruleset = Ruleset {
             fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
-            abi,
         };
         for rule in &rules.paths {
             ruleset.allow(&rule.path, kernel_access(rule.access, abi))?;
@@ -318,11 +316,6 @@ impl Ruleset {
             ));
         }
         Ok(())
-    }
-
-    /// The ABI version the ruleset was built for.
-    pub fn abi(&self) -> i32 {
-        self.abi
     }
 
     /// The descriptor to hand to [`restrict_self`] in the child.
