@@ -13,7 +13,10 @@ from typing import Any, Dict, Optional
 
 try:
     import plugboard
-except ImportError:  # Not installed: use the SDK in this repository.
+except ImportError:
+    # Neither installed nor in the package: use the SDK of this repository. That works when
+    # main.py is run by hand; under plugboard the sandbox lets a plugin read only its package,
+    # so a shipped package carries the SDK (`plugboard/` next to this file, as scripts/demo does).
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(_HERE, "..", "..", "..", "sdk", "python"))
     import plugboard

@@ -1,6 +1,7 @@
 //! Health probes. `/livez`: the process answers. `/readyz`: the store answers. `/api/v1/health`:
 //! each check with its detail, including a `noop` job's round trip through the queue and a
-//! worker (run at most once per 10 seconds, so probing cannot flood the queue).
+//! worker (run at most once per 10 seconds, so probing cannot flood the queue), and the
+//! protections of plugin processes on this node (`sandbox`, worked out once at start).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,14 +22,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) struct HealthState {
     queue: Queue,
     probe_queue: String,
+    sandbox: Arc<Value>,
     last_probe: Arc<Mutex<Option<(Instant, Value)>>>,
 }
 
 impl HealthState {
-    pub(super) fn new(queue: Queue, probe_queue: String) -> HealthState {
+    pub(super) fn new(params: super::ApiParams) -> HealthState {
         HealthState {
-            queue,
-            probe_queue,
+            queue: params.queue,
+            probe_queue: params.probe_queue,
+            sandbox: Arc::new(params.sandbox),
             last_probe: Arc::new(Mutex::new(None)),
         }
     }
@@ -74,7 +77,10 @@ pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Jso
             }
         }
     };
-    let ok = store_check["ok"] == json!(true) && worker_check["ok"] == json!(true);
+    let sandbox_check = (*state.sandbox).clone();
+    let ok = store_check["ok"] == json!(true)
+        && worker_check["ok"] == json!(true)
+        && sandbox_check["ok"] == json!(true);
     let status = if ok {
         StatusCode::OK
     } else {
@@ -83,7 +89,7 @@ pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Jso
     (
         status,
         Json(
-            json!({"ok": ok, "checks": {"store": store_check, "workers": worker_check}, "jobs": counts}),
+            json!({"ok": ok, "checks": {"store": store_check, "workers": worker_check, "sandbox": sandbox_check}, "jobs": counts}),
         ),
     )
 }

@@ -12,10 +12,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::queue::Queue;
 
+/// What the router serves from.
+pub struct ApiParams {
+    pub queue: Queue,
+    /// A queue this node works: the health check's `noop` job goes there.
+    pub probe_queue: String,
+    /// The `sandbox` check of `/api/v1/health`: what protects this node's plugin processes,
+    /// worked out once at start by the caller (`ok` false when plugins cannot start).
+    pub sandbox: serde_json::Value,
+}
+
 /// The router, separate from the listener so tests can serve it on a port of their own.
-/// `probe_queue` is a queue this node works: the health check's `noop` job goes there.
-pub fn router(queue: Queue, probe_queue: String) -> Router {
-    let state = health::HealthState::new(queue, probe_queue);
+pub fn router(params: ApiParams) -> Router {
+    let state = health::HealthState::new(params);
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
@@ -24,13 +33,8 @@ pub fn router(queue: Queue, probe_queue: String) -> Router {
 }
 
 /// Serves the router on `listener` until `stop` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    queue: Queue,
-    probe_queue: String,
-    stop: CancellationToken,
-) {
-    let app = router(queue, probe_queue);
+pub async fn serve(listener: TcpListener, params: ApiParams, stop: CancellationToken) {
+    let app = router(params);
     let outcome = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;

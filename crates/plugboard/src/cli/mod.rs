@@ -5,6 +5,7 @@
 //! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
 //! machine that reaches the same data directory or PostgreSQL database as the server.
 
+mod doctor;
 mod job;
 mod serve;
 
@@ -49,6 +50,8 @@ pub enum Command {
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Show what protects plugin processes on this machine (Landlock, no_new_privs, rlimits, …)
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -57,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve::run(args).await,
         Command::Job(command) => job::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }
 

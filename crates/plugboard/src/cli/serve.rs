@@ -5,8 +5,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::api::ApiParams;
 use crate::config::{Database, SettingsArgs};
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
+use crate::plugins::protections::Protections;
 use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{Queue, Registry, WorkerPool};
 
@@ -46,6 +48,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let plugin_data = std::path::absolute(settings.data_dir.join("plugin-data"))
         .context("resolving the plugins' data directory")?;
     prepare_plugin_data(&plugin_data)?;
+    let protections = Protections::probe();
+    protections.log_missing();
     let plugin_host = PluginHost::new(store.clone(), plugin_data, SupervisorConfig::default());
     for directory in &settings.plugins {
         plugin_host
@@ -78,12 +82,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .first()
         .map(|queue| queue.name.clone())
         .unwrap_or_else(|| "default".to_owned());
-    let http = tokio::spawn(crate::api::serve(
-        listener,
+    let api = ApiParams {
         queue,
         probe_queue,
-        http_stop.clone(),
-    ));
+        sandbox: protections.health_check(),
+    };
+    let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
 
     let mut terminate =

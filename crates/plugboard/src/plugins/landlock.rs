@@ -1,18 +1,30 @@
-//! Landlock write confinement for plugin processes, by raw system calls.
+//! Landlock for plugin processes, by raw system calls: what the running kernel supports, and a
+//! ruleset built from a list of paths with their rights.
 //!
 //! The ruleset is built in the host before the fork (it opens paths and may fail in ways worth
 //! reporting); the child only calls `landlock_restrict_self` on it between fork and exec, which
 //! is a single async-signal-safe system call.
 //!
-//! What is confined: every way of changing the file system (writing, truncating, creating,
-//! removing, renaming and linking files and folders) is allowed only beneath the plugin's data
-//! directory, the manifest's `permissions.write` paths, and `/dev` (writing to devices such as
-//! `/dev/null`) and `/dev/shm`. Reading is not confined yet: interpreters and their libraries
-//! live outside the package (for example a Python under the user's home), and a read rule for
-//! them needs a policy of its own.
+//! Owns: the kernel's constants and structures, and which of them each ABI version has. Must not
+//! decide what a plugin may reach: that policy is `sandbox.rs`'s, which hands over [`Rules`].
+//!
+//! What a ruleset confines, by ABI version:
+//! - 1 (Linux 5.13): reading files and listing folders, executing, and every way of changing
+//!   the file system (writing, creating, removing files and folders). Allowed only beneath the
+//!   paths of [`Rules::paths`], each with its own rights.
+//! - 2 (5.19): renaming and linking across folders (`REFER`).
+//! - 3 (6.2): truncating.
+//! - 4 (6.7): TCP `bind` and `connect`, when [`Rules::deny_tcp`] is set (UDP, and so DNS, and
+//!   Unix sockets are not network rights in Landlock).
+//! - 6 (6.12): signals to processes outside the plugin's own (the host, other plugins), and, with
+//!   [`Rules::deny_tcp`], connecting to abstract Unix sockets outside it.
+//!
+//! Device `ioctl`s (ABI 5) are not handled. A landlocked process also cannot `ptrace` or read
+//! the memory and environment (`/proc/<pid>/environ`) of processes outside its domain, whatever
+//! the rules say.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const CREATE_RULESET: libc::c_long = 444;
 const ADD_RULE: libc::c_long = 445;
@@ -20,7 +32,10 @@ const RESTRICT_SELF: libc::c_long = 446;
 const CREATE_RULESET_VERSION: u32 = 1;
 const RULE_PATH_BENEATH: libc::c_int = 1;
 
+const EXECUTE: u64 = 1 << 0;
 const WRITE_FILE: u64 = 1 << 1;
+const READ_FILE: u64 = 1 << 2;
+const READ_DIR: u64 = 1 << 3;
 const REMOVE_DIR: u64 = 1 << 4;
 const REMOVE_FILE: u64 = 1 << 5;
 const MAKE_CHAR: u64 = 1 << 6;
@@ -32,16 +47,105 @@ const MAKE_BLOCK: u64 = 1 << 11;
 const MAKE_SYM: u64 = 1 << 12;
 const REFER: u64 = 1 << 13;
 const TRUNCATE: u64 = 1 << 14;
+/// The rights a rule on a file (not a folder) may carry; the kernel refuses the others there.
+const FILE_RIGHTS: u64 = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE;
 
+const NET_BIND_TCP: u64 = 1 << 0;
+const NET_CONNECT_TCP: u64 = 1 << 1;
+
+const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
+const SCOPE_SIGNAL: u64 = 1 << 1;
+
+/// The first ABI version with TCP rules.
+pub const NETWORK_ABI: i32 = 4;
+/// The first ABI version with signal and abstract Unix socket scoping.
+pub const SCOPE_ABI: i32 = 6;
+
+/// `struct landlock_ruleset_attr` as of ABI 6; older kernels are given a shorter prefix of it.
 #[repr(C)]
 struct RulesetAttr {
     handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
 }
 
 #[repr(C, packed)]
 struct PathBeneathAttr {
     allowed_access: u64,
     parent_fd: i32,
+}
+
+/// Rights on a path, combined with `|`: [`Access::READ`], [`Access::WRITE`],
+/// [`Access::WRITE_FILES`], [`Access::EXECUTE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access(u8);
+
+impl Access {
+    /// Read files and list folders.
+    pub const READ: Access = Access(1);
+    /// Write, truncate, create, remove, rename and link files and folders.
+    pub const WRITE: Access = Access(2);
+    /// Execute files.
+    pub const EXECUTE: Access = Access(4);
+    /// Write and truncate files that exist, create and remove nothing (devices).
+    pub const WRITE_FILES: Access = Access(8);
+
+    /// True if every right of `other` is in `self`.
+    pub fn contains(self, other: Access) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Access {
+    type Output = Access;
+    fn bitor(self, other: Access) -> Access {
+        Access(self.0 | other.0)
+    }
+}
+
+/// One path and the rights granted beneath it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRule {
+    pub path: PathBuf,
+    pub access: Access,
+}
+
+/// What a ruleset allows: everything not listed is denied, for the rights the kernel handles.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Paths and their rights. Paths that do not exist are skipped.
+    pub paths: Vec<PathRule>,
+    /// Deny TCP bind and connect (where the ABI has network rules).
+    pub deny_tcp: bool,
+}
+
+/// What the running kernel's Landlock can confine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Support {
+    /// The ABI version, or why there is none (0 is never stored: it is an `Err`).
+    pub abi: Result<i32, String>,
+}
+
+impl Support {
+    /// Asks the kernel.
+    pub fn probe() -> Support {
+        Support { abi: abi_version() }
+    }
+
+    /// Reads, writes and executions are confined (ABI 1 and later).
+    pub fn file_system(&self) -> bool {
+        self.abi.is_ok()
+    }
+
+    /// TCP bind and connect can be denied.
+    pub fn network(&self) -> bool {
+        matches!(self.abi, Ok(abi) if abi >= NETWORK_ABI)
+    }
+
+    /// Signals to processes outside the plugin's can be denied.
+    pub fn signals(&self) -> bool {
+        matches!(self.abi, Ok(abi) if abi >= SCOPE_ABI)
+    }
 }
 
 /// The Landlock ABI version of the running kernel, or why there is none.
@@ -56,10 +160,15 @@ pub fn abi_version() -> Result<i32, String> {
         )
     };
     if version < 0 {
-        return Err(format!(
-            "Landlock is not available: {}",
-            std::io::Error::last_os_error()
-        ));
+        let error = std::io::Error::last_os_error();
+        let hint = match error.raw_os_error() {
+            Some(libc::ENOSYS) => "the kernel is older than Linux 5.13 or built without it",
+            Some(libc::EOPNOTSUPP) => {
+                "it is built in but not enabled; add `landlock` to the kernel's `lsm=` boot parameter"
+            }
+            _ => "the system call failed",
+        };
+        return Err(format!("Landlock is not available ({error}): {hint}"));
     }
     Ok(version as i32)
 }
@@ -84,26 +193,69 @@ fn write_access(abi: i32) -> u64 {
     access
 }
 
+fn kernel_access(access: Access, abi: i32) -> u64 {
+    let mut bits = 0;
+    if access.contains(Access::READ) {
+        bits |= READ_FILE | READ_DIR;
+    }
+    if access.contains(Access::WRITE) {
+        bits |= write_access(abi);
+    }
+    if access.contains(Access::WRITE_FILES) {
+        bits |= write_access(abi) & (WRITE_FILE | TRUNCATE);
+    }
+    if access.contains(Access::EXECUTE) {
+        bits |= EXECUTE;
+    }
+    bits
+}
+
 /// A ruleset ready to be applied in a child.
 pub struct Ruleset {
     fd: OwnedFd,
 }
 
 impl Ruleset {
-    /// Builds the write rules: full write access beneath `writable`, device writes beneath `/dev`.
-    /// Paths that do not exist are skipped.
-    pub fn for_writes(writable: &[&Path]) -> Result<Ruleset, String> {
+    /// Builds a ruleset that handles every file-system right the kernel knows, the TCP rights
+    /// when `rules.deny_tcp` and the ABI has them, and signal scoping where the ABI has it.
+    ///
+    /// # Errors
+    /// Landlock unavailable (the reason from [`abi_version`]), or a rule the kernel refused.
+    pub fn build(rules: &Rules) -> Result<Ruleset, String> {
         let abi = abi_version()?;
-        let handled = write_access(abi);
+        let handled_fs = kernel_access(Access::READ | Access::WRITE | Access::EXECUTE, abi);
+        let deny_tcp = rules.deny_tcp && abi >= NETWORK_ABI;
+        let mut scoped = 0;
+        if abi >= SCOPE_ABI {
+            scoped |= SCOPE_SIGNAL;
+            if rules.deny_tcp {
+                scoped |= SCOPE_ABSTRACT_UNIX_SOCKET;
+            }
+        }
         let attr = RulesetAttr {
-            handled_access_fs: handled,
+            handled_access_fs: handled_fs,
+            handled_access_net: if deny_tcp {
+                NET_BIND_TCP | NET_CONNECT_TCP
+            } else {
+                0
+            },
+            scoped,
         };
-        // SAFETY: `attr` is a valid ruleset attribute of the size passed.
+        // Older kernels refuse a structure longer than theirs unless its tail is zero; give
+        // them only the fields they know.
+        let size = if abi >= SCOPE_ABI {
+            24
+        } else if abi >= NETWORK_ABI {
+            16
+        } else {
+            8
+        };
+        // SAFETY: `attr` is a valid ruleset attribute at least `size` bytes long.
         let fd = unsafe {
             libc::syscall(
                 CREATE_RULESET,
                 &attr as *const RulesetAttr,
-                std::mem::size_of::<RulesetAttr>(),
+                size as libc::size_t,
                 0u32,
             )
         };
@@ -117,24 +269,31 @@ impl Ruleset {
         let ruleset = Ruleset {
             fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
         };
-        for path in writable {
-            ruleset.allow(path, handled)?;
+        for rule in &rules.paths {
+            ruleset.allow(&rule.path, kernel_access(rule.access, abi))?;
         }
-        ruleset.allow(Path::new("/dev/shm"), handled)?;
-        ruleset.allow(Path::new("/dev"), handled & (WRITE_FILE | TRUNCATE))?;
         Ok(ruleset)
     }
 
     fn allow(&self, path: &Path, access: u64) -> Result<(), String> {
-        let Ok(file) = std::fs::File::open(path) else {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_PATH: no read permission needed, and no side effect of opening (a FIFO, a device).
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(path)
+        else {
             return Ok(());
         };
-        // Directories get every right; a file only the rights that apply to files.
+        // Folders get every right; a file only the rights that apply to files.
         let access = if file.metadata().map(|meta| meta.is_dir()).unwrap_or(false) {
             access
         } else {
-            access & (WRITE_FILE | TRUNCATE)
+            access & FILE_RIGHTS
         };
+        if access == 0 {
+            return Ok(());
+        }
         let rule = PathBeneathAttr {
             allowed_access: access,
             parent_fd: file.as_raw_fd(),

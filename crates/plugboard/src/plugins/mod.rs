@@ -2,21 +2,25 @@
 //! and the supervisor that keeps instances warm.
 //!
 //! Owns: reading `plugin.toml` from a package folder, spawning and confining plugin processes
-//! (`process.rs`), the host's end of the protocol (`rpc.rs`), instance life and restarts
-//! (`supervisor.rs`). Must not touch: SQL (host services reach the store through `queue/` and
-//! `store/` interfaces), HTTP. Plugin output never panics the host: every byte a plugin writes
-//! is treated as untrusted input.
+//! (`process.rs`; what they may reach is `sandbox.rs`, the Landlock system calls `landlock.rs`,
+//! and what this machine enforces `protections.rs`), the host's end of the protocol
+//! (`rpc.rs`), instance life and restarts (`supervisor.rs`). Must not touch: SQL (host services
+//! reach the store through `queue/` and `store/` interfaces), HTTP. Plugin output never panics
+//! the host: every byte a plugin writes is treated as untrusted input.
 //!
 //! `host.rs` ties them to the rest: the plugins of this node, the host services they call (job
 //! logs and progress, kv, emit), and the `plugin.run` job kind.
 //!
-//! Known limits: the metadata cache in the store, installation from packages and Landlock rules
-//! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
+//! Known limits: installation from packages is not here yet; plugins are loaded from folders
+//! named at start (`--plugin DIR`). A package must hold everything it reads beyond its
+//! interpreter and the system (an SDK included), or declare it in `permissions.read`.
 
 pub mod host;
 pub mod landlock;
 pub mod process;
+pub mod protections;
 pub mod rpc;
+pub mod sandbox;
 pub mod supervisor;
 
 #[cfg(test)]

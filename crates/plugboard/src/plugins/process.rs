@@ -3,12 +3,16 @@
 //! Each process gets: a cleared environment (only `PATH`, `HOME` = its data directory, `LANG`,
 //! the manifest's `env` and the host variables it lists in `permissions.env`), its package
 //! folder as working directory, a process group of its own (so a stop reaches its children),
-//! `PR_SET_PDEATHSIG` (it dies with the host, even on `kill -9`), `no_new_privs`, and rlimits
-//! on address space, open files, processes and (when set) CPU time.
+//! `PR_SET_PDEATHSIG` (it dies with the host, even on `kill -9`), `no_new_privs`, rlimits
+//! on address space, open files, processes and (when set) CPU time, and where the kernel has
+//! Landlock a ruleset: reads, writes and executions beneath the paths `sandbox.rs` lists, TCP
+//! only when the manifest declares `permissions.network` (ABI 4 and later), and no signals to
+//! processes outside its own (ABI 6 and later).
 //!
-//! Where the kernel has Landlock, writes are confined to the plugin's data directory and its
-//! declared `permissions.write` paths (see `landlock.rs`); where it has not, the host says so once
-//! and runs plugins without it. Reads are not confined yet. `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends; plugboard spawns
+//! Where the kernel lacks Landlock, or an ABI version, plugins run without that part; the host
+//! says so once at start (`protections.rs`). Where the kernel has Landlock and a ruleset cannot
+//! be built, the plugin is not started: it never runs less confined than the host reported.
+//! `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends; plugboard spawns
 //! from its runtime's worker threads, which live as long as the process.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +49,8 @@ pub enum SpawnError {
     },
     #[error("cannot create the plugin's data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+    #[error("cannot confine `{program}`: {reason}; the plugin is not started unconfined, see `plugboard doctor`")]
+    Confine { program: String, reason: String },
 }
 
 /// Where a plugin lives on disk.
@@ -68,7 +74,7 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
         .args(&manifest.command[1..])
         .current_dir(&paths.package_dir)
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", super::sandbox::PLUGIN_PATH)
         .env("HOME", &paths.data_dir)
         .env("TMPDIR", &paths.data_dir)
         .env("LANG", "C.UTF-8")
@@ -84,18 +90,17 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
             command.env(name, value);
         }
     }
-    let writable: Vec<&Path> = std::iter::once(paths.data_dir.as_path())
-        .chain(manifest.permissions.write.iter().map(Path::new))
-        .collect();
-    let ruleset = match super::landlock::Ruleset::for_writes(&writable) {
-        Ok(ruleset) => Some(ruleset),
-        Err(reason) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                tracing::warn!("plugins run without Landlock write confinement: {reason}")
-            });
-            None
-        }
+    let ruleset = if super::landlock::abi_version().is_ok() {
+        let rules = super::sandbox::rules(manifest, paths, &program);
+        let ruleset =
+            super::landlock::Ruleset::build(&rules).map_err(|reason| SpawnError::Confine {
+                program: program.display().to_string(),
+                reason,
+            })?;
+        Some(ruleset)
+    } else {
+        // Without Landlock the host said so at start (`protections::Protections::log_missing`).
+        None
     };
     confine(
         &mut command,

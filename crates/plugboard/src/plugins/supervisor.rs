@@ -213,6 +213,9 @@ impl Supervisor {
                 *ready = None;
                 slot.replaced
                     .store(true, std::sync::atomic::Ordering::SeqCst);
+                // Not ready from now on, not only once its task has seen the process end:
+                // `wait_ready` must wait for the replacement.
+                slot.state.send_replace(InstanceState::Starting);
                 process::signal_group(pid, libc::SIGKILL);
             }
         }

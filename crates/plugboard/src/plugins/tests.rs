@@ -53,12 +53,36 @@ fn fast() -> SupervisorConfig {
 }
 
 fn start(mode: &str, instances: u32, config: SupervisorConfig) -> Setup {
+    start_with(mode, instances, config, "")
+}
+
+/// Starts the scripted plugin from a package of its own (the script copied in, as a real
+/// package holds its code), with `more_manifest` appended to its `plugin.toml`.
+fn start_with(mode: &str, instances: u32, config: SupervisorConfig, more_manifest: &str) -> Setup {
     let directory = tempfile::tempdir().unwrap();
+    start_in(
+        directory,
+        r#"["python3", "scripted_plugin.py"]"#,
+        mode,
+        config,
+        &format!("instances = {instances}\n{more_manifest}"),
+    )
+}
+
+/// Starts the scripted plugin in `directory` (`package/`, `data/`) with `command`; `more_manifest`
+/// is TOML for the top level (and tables after it).
+fn start_in(
+    directory: tempfile::TempDir,
+    command: &str,
+    mode: &str,
+    config: SupervisorConfig,
+    more_manifest: &str,
+) -> Setup {
     let package_dir = directory.path().join("package");
     std::fs::create_dir_all(&package_dir).unwrap();
+    std::fs::copy(script(), package_dir.join("scripted_plugin.py")).unwrap();
     let manifest = Manifest::parse(&format!(
-        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", {:?}]\ninstances = {instances}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n",
-        script().display().to_string()
+        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = {command}\n{more_manifest}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n"
     ))
     .unwrap();
     let paths = PluginPaths {
@@ -338,12 +362,36 @@ async fn stopping_a_plugin_also_stops_what_it_started() {
     assert_gone(grandchildren[0]).await;
 }
 
+/// The Landlock ABI version, or `None` after printing why `test` is skipped.
+fn landlock_abi_at_least(test: &str, wanted: i32) -> Option<i32> {
+    match super::landlock::abi_version() {
+        Ok(abi) if abi >= wanted => Some(abi),
+        Ok(abi) => {
+            eprintln!("SKIPPED {test}: the kernel's Landlock ABI is {abi}, this needs {wanted}");
+            None
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED {test}: {reason}");
+            None
+        }
+    }
+}
+
+fn strings(paths: &[&std::path::Path]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_outside_the_data_directory_are_denied_where_landlock_exists() {
-    if let Err(reason) = super::landlock::abi_version() {
-        eprintln!(
-            "SKIPPED writes_outside_the_data_directory_are_denied_where_landlock_exists: {reason}"
-        );
+    if landlock_abi_at_least(
+        "writes_outside_the_data_directory_are_denied_where_landlock_exists",
+        1,
+    )
+    .is_none()
+    {
         return;
     }
     let setup = start("ok", 1, fast());
@@ -356,10 +404,7 @@ async fn writes_outside_the_data_directory_are_denied_where_landlock_exists() {
     let inside = root.join("data/allowed.txt");
     let package = root.join("package/denied.txt");
     let outside = root.join("denied.txt");
-    let paths: Vec<String> = [&inside, &package, &outside]
-        .iter()
-        .map(|path| path.display().to_string())
-        .collect();
+    let paths = strings(&[&inside, &package, &outside]);
     let answer = setup
         .run(json!({"write": paths}), Duration::from_secs(10))
         .await
@@ -382,6 +427,108 @@ async fn writes_outside_the_data_directory_are_denied_where_landlock_exists() {
     );
     assert!(!package.exists() && !outside.exists());
     setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_outside_the_package_and_declared_paths_are_denied_where_landlock_exists() {
+    let test = "reads_outside_the_package_and_declared_paths_are_denied_where_landlock_exists";
+    if landlock_abi_at_least(test, 1).is_none() {
+        return;
+    }
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("shared.txt"), "declared").unwrap();
+    let setup = start_with(
+        "ok",
+        1,
+        fast(),
+        &format!(
+            "[permissions]\nread = [{:?}]\n",
+            shared.path().display().to_string()
+        ),
+    );
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let root = setup._directory.path();
+    std::fs::write(root.join("package/own.txt"), "package").unwrap();
+    std::fs::write(root.join("data/mine.txt"), "data").unwrap();
+    std::fs::write(root.join("secret.txt"), "secret").unwrap();
+    let allowed = [
+        root.join("package/own.txt"),
+        root.join("package"),
+        root.join("data/mine.txt"),
+        root.join("data"),
+        shared.path().join("shared.txt"),
+        PathBuf::from("/etc/ld.so.cache"),
+        PathBuf::from("/proc/self/status"),
+    ];
+    let mut denied = vec![root.join("secret.txt"), root.to_path_buf()];
+    // An /etc file outside the list the runtimes need, where this machine has one.
+    if std::path::Path::new("/etc/hostname").exists() {
+        denied.push(PathBuf::from("/etc/hostname"));
+    }
+    let targets: Vec<String> = allowed
+        .iter()
+        .chain(&denied)
+        .map(|path| path.display().to_string())
+        .collect();
+    let answer = setup
+        .run(json!({"read": targets}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let reads = &answer["result"]["reads"];
+    for path in &allowed {
+        assert_eq!(
+            reads[path.display().to_string()],
+            json!("ok"),
+            "{} is readable: {answer}",
+            path.display()
+        );
+    }
+    for path in &denied {
+        assert_eq!(
+            reads[path.display().to_string()],
+            json!("Permission denied"),
+            "{} is not readable: {answer}",
+            path.display()
+        );
+    }
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connect_needs_permissions_network_where_landlock_has_network_rules() {
+    let test = "tcp_connect_needs_permissions_network_where_landlock_has_network_rules";
+    if landlock_abi_at_least(test, super::landlock::NETWORK_ABI).is_none() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    for (network, expected) in [(false, "Permission denied"), (true, "ok")] {
+        let setup = start_with(
+            "ok",
+            1,
+            fast(),
+            &format!("[permissions]\nnetwork = {network}\n"),
+        );
+        setup
+            .supervisor()
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let answer = setup
+            .run(json!({"connect": [&address]}), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer["result"]["connects"][&address],
+            json!(expected),
+            "network = {network}: {answer}"
+        );
+        setup.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,6 +571,51 @@ async fn starts_that_keep_failing_slowly_still_end_in_failed() {
     assert!(
         format!("{state:?}").contains("failed to start 2 times in a row"),
         "{state:?}"
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_installed_outside_the_system_folders_may_read_its_installation() {
+    let test = "a_program_installed_outside_the_system_folders_may_read_its_installation";
+    if landlock_abi_at_least(test, 1).is_none() {
+        return;
+    }
+    // An "installation" like a virtualenv's: <prefix>/bin/launcher and <prefix>/share/.
+    let directory = tempfile::tempdir().unwrap();
+    let prefix = directory.path().join("installation");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(prefix.join("share")).unwrap();
+    std::fs::write(prefix.join("share/data.txt"), "shipped").unwrap();
+    let launcher = prefix.join("bin/launcher");
+    std::fs::write(&launcher, "#!/bin/sh\nexec python3 scripted_plugin.py\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(directory.path().join("elsewhere.txt"), "not for it").unwrap();
+    let shipped = prefix.join("share/data.txt").display().to_string();
+    let elsewhere = directory.path().join("elsewhere.txt").display().to_string();
+    let command = format!("[{:?}]", launcher.display().to_string());
+    let setup = start_in(directory, &command, "ok", fast(), "");
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let answer = setup
+        .run(
+            json!({"read": [&shipped, &elsewhere]}),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let reads = &answer["result"]["reads"];
+    assert_eq!(reads[&shipped], json!("ok"), "its installation: {answer}");
+    assert_eq!(
+        reads[&elsewhere],
+        json!("Permission denied"),
+        "beside it: {answer}"
     );
     setup.stop().await;
 }

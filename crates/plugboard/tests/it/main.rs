@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod doctor;
 mod harness;
 mod multinode;
 mod plugins;

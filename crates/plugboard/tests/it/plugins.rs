@@ -1,6 +1,7 @@
 //! Plugins through the real server: a `plugin.run` job reaches a warm plugin process and its
 //! logs and result land in the store; a hung run times out and its instance is replaced; a
-//! cancel of an unresponsive run ends it; `kill -9` of the server leaves no plugin behind.
+//! cancel of an unresponsive run ends it; `kill -9` of the server leaves no plugin behind; the
+//! example plugins run confined, each from a package that holds what it reads.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,19 +11,53 @@ use serde_json::json;
 
 use crate::harness::{sqlite_store, temp_dir, wait_all, TestHost, FAST_LEASES};
 
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn scripted_package(root: &Path, mode: &str) -> PathBuf {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scripted_plugin.py");
     let package = root.join(format!("scripted-{mode}"));
     std::fs::create_dir_all(&package).unwrap();
+    // In the package: the plugin may read nothing else of the test's files.
+    std::fs::copy(script, package.join("scripted_plugin.py")).unwrap();
     std::fs::write(
         package.join("plugin.toml"),
         format!(
-            "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", {:?}]\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n",
-            script.display().to_string()
+            "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", \"scripted_plugin.py\"]\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n"
         ),
     )
     .unwrap();
+    package
+}
+
+/// Copies the folder `from` to `to`, without Python's `__pycache__`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A Python example as it is shipped: its folder with the Python SDK inside (`plugboard/`). The
+/// examples find `../../../sdk/python` only when run by hand: a confined plugin reads nothing
+/// outside its package but its interpreter, the system and what its manifest declares.
+fn python_example_package(root: &Path, name: &str) -> PathBuf {
+    let package = root.join(name);
+    copy_tree(&repository().join("examples/plugins").join(name), &package);
+    copy_tree(
+        &repository().join("sdk/python/plugboard"),
+        &package.join("plugboard"),
+    );
     package
 }
 
@@ -227,9 +262,8 @@ async fn a_broken_manifest_stops_the_start_with_the_line_and_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_counter_example_keeps_its_count_in_the_store_across_restarts() {
-    let example =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/counter-python");
     let data = temp_dir();
+    let example = python_example_package(data.path(), "counter-python");
     let mut flags = FAST_LEASES.to_vec();
     flags.extend(["--plugin", example.to_str().unwrap()]);
     let store = {
@@ -350,6 +384,71 @@ async fn the_rust_example_greets_through_the_real_host() {
         store.kv_get(&scope, "greetings").await.unwrap().is_some(),
         "the count is in the host's kv store"
     );
+    store.close().await;
+    assert!(host.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_uptime_example_checks_a_url_with_its_network_permission() {
+    let data = temp_dir();
+    let example = python_example_package(data.path(), "uptime-python");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", example.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let url = format!("http://{}/livez", host.address);
+    let config = json!({"id": "1", "name": "self", "values": {"url": url}});
+    let id = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "uptime-python", "tenant": "acme", "config": config}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let job = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let result = job.result.expect("a result");
+    assert_eq!(result["up"], json!(true), "{result}");
+    assert_eq!(result["status"], json!(200), "{result}");
+    store.close().await;
+    assert!(host.terminate().success());
+}
+
+/// `node` where the host looks for it, if it is installed.
+fn node_on_the_plugin_path() -> Option<PathBuf> {
+    ["/usr/local/bin/node", "/usr/bin/node", "/bin/node"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_example_runs_confined_through_the_real_host() {
+    if node_on_the_plugin_path().is_none() {
+        eprintln!("SKIPPED the_node_example_runs_confined_through_the_real_host: no node in /usr/local/bin:/usr/bin:/bin");
+        return;
+    }
+    let data = temp_dir();
+    // Self-contained: it runs from the checkout as it is.
+    let example = repository().join("examples/plugins/hello-node");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", example.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let id = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "hello-node", "tenant": "acme"}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let job = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60))
+        .await
+        .remove(0);
+    assert_eq!(job.result, Some(json!({"runs": 1})), "{job:?}");
     store.close().await;
     assert!(host.terminate().success());
 }

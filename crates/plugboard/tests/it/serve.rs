@@ -28,6 +28,34 @@ async fn serve_runs_jobs_answers_probes_and_stops_on_sigterm() {
             .is_some(),
         "{health}"
     );
+    let sandbox = &health["checks"]["sandbox"];
+    assert_eq!(sandbox["ok"], json!(true), "{health}");
+    assert_eq!(
+        sandbox["protections"]["no_new_privs"],
+        json!("in_force"),
+        "{health}"
+    );
+    assert_eq!(
+        sandbox["landlock_abi"],
+        json!(plugboard::plugins::landlock::abi_version().ok()),
+        "{health}"
+    );
+    // Each protection missing on this machine is said once at start, and only those.
+    let log = host.log();
+    let said = log
+        .lines()
+        .filter(|line| line.contains("plugin protection missing"))
+        .count();
+    let missing: Vec<_> = plugboard::plugins::protections::Protections::probe()
+        .protections
+        .into_iter()
+        .filter(|protection| protection.status == plugboard::plugins::protections::Status::Missing)
+        .collect();
+    assert_eq!(said, missing.len(), "{log}");
+    for protection in missing {
+        let line = format!("plugin protection missing, {}:", protection.name);
+        assert_eq!(log.matches(&line).count(), 1, "{line} in:\n{log}");
+    }
 
     let store = sqlite_store(data.path()).await;
     let ids: Vec<_> = crate::harness::enqueue_all(
