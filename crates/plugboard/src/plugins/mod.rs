@@ -15,6 +15,7 @@
 
 pub mod host;
 pub mod landlock;
+pub mod package;
 pub mod process;
 pub mod rpc;
 pub mod supervisor;
