@@ -6,6 +6,7 @@
 //! machine that reaches the same data directory or PostgreSQL database as the server.
 
 mod job;
+mod plugin;
 mod serve;
 
 use std::path::Path;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Enqueue, list, inspect, cancel and retry jobs, and read their logs
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Install, update, roll back, uninstall, enable and disable plugins (each is a job)
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Job(command) => job::run(command).await,
+        Command::Plugin(command) => plugin::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
     }
 }

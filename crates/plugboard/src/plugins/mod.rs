@@ -14,6 +14,7 @@
 //! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
 
 pub mod host;
+pub mod installer;
 pub mod landlock;
 pub mod package;
 pub mod process;

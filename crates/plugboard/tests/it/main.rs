@@ -4,6 +4,8 @@
 mod bad_input;
 mod crash;
 mod harness;
+mod hostile_packages;
+mod install;
 mod multinode;
 mod plugins;
 mod serve;
