@@ -8,10 +8,14 @@
 //! is treated as untrusted input.
 //!
 //! `host.rs` ties them to the rest: the plugins of this node, the host services they call (job
-//! logs and progress, kv, emit), and the `plugin.run` job kind.
+//! logs and progress, kv, emit), and the `plugin.run` job kind. `package/` fetches, verifies and
+//! safely unpacks plugin packages; `installer/` runs the admin's actions (install, update,
+//! rollback, uninstall, enable, disable, refresh-metadata) as job kinds and reconciles the
+//! registry with the disk and the processes at start.
 //!
-//! Known limits: the metadata cache in the store, installation from packages and Landlock rules
-//! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
+//! Known limits: Landlock rules cover writes only; a node converges on another node's admin job
+//! when it restarts. Plugins named with `--plugin DIR` are development plugins, outside the
+//! registry.
 
 pub mod host;
 pub mod installer;

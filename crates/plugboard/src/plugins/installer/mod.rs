@@ -23,6 +23,7 @@
 
 mod actions;
 mod reconcile;
+mod steps;
 
 use std::path::PathBuf;
 use std::sync::Arc;
