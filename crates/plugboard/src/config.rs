@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::plugins::package::PackageLimits;
 use crate::queue::{PoolConfig, QueueConfig, RetryPolicy};
 use crate::store::sqlite::Synchronous;
 
@@ -76,6 +77,27 @@ pub struct SettingsArgs {
     /// At most this many finished jobs are kept; 0 means no limit [default: 0]
     #[arg(long, env = "PLUGBOARD_KEEP_FINISHED", value_name = "COUNT")]
     pub keep_finished: Option<u64>,
+    /// The largest plugin package archive, downloaded or local, in MiB [default: 256]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_MB", value_name = "MIB")]
+    pub package_max_mb: Option<u64>,
+    /// The most a plugin package may unpack to, in MiB [default: 1024]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_UNPACKED_MB", value_name = "MIB")]
+    pub package_max_unpacked_mb: Option<u64>,
+    /// The most entries a plugin package may hold [default: 10000]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_FILES", value_name = "COUNT")]
+    pub package_max_files: Option<u64>,
+    /// How many times its archive a package may unpack to, once above 16 MiB [default: 200]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_RATIO", value_name = "RATIO")]
+    pub package_max_ratio: Option<u64>,
+    /// The longest a package download may take, in ms [default: 300000]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_DOWNLOAD_TIMEOUT_MS", value_name = "MS")]
+    pub package_download_timeout_ms: Option<u64>,
+    /// The longest a package download may go without receiving data, in ms [default: 30000]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_STALL_TIMEOUT_MS", value_name = "MS")]
+    pub package_stall_timeout_ms: Option<u64>,
+    /// How long runs on a replaced or disabled plugin version may take to finish before it is stopped, in ms [default: 30000]
+    #[arg(long, env = "PLUGBOARD_PLUGIN_DRAIN_GRACE_MS", value_name = "MS")]
+    pub plugin_drain_grace_ms: Option<u64>,
 }
 
 /// The config file's keys: the same names as the flags, with `-` as `_`.
@@ -101,6 +123,13 @@ struct FileSettings {
     retry_max_ms: Option<u64>,
     retention_hours: Option<u64>,
     keep_finished: Option<u64>,
+    package_max_mb: Option<u64>,
+    package_max_unpacked_mb: Option<u64>,
+    package_max_files: Option<u64>,
+    package_max_ratio: Option<u64>,
+    package_download_timeout_ms: Option<u64>,
+    package_stall_timeout_ms: Option<u64>,
+    plugin_drain_grace_ms: Option<u64>,
 }
 
 /// Where the store lives.
@@ -138,6 +167,10 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub retention: Option<Duration>,
     pub keep_finished: Option<u64>,
+    /// Limits of plugin packages (`package_*`).
+    pub packages: PackageLimits,
+    /// `plugin_drain_grace_ms`.
+    pub plugin_drain_grace: Duration,
 }
 
 impl Settings {
@@ -235,11 +268,59 @@ impl Settings {
             },
             retention: (retention_hours > 0).then(|| Duration::from_secs(retention_hours * 3600)),
             keep_finished: (keep_finished > 0).then_some(keep_finished),
+            packages: {
+                let defaults = PackageLimits::default();
+                let mib = |flag: Option<u64>, from_file: Option<u64>, default: u64| {
+                    flag.or(from_file)
+                        .map(|mib| mib.saturating_mul(1024 * 1024))
+                        .unwrap_or(default)
+                };
+                PackageLimits {
+                    max_archive_bytes: mib(
+                        args.package_max_mb,
+                        file.package_max_mb,
+                        defaults.max_archive_bytes,
+                    ),
+                    max_unpacked_bytes: mib(
+                        args.package_max_unpacked_mb,
+                        file.package_max_unpacked_mb,
+                        defaults.max_unpacked_bytes,
+                    ),
+                    max_files: args
+                        .package_max_files
+                        .or(file.package_max_files)
+                        .unwrap_or(defaults.max_files),
+                    max_ratio: args
+                        .package_max_ratio
+                        .or(file.package_max_ratio)
+                        .unwrap_or(defaults.max_ratio),
+                    download_timeout: ms(
+                        args.package_download_timeout_ms,
+                        file.package_download_timeout_ms,
+                        300_000,
+                    ),
+                    stall_timeout: ms(
+                        args.package_stall_timeout_ms,
+                        file.package_stall_timeout_ms,
+                        30_000,
+                    ),
+                }
+            },
+            plugin_drain_grace: ms(
+                args.plugin_drain_grace_ms,
+                file.plugin_drain_grace_ms,
+                30_000,
+            ),
         };
         for (name, value) in [
             ("rescue_interval_ms", settings.rescue_interval),
             ("poll_interval_ms", settings.poll_interval),
             ("job_timeout_ms", settings.job_timeout),
+            (
+                "package_download_timeout_ms",
+                settings.packages.download_timeout,
+            ),
+            ("package_stall_timeout_ms", settings.packages.stall_timeout),
         ] {
             if value.is_zero() {
                 bail!("{name} must be above 0");

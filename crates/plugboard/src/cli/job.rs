@@ -101,7 +101,9 @@ pub struct LogsArgs {
     pub settings: SettingsArgs,
 }
 
-async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
+/// The queue of the store the settings name, with every job kind this plugboard knows (for
+/// checking payloads; this process runs none).
+pub(super) async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
     let resolved = crate::config::Settings::resolve(settings)?;
     if let crate::config::Database::Sqlite { path, .. } = &resolved.database {
         if !path.is_file() {
@@ -117,6 +119,7 @@ async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
         crate::plugins::host::PLUGIN_RUN,
         crate::plugins::host::PluginRun::for_validation(),
     );
+    crate::plugins::installer::register(&mut registry, None);
     Ok(Queue::new(store, std::sync::Arc::new(registry)))
 }
 

@@ -7,6 +7,7 @@
 
 mod doctor;
 mod job;
+mod plugin;
 mod serve;
 
 use std::path::Path;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Enqueue, list, inspect, cancel and retry jobs, and read their logs
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Install, update, roll back, uninstall, enable and disable plugins (each is a job)
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -59,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Job(command) => job::run(command).await,
+        Command::Plugin(command) => plugin::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }

@@ -8,6 +8,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::api::ApiParams;
 use crate::config::{Database, SettingsArgs};
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
+use crate::plugins::installer::{self, Installer, InstallerConfig};
 use crate::plugins::protections::Protections;
 use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{Queue, Registry, WorkerPool};
@@ -56,8 +57,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .load(directory)
             .with_context(|| format!("loading the plugin in {}", directory.display()))?;
     }
+    // Installed plugins: the registry in the store says what should run; reconcile brings the
+    // disk and the processes in line before any job is taken.
+    let plugins_dir = std::path::absolute(settings.data_dir.join("plugins"))
+        .context("resolving the installed plugins' directory")?;
+    let installer = Arc::new(Installer::new(
+        store.clone(),
+        plugin_host.clone(),
+        InstallerConfig {
+            plugins_dir,
+            limits: settings.packages.clone(),
+            drain_grace: settings.plugin_drain_grace,
+        },
+    ));
+    let report = installer
+        .reconcile()
+        .await
+        .context("reconciling the installed plugins with the registry")?;
+    tracing::info!(
+        started = ?report.started,
+        rolled_back = ?report.rolled_back,
+        failed = ?report.failed,
+        removed_folders = ?report.removed_folders,
+        "installed plugins reconciled"
+    );
     let mut registry = Registry::with_builtin_kinds();
     registry.register(PLUGIN_RUN, PluginRun::new(plugin_host.clone()));
+    installer::register(&mut registry, Some(installer.clone()));
     let registry = Arc::new(registry);
     let queue = Queue::new(store.clone(), registry.clone());
     let pool = WorkerPool::start(

@@ -9,14 +9,20 @@
 //! the host: every byte a plugin writes is treated as untrusted input.
 //!
 //! `host.rs` ties them to the rest: the plugins of this node, the host services they call (job
-//! logs and progress, kv, emit), and the `plugin.run` job kind.
+//! logs and progress, kv, emit), and the `plugin.run` job kind. `package/` fetches, verifies and
+//! safely unpacks plugin packages; `installer/` runs the admin's actions (install, update,
+//! rollback, uninstall, enable, disable, refresh-metadata) as job kinds and reconciles the
+//! registry with the disk and the processes at start.
 //!
-//! Known limits: installation from packages is not here yet; plugins are loaded from folders
-//! named at start (`--plugin DIR`). A package must hold everything it reads beyond its
-//! interpreter and the system (an SDK included), or declare it in `permissions.read`.
+//! Known limits: a node converges on another node's admin job when it restarts. Plugins named
+//! with `--plugin DIR` are development plugins, outside the registry. A package must hold
+//! everything it reads beyond its interpreter and the system (an SDK included), or declare it in
+//! `permissions.read`.
 
 pub mod host;
+pub mod installer;
 pub mod landlock;
+pub mod package;
 pub mod process;
 pub mod protections;
 pub mod rpc;

@@ -230,6 +230,24 @@ impl Supervisor {
         }
     }
 
+    /// Requests in flight to the ready instances (runs among them): what a switch to another
+    /// version waits for before it stops this one.
+    pub fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|slot| {
+                lock(&slot.ready)
+                    .as_ref()
+                    .map(|ready| ready.rpc.in_flight())
+            })
+            .sum()
+    }
+
+    /// True once [`Supervisor::stop`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
     /// Why the plugin cannot run anything, when every instance has failed.
     pub fn failure(&self) -> Option<String> {
         let states = self.states();

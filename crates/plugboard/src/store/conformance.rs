@@ -1058,3 +1058,229 @@ async fn plugin_metadata_is_cached_with_its_state_and_checksum(store: Arc<dyn St
         "a failed handshake keeps what the last good one said"
     );
 }
+
+/// The plugin registry, kept package versions and the admin lock.
+mod plugin_registry {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::store::{
+        InstalledPlugin, JobId, KvScope, LockOutcome, MetadataState, NewJob, PackageRecord,
+        PluginMetadataRecord, PluginRemoval, PluginState, Store, Timestamp,
+    };
+
+    crate::store::testing::for_each_store!(
+        registry_rows_are_written_listed_and_removed,
+        removing_a_plugin_keeps_or_deletes_its_data,
+        package_versions_keep_their_archives,
+        the_admin_lock_is_held_by_one_live_job,
+    );
+
+    fn plugin(id: &str, version: Option<&str>, state: PluginState) -> InstalledPlugin {
+        InstalledPlugin {
+            id: id.to_owned(),
+            active_version: version.map(str::to_owned),
+            previous_version: None,
+            state,
+            error: None,
+            source: Some("https://example.test/hello.tar.gz".to_owned()),
+            changed_by: Some(JobId(7)),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn package(id: &str, version: &str, archive: &[u8]) -> PackageRecord {
+        PackageRecord {
+            plugin: id.to_owned(),
+            version: version.to_owned(),
+            sha256: format!("{:064}", archive.len()),
+            archive: archive.to_vec(),
+            manifest: format!("id = \"{id}\"\nversion = \"{version}\"\n"),
+            source: None,
+            created_at: Timestamp(0),
+        }
+    }
+
+    async fn registry_rows_are_written_listed_and_removed(store: Arc<dyn Store>) {
+        assert_eq!(store.plugin_get("hello").await.unwrap(), None);
+        store
+            .plugin_put(plugin("hello", None, PluginState::Installing))
+            .await
+            .unwrap();
+        store
+            .plugin_put(plugin("alpha", Some("2.0.0"), PluginState::Disabled))
+            .await
+            .unwrap();
+        let mut updated = plugin("hello", Some("1.1.0"), PluginState::Failed);
+        updated.previous_version = Some("1.0.0".to_owned());
+        updated.error = Some("crashed at initialize".to_owned());
+        store.plugin_put(updated.clone()).await.unwrap();
+        let read = store.plugin_get("hello").await.unwrap().expect("a row");
+        assert!(read.updated_at.0 > 0, "the store sets updated_at");
+        assert_eq!(
+            read,
+            InstalledPlugin {
+                updated_at: read.updated_at,
+                ..updated
+            }
+        );
+        let ids: Vec<String> = store
+            .plugin_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|plugin| plugin.id)
+            .collect();
+        assert_eq!(ids, ["alpha", "hello"]);
+        let removal = |plugin: &str| PluginRemoval {
+            plugin: plugin.to_owned(),
+            delete_data: false,
+        };
+        assert!(store.plugin_remove(removal("hello")).await.unwrap());
+        assert!(!store.plugin_remove(removal("hello")).await.unwrap());
+        assert_eq!(store.plugin_get("hello").await.unwrap(), None);
+    }
+
+    async fn removing_a_plugin_keeps_or_deletes_its_data(store: Arc<dyn Store>) {
+        for id in ["keep", "drop"] {
+            store
+                .plugin_put(plugin(id, Some("1.0.0"), PluginState::Enabled))
+                .await
+                .unwrap();
+            store
+                .package_put(package(id, "1.0.0", b"archive"))
+                .await
+                .unwrap();
+            let scope = KvScope {
+                plugin: id.to_owned(),
+                tenant: Some("acme".to_owned()),
+            };
+            store.kv_set(&scope, "count", json!(3)).await.unwrap();
+            store
+                .plugin_metadata_put(PluginMetadataRecord {
+                    plugin: id.to_owned(),
+                    version: "1.0.0".to_owned(),
+                    checksum: "abc".to_owned(),
+                    state: MetadataState::Fresh,
+                    metadata: Some(json!({})),
+                    error: None,
+                    updated_at: Timestamp(0),
+                })
+                .await
+                .unwrap();
+        }
+        for (id, delete_data) in [("keep", false), ("drop", true)] {
+            store
+                .plugin_remove(PluginRemoval {
+                    plugin: id.to_owned(),
+                    delete_data,
+                })
+                .await
+                .unwrap();
+            assert!(store.package_list(id).await.unwrap().is_empty());
+            let scope = KvScope {
+                plugin: id.to_owned(),
+                tenant: Some("acme".to_owned()),
+            };
+            let value = store.kv_get(&scope, "count").await.unwrap();
+            let metadata = store.plugin_metadata_get(id).await.unwrap();
+            assert_eq!(value.is_some(), !delete_data, "kv of {id}");
+            assert_eq!(metadata.is_some(), !delete_data, "metadata of {id}");
+        }
+    }
+
+    async fn package_versions_keep_their_archives(store: Arc<dyn Store>) {
+        let archive: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        store
+            .package_put(package("hello", "1.0.0", &archive))
+            .await
+            .unwrap();
+        store
+            .package_put(package("hello", "1.1.0", b"second"))
+            .await
+            .unwrap();
+        store
+            .package_put(package("other", "1.0.0", b"other"))
+            .await
+            .unwrap();
+        let read = store
+            .package_get("hello", "1.0.0")
+            .await
+            .unwrap()
+            .expect("kept");
+        assert_eq!(read.archive, archive, "bytes come back exactly");
+        assert!(read.created_at.0 > 0);
+        let versions: Vec<(String, i64)> = store
+            .package_list("hello")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|info| (info.version, info.size))
+            .collect();
+        assert_eq!(
+            versions,
+            [("1.0.0".to_owned(), 100_000), ("1.1.0".to_owned(), 6)]
+        );
+        store
+            .package_put(package("hello", "1.1.0", b"replaced"))
+            .await
+            .unwrap();
+        let replaced = store.package_get("hello", "1.1.0").await.unwrap().unwrap();
+        assert_eq!(replaced.archive, b"replaced");
+        assert!(store.package_delete("hello", "1.0.0").await.unwrap());
+        assert!(!store.package_delete("hello", "1.0.0").await.unwrap());
+        assert_eq!(store.package_get("hello", "1.0.0").await.unwrap(), None);
+        assert_eq!(store.package_list("other").await.unwrap().len(), 1);
+    }
+
+    async fn the_admin_lock_is_held_by_one_live_job(store: Arc<dyn Store>) {
+        let first = store
+            .job_enqueue(NewJob::new("plugin.update", json!({})))
+            .await
+            .unwrap()
+            .id;
+        let second = store
+            .job_enqueue(NewJob::new("plugin.disable", json!({})))
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(
+            store.plugin_lock_acquire("hello", first).await.unwrap(),
+            LockOutcome::Acquired
+        );
+        assert_eq!(
+            store.plugin_lock_acquire("hello", second).await.unwrap(),
+            LockOutcome::Held { by: first }
+        );
+        assert_eq!(
+            store.plugin_lock_acquire("hello", first).await.unwrap(),
+            LockOutcome::Acquired,
+            "taking it again is fine"
+        );
+        assert_eq!(
+            store.plugin_lock_acquire("other", second).await.unwrap(),
+            LockOutcome::Acquired,
+            "locks are per plugin"
+        );
+        assert_eq!(
+            store.plugin_lock_holder("hello").await.unwrap(),
+            Some(first)
+        );
+        // The holder ends without releasing (it crashed and gave up): the lock is free.
+        store.job_cancel(first).await.unwrap();
+        assert_eq!(store.plugin_lock_holder("hello").await.unwrap(), None);
+        assert_eq!(
+            store.plugin_lock_acquire("hello", second).await.unwrap(),
+            LockOutcome::Acquired
+        );
+        store.plugin_lock_release("hello", first).await.unwrap();
+        assert_eq!(
+            store.plugin_lock_holder("hello").await.unwrap(),
+            Some(second),
+            "only the holder releases"
+        );
+        store.plugin_lock_release("hello", second).await.unwrap();
+        assert_eq!(store.plugin_lock_holder("hello").await.unwrap(), None);
+    }
+}

@@ -14,6 +14,7 @@
 
 mod job;
 mod kv;
+mod plugins;
 pub mod postgres;
 pub mod sqlite;
 
@@ -31,6 +32,9 @@ pub use job::{
     NewLogLine, PruneParams, Timestamp,
 };
 pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
+pub use plugins::{
+    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginRemoval, PluginState,
+};
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
 /// behaviour never depends on it outside `store/`.
@@ -262,4 +266,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes connections. Further calls fail with [`StoreError::Closed`].
     async fn close(&self);
+
+    /// Reads a plugin's registry row.
+    async fn plugin_get(&self, id: &str) -> Result<Option<InstalledPlugin>, StoreError>;
+
+    /// Every plugin in the registry, by id.
+    async fn plugin_list(&self) -> Result<Vec<InstalledPlugin>, StoreError>;
+
+    /// Writes a plugin's registry row, replacing the previous one; `updated_at` is set to now.
+    async fn plugin_put(&self, plugin: InstalledPlugin) -> Result<(), StoreError>;
+
+    /// Deletes a plugin's registry row and every package version kept for it, and with
+    /// `delete_data` its key-value data and cached metadata, in one transaction. True when there
+    /// was a row.
+    async fn plugin_remove(&self, removal: PluginRemoval) -> Result<bool, StoreError>;
+
+    /// Takes the admin lock of `plugin` for `job`: free, already `job`'s, or held by a job that
+    /// is no longer queued or running (it crashed and gave up) all give
+    /// [`LockOutcome::Acquired`]; otherwise the holder is named.
+    async fn plugin_lock_acquire(
+        &self,
+        plugin: &str,
+        job: JobId,
+    ) -> Result<LockOutcome, StoreError>;
+
+    /// Releases `job`'s admin lock of `plugin` (nothing happens when another job holds it).
+    async fn plugin_lock_release(&self, plugin: &str, job: JobId) -> Result<(), StoreError>;
+
+    /// The job holding the admin lock of `plugin`, if that job is still queued or running.
+    async fn plugin_lock_holder(&self, plugin: &str) -> Result<Option<JobId>, StoreError>;
+
+    /// Keeps a package version with its archive, replacing one of the same plugin and version.
+    async fn package_put(&self, package: PackageRecord) -> Result<(), StoreError>;
+
+    /// Reads a kept package version, archive included.
+    async fn package_get(
+        &self,
+        plugin: &str,
+        version: &str,
+    ) -> Result<Option<PackageRecord>, StoreError>;
+
+    /// The kept versions of a plugin, without their archives, oldest first.
+    async fn package_list(&self, plugin: &str) -> Result<Vec<PackageInfo>, StoreError>;
+
+    /// Deletes a kept package version; true when there was one.
+    async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError>;
 }

@@ -5,6 +5,8 @@ mod bad_input;
 mod crash;
 mod doctor;
 mod harness;
+mod hostile_packages;
+mod install;
 mod multinode;
 mod plugins;
 mod serve;

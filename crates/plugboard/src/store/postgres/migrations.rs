@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "kv and events",
         include_str!("migrations/0002_kv_events.sql"),
     ),
+    (
+        3,
+        "plugin registry",
+        include_str!("migrations/0003_plugin_registry.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

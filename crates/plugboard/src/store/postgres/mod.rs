@@ -22,6 +22,7 @@ mod kv;
 mod logs;
 mod migrations;
 mod notify;
+mod plugins;
 #[cfg(test)]
 mod tests;
 
@@ -37,11 +38,13 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
-use super::PluginMetadataRecord;
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
     NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+};
+use super::{
+    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
 };
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
@@ -432,5 +435,68 @@ impl Store for PostgresStore {
             let _ = listener.await;
         }
         self.pool.close();
+    }
+
+    async fn plugin_get(&self, id: &str) -> Result<Option<InstalledPlugin>, StoreError> {
+        let client = self.client().await?;
+        plugins::get(&client, id).await
+    }
+
+    async fn plugin_list(&self) -> Result<Vec<InstalledPlugin>, StoreError> {
+        let client = self.client().await?;
+        plugins::list(&client).await
+    }
+
+    async fn plugin_put(&self, plugin: InstalledPlugin) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        plugins::put(&client, &plugin).await
+    }
+
+    async fn plugin_remove(&self, removal: PluginRemoval) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        plugins::remove(&mut client, &removal).await
+    }
+
+    async fn plugin_lock_acquire(
+        &self,
+        plugin: &str,
+        job: JobId,
+    ) -> Result<LockOutcome, StoreError> {
+        let client = self.client().await?;
+        plugins::lock_acquire(&client, plugin, job).await
+    }
+
+    async fn plugin_lock_release(&self, plugin: &str, job: JobId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        plugins::lock_release(&client, plugin, job).await
+    }
+
+    async fn plugin_lock_holder(&self, plugin: &str) -> Result<Option<JobId>, StoreError> {
+        let client = self.client().await?;
+        plugins::lock_holder(&client, plugin).await
+    }
+
+    async fn package_put(&self, package: PackageRecord) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        plugins::package_put(&client, &package).await
+    }
+
+    async fn package_get(
+        &self,
+        plugin: &str,
+        version: &str,
+    ) -> Result<Option<PackageRecord>, StoreError> {
+        let client = self.client().await?;
+        plugins::package_get(&client, plugin, version).await
+    }
+
+    async fn package_list(&self, plugin: &str) -> Result<Vec<PackageInfo>, StoreError> {
+        let client = self.client().await?;
+        plugins::package_list(&client, plugin).await
+    }
+
+    async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        plugins::package_delete(&client, plugin, version).await
     }
 }

@@ -159,7 +159,7 @@ async fn nodes_starting_together_migrate_once() {
         )
         .await
         .expect("the migrations table exists");
-    assert_eq!(row.get::<_, i64>(0), 2, "each migration is recorded once");
+    assert_eq!(row.get::<_, i64>(0), 3, "each migration is recorded once");
     PostgresStore::drop_schema(&url, &schema)
         .await
         .expect("the schema drops");
@@ -195,7 +195,7 @@ async fn newer_schema_is_refused() {
             error,
             StoreError::TooNew {
                 found: 999,
-                known: 2
+                known: 3
             }
         ),
         "{error}"

@@ -18,6 +18,7 @@ mod jobs;
 mod kv;
 mod logs;
 mod migrations;
+mod plugins;
 mod watch;
 mod writer;
 
@@ -29,11 +30,13 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
 
-use super::PluginMetadataRecord;
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
     LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+};
+use super::{
+    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
 };
 use writer::Writer;
 
@@ -535,5 +538,74 @@ impl Store for SqliteStore {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+    }
+
+    async fn plugin_get(&self, id: &str) -> Result<Option<InstalledPlugin>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |connection| plugins::get(connection, &id))
+            .await
+    }
+
+    async fn plugin_list(&self) -> Result<Vec<InstalledPlugin>, StoreError> {
+        self.read(plugins::list).await
+    }
+
+    async fn plugin_put(&self, plugin: InstalledPlugin) -> Result<(), StoreError> {
+        self.write(move |connection| plugins::put(connection, &plugin))
+            .await
+    }
+
+    async fn plugin_remove(&self, removal: PluginRemoval) -> Result<bool, StoreError> {
+        self.write(move |connection| plugins::remove(connection, &removal))
+            .await
+    }
+
+    async fn plugin_lock_acquire(
+        &self,
+        plugin: &str,
+        job: JobId,
+    ) -> Result<LockOutcome, StoreError> {
+        let plugin = plugin.to_owned();
+        self.write(move |connection| plugins::lock_acquire(connection, &plugin, job))
+            .await
+    }
+
+    async fn plugin_lock_release(&self, plugin: &str, job: JobId) -> Result<(), StoreError> {
+        let plugin = plugin.to_owned();
+        self.write(move |connection| plugins::lock_release(connection, &plugin, job))
+            .await
+    }
+
+    async fn plugin_lock_holder(&self, plugin: &str) -> Result<Option<JobId>, StoreError> {
+        let plugin = plugin.to_owned();
+        self.read(move |connection| plugins::lock_holder(connection, &plugin))
+            .await
+    }
+
+    async fn package_put(&self, package: PackageRecord) -> Result<(), StoreError> {
+        self.write(move |connection| plugins::package_put(connection, &package))
+            .await
+    }
+
+    async fn package_get(
+        &self,
+        plugin: &str,
+        version: &str,
+    ) -> Result<Option<PackageRecord>, StoreError> {
+        let (plugin, version) = (plugin.to_owned(), version.to_owned());
+        self.read(move |connection| plugins::package_get(connection, &plugin, &version))
+            .await
+    }
+
+    async fn package_list(&self, plugin: &str) -> Result<Vec<PackageInfo>, StoreError> {
+        let plugin = plugin.to_owned();
+        self.read(move |connection| plugins::package_list(connection, &plugin))
+            .await
+    }
+
+    async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
+        let (plugin, version) = (plugin.to_owned(), version.to_owned());
+        self.write(move |connection| plugins::package_delete(connection, &plugin, &version))
+            .await
     }
 }

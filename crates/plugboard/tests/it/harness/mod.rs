@@ -1,6 +1,8 @@
 //! The test harness: runs the real `plugboard` binary in a temporary data directory on a port
 //! chosen by the OS, and kills and reaps it on drop.
 
+pub mod packages;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
