@@ -29,7 +29,7 @@ use super::supervisor::{Supervisor, SupervisorConfig};
 use crate::queue::{JobContext, JobError, JobHandler, StopReason};
 use crate::store::{
     JobId, JobOutput, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine, PluginMetadataRecord,
-    Store,
+    PluginState, Store,
 };
 
 /// The job kind that runs a plugin.
@@ -367,9 +367,9 @@ impl PluginHost {
             .values()
             .map(|loaded| loaded.supervisor.clone())
             .collect();
-        for supervisor in supervisors {
-            supervisor.stop().await;
-        }
+        // Together: each may wait its grace period for a plugin that ignores `shutdown`.
+        futures_util::future::join_all(supervisors.iter().map(|supervisor| supervisor.stop()))
+            .await;
     }
 }
 
@@ -726,6 +726,36 @@ async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Written>) {
     }
 }
 
+/// Why a plugin.run job cannot run on this node, as the registry sees it: a plugin that is not
+/// installed, disabled or failed fails at once with what to do; one that is meant to run (installed
+/// and enabled, or being installed, perhaps starting here or loaded by another node) is retried.
+async fn not_loaded(host: &PluginHost, plugin: &str, worker: &str) -> JobError {
+    let here = match host.ids() {
+        ids if ids.is_empty() => "it runs no plugins".to_owned(),
+        ids => format!("it runs: {}", ids.join(", ")),
+    };
+    match host.store.plugin_get(plugin).await {
+        Ok(None) => JobError::permanent(format!(
+            "plugin `{plugin}` is not installed ({here} on worker {worker}); install it with `plugboard plugin install`, or name its folder with `serve --plugin DIR`"
+        )),
+        Ok(Some(installed)) => match installed.state {
+            PluginState::Disabled => JobError::permanent(format!(
+                "plugin `{plugin}` is disabled; enable it with `plugboard plugin enable {plugin}`"
+            )),
+            PluginState::Failed => JobError::permanent(format!(
+                "plugin `{plugin}` has failed: {}; fix it and enable it again",
+                installed.error.as_deref().unwrap_or("no reason recorded")
+            )),
+            PluginState::Enabled | PluginState::Installing => JobError::retryable(format!(
+                "plugin `{plugin}` is not running on worker {worker} yet ({here})"
+            )),
+        },
+        Err(error) => JobError::retryable(format!(
+            "plugin `{plugin}` is not loaded on worker {worker} and the registry could not be read: {error}"
+        )),
+    }
+}
+
 /// The payload of a `plugin.run` job.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -813,16 +843,7 @@ impl JobHandler for PluginRun {
             host.supervisor(&request.plugin),
             host.services(&request.plugin),
         ) else {
-            return Err(JobError::permanent(format!(
-                "plugin `{}` is not loaded on worker {}; {}",
-                request.plugin,
-                context.worker(),
-                match host.ids() {
-                    ids if ids.is_empty() =>
-                        "it loads no plugins: start it with `serve --plugin DIR`".to_owned(),
-                    ids => format!("it loads: {}", ids.join(", ")),
-                }
-            )));
+            return Err(not_loaded(host, &request.plugin, context.worker()).await);
         };
         // Wait for a ready instance with room; the job's timeout bounds the wait.
         let ready = loop {

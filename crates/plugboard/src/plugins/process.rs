@@ -159,10 +159,21 @@ fn confine(command: &mut Command, limits: Limits, landlock_ruleset: Option<i32>)
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Never above the hard limit the host itself has: raising it needs privileges, and a
+            // failed setrlimit would stop the plugin from starting at all (`plugboard doctor`
+            // shows when a manifest's limit is capped this way).
             let set = |resource, value: u64| {
+                let mut current = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                let mut value = value as libc::rlim_t;
+                if libc::getrlimit(resource, &mut current) == 0 && current.rlim_max < value {
+                    value = current.rlim_max;
+                }
                 let limit = libc::rlimit {
-                    rlim_cur: value as libc::rlim_t,
-                    rlim_max: value as libc::rlim_t,
+                    rlim_cur: value,
+                    rlim_max: value,
                 };
                 if libc::setrlimit(resource, &limit) != 0 {
                     return Err(std::io::Error::last_os_error());

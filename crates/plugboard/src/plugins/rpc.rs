@@ -110,6 +110,7 @@ impl RpcClient {
             faults,
             services,
             replies: client.outgoing.clone(),
+            host_requests: Arc::new(tokio::sync::Semaphore::new(MAX_HOST_REQUESTS_IN_FLIGHT)),
         };
         tokio::spawn(async move {
             let reason = reader.run(from_plugin).await;
@@ -263,7 +264,13 @@ struct Reader {
     faults: Arc<AtomicU64>,
     services: Arc<dyn HostServices>,
     replies: mpsc::UnboundedSender<String>,
+    /// Requests from the plugin being answered now; see [`MAX_HOST_REQUESTS_IN_FLIGHT`].
+    host_requests: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests a plugin process may have waiting for the host's answer at once (kv, emit); beyond,
+/// the host answers at once with an error that says to wait.
+const MAX_HOST_REQUESTS_IN_FLIGHT: usize = 1024;
 
 impl Reader {
     fn fault(&self, what: &str) {
@@ -333,9 +340,23 @@ impl Reader {
                 .services
                 .notification(&notification.method, notification.params),
             Ok(Message::Request(request)) => {
+                // A plugin that sends requests faster than the host answers them is told to wait,
+                // instead of growing the host's tasks without end.
+                let Ok(permit) = self.host_requests.clone().try_acquire_owned() else {
+                    let reply = Response::error(
+                        request.id,
+                        ErrorObject::new(
+                            plugboard_protocol::error::HOST_ERROR,
+                            format!("the plugin has {MAX_HOST_REQUESTS_IN_FLIGHT} requests to the host in flight; wait for their answers before sending more"),
+                        ),
+                    );
+                    let _ = self.replies.send(Message::Response(reply).encode());
+                    return;
+                };
                 let services = self.services.clone();
                 let replies = self.replies.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let response = match services.request(&request.method, request.params).await {
                         Ok(result) => Response::ok(request.id, result),
                         Err(error) => Response::error(request.id, error),

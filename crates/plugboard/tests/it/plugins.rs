@@ -452,3 +452,106 @@ async fn the_node_example_runs_confined_through_the_real_host() {
     store.close().await;
     assert!(host.terminate().success());
 }
+
+/// A Python SDK plugin whose runs wait a minute unless told to stop.
+fn sleeper_package(root: &Path) -> PathBuf {
+    let package = root.join("sleeper");
+    copy_tree(
+        &repository().join("sdk/python/plugboard"),
+        &package.join("plugboard"),
+    );
+    std::fs::write(
+        package.join("plugin.toml"),
+        "id = \"sleeper\"\nname = \"Sleeper\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", \"main.py\"]\nconcurrency = 4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("main.py"),
+        r#"import plugboard
+
+
+class Sleeper(plugboard.Plugin):
+    id = "sleeper"
+    name = "Sleeper"
+    version = "1.0.0"
+
+    async def run(self, ctx, params):
+        ctx.info("going to sleep")
+        await ctx.sleep(60)
+        return {"slept": True}
+
+
+plugboard.serve(Sleeper())
+"#,
+    )
+    .unwrap();
+    package
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_timeout_reach_an_sdk_plugin_that_stops_and_keeps_its_instance() {
+    let data = temp_dir();
+    let package = sleeper_package(data.path());
+    let mut flags = FAST_LEASES.to_vec();
+    // A grace period far longer than the test waits: the plugin must stop by itself.
+    flags.extend([
+        "--plugin",
+        package.to_str().unwrap(),
+        "--cancel-grace-ms",
+        "60000",
+    ]);
+    let host = TestHost::start(data.path(), &flags);
+    let pid = wait_for_ready_count(&host, 1)[0];
+    let store = sqlite_store(data.path()).await;
+
+    let sleeping = store
+        .job_enqueue(NewJob::new("plugin.run", json!({"plugin": "sleeper"})))
+        .await
+        .unwrap()
+        .id;
+    let running = wait_all(
+        &store,
+        &[sleeping],
+        JobStatus::Running,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(running[0].status, JobStatus::Running);
+    // The run has started in the plugin once its first log line is stored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.log_list(sleeping, 0, 10).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the run never logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.job_cancel(sleeping).await.unwrap();
+    let cancelled = wait_all(
+        &store,
+        &[sleeping],
+        JobStatus::Cancelled,
+        Duration::from_secs(30),
+    )
+    .await;
+    let error = cancelled[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the job was cancelled") && !error.contains("grace period"),
+        "the plugin answered the cancel itself: {error}"
+    );
+
+    let mut job = NewJob::new("plugin.run", json!({"plugin": "sleeper"}));
+    job.timeout_ms = Some(500);
+    job.max_attempts = 1;
+    let late = store.job_enqueue(job).await.unwrap().id;
+    let failed = wait_all(&store, &[late], JobStatus::Failed, Duration::from_secs(30)).await;
+    let error = failed[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("timed out after 500 ms") && !error.contains("grace period"),
+        "told of its timeout, the plugin stopped by itself: {error}"
+    );
+
+    // Both runs stopped when told: the instance was trusted with the next one.
+    assert_eq!(ready_pids(&host), vec![pid], "{}", host.log());
+    assert!(alive(pid));
+    store.close().await;
+    assert!(host.terminate().success());
+    wait_gone(pid);
+}
