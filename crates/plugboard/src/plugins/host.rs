@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -37,6 +38,13 @@ pub const PLUGIN_RUN: &str = "plugin.run";
 
 /// Log lines waiting to be written, per plugin; beyond, lines are dropped and counted.
 const LOG_QUEUE: usize = 10_000;
+/// Bytes of log lines waiting to be written, per plugin; beyond, lines are dropped and counted.
+const LOG_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// The longest log line kept; the rest of a longer one is cut with a note.
+const MAX_LOG_MESSAGE_BYTES: usize = 64 * 1024;
+/// Log lines not tied to a run go to the host's own log, at most this many per second per
+/// plugin; the rest are counted and the count logged.
+const UNTIED_LOG_LINES_PER_SECOND: u32 = 100;
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
@@ -176,7 +184,7 @@ impl PluginHost {
         let supervisor = Arc::new(supervisor);
         tokio::spawn(cache_metadata(
             self.store.clone(),
-            supervisor.clone(),
+            Arc::downgrade(&supervisor),
             id,
             version,
             checksum,
@@ -389,9 +397,12 @@ pub async fn drain(supervisor: Arc<Supervisor>, grace: Duration) -> usize {
 
 /// Keeps the plugin's metadata record in the store current: stale while a changed package has
 /// not answered yet, fresh after each handshake, error with the reason when it fails.
+///
+/// Holds the supervisor weakly: the task ends when the plugin is unloaded and its supervisor
+/// dropped.
 async fn cache_metadata(
     store: Arc<dyn Store>,
-    supervisor: Arc<Supervisor>,
+    supervisor: std::sync::Weak<Supervisor>,
     plugin: String,
     version: String,
     checksum: String,
@@ -419,19 +430,27 @@ async fn cache_metadata(
             tracing::warn!(%error, plugin = %plugin, "reading the plugin's cached metadata failed")
         }
     }
-    let Some(mut state) = supervisor.watch_state(0) else {
+    let Some(mut state) = supervisor
+        .upgrade()
+        .and_then(|supervisor| supervisor.watch_state(0))
+    else {
         return;
     };
     loop {
         let now = state.borrow_and_update().clone();
         let update = match now {
-            InstanceState::Ready => supervisor.metadata().map(|metadata| {
-                record(
-                    MetadataState::Fresh,
-                    serde_json::to_value(metadata).ok(),
-                    None,
-                )
-            }),
+            InstanceState::Ready => {
+                let Some(supervisor) = supervisor.upgrade() else {
+                    return;
+                };
+                supervisor.metadata().map(|metadata| {
+                    record(
+                        MetadataState::Fresh,
+                        serde_json::to_value(metadata).ok(),
+                        None,
+                    )
+                })
+            }
             InstanceState::Failed(reason) => Some(record(MetadataState::Error, None, Some(reason))),
             _ => None,
         };
@@ -442,7 +461,11 @@ async fn cache_metadata(
         }
         // A stopped supervisor (replaced, unloaded) says nothing more worth caching; ending
         // here also lets it be dropped.
-        if state.changed().await.is_err() || supervisor.is_stopping() {
+        if state.changed().await.is_err()
+            || supervisor
+                .upgrade()
+                .is_none_or(|supervisor| supervisor.is_stopping())
+        {
             return;
         }
     }
@@ -455,31 +478,81 @@ pub struct PluginServices {
     /// Which job each in-flight `run` request belongs to.
     runs: Mutex<HashMap<i64, JobId>>,
     logs: mpsc::Sender<Written>,
-    dropped_logs: std::sync::atomic::AtomicU64,
+    /// Bytes of the log lines in `logs`, bounded by [`LOG_QUEUE_BYTES`].
+    queued_bytes: Arc<AtomicUsize>,
+    dropped_logs: AtomicU64,
+    /// Lines not tied to a run: the start of the current one-second window, lines logged in it,
+    /// lines dropped in it.
+    untied: Mutex<(std::time::Instant, u32, u64)>,
 }
 
 impl PluginServices {
     fn start(plugin: String, store: Arc<dyn Store>) -> Arc<PluginServices> {
         let (logs, queue) = mpsc::channel(LOG_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let services = Arc::new(PluginServices {
             plugin,
             store: store.clone(),
             runs: Mutex::new(HashMap::new()),
             logs,
-            dropped_logs: std::sync::atomic::AtomicU64::new(0),
+            queued_bytes: queued_bytes.clone(),
+            dropped_logs: AtomicU64::new(0),
+            untied: Mutex::new((std::time::Instant::now(), 0, 0)),
         });
-        tokio::spawn(write_logs(store, queue));
+        tokio::spawn(write_logs(store, queue, queued_bytes));
         services
+    }
+
+    /// Queues a log line of a run, unless the queue is full (in lines or bytes): then the line is
+    /// counted, and the count noted in the job's log when the run ends.
+    fn queue_line(&self, job: JobId, line: NewLogLine) {
+        let bytes = line.message.len();
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if queued > LOG_QUEUE_BYTES || self.logs.try_send(Written::Line(job, line)).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.dropped_logs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Logs a line not tied to a run in the host's log, at most
+    /// [`UNTIED_LOG_LINES_PER_SECOND`] a second.
+    fn log_untied(&self, level: LogLevel, message: &str) {
+        let dropped_before = {
+            let mut window = lock(&self.untied);
+            if window.0.elapsed() >= Duration::from_secs(1) {
+                let dropped = window.2;
+                *window = (std::time::Instant::now(), 0, 0);
+                dropped
+            } else {
+                0
+            }
+        };
+        if dropped_before > 0 {
+            tracing::warn!(plugin = %self.plugin, dropped = dropped_before, "log lines not tied to a run were dropped: more than {UNTIED_LOG_LINES_PER_SECOND} a second");
+        }
+        {
+            let mut window = lock(&self.untied);
+            if window.1 >= UNTIED_LOG_LINES_PER_SECOND {
+                window.2 += 1;
+                return;
+            }
+            window.1 += 1;
+        }
+        match level {
+            LogLevel::Error => tracing::error!(plugin = %self.plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin = %self.plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin = %self.plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin = %self.plugin, "{message}"),
+        }
     }
 
     /// Waits until everything the plugin sent for its runs so far is stored, so that a job is
     /// never finished before its last log line is readable. Notes lost lines in the job's log.
     async fn flush(&self, job: JobId) {
-        let dropped = self
-            .dropped_logs
-            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        let dropped = self.dropped_logs.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             let note = format!("[plugboard] {dropped} log lines of plugin {} were dropped: it wrote them faster than they could be stored", self.plugin);
+            self.queued_bytes.fetch_add(note.len(), Ordering::AcqRel);
             let _ = self
                 .logs
                 .send(Written::Line(
@@ -616,11 +689,10 @@ impl HostServices for PluginServices {
         let params = params.unwrap_or(Value::Null);
         match method {
             methods::LOG => {
-                let message = params
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
+                let message = cut(
+                    params.get("message").and_then(Value::as_str).unwrap_or(""),
+                    MAX_LOG_MESSAGE_BYTES,
+                );
                 let level = match params.get("level").and_then(Value::as_str) {
                     Some("debug") => LogLevel::Debug,
                     Some("warn") => LogLevel::Warn,
@@ -628,17 +700,8 @@ impl HostServices for PluginServices {
                     _ => LogLevel::Info,
                 };
                 match self.job_of(&params) {
-                    Some(job) => {
-                        if self
-                            .logs
-                            .try_send(Written::Line(job, NewLogLine { level, message }))
-                            .is_err()
-                        {
-                            self.dropped_logs
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                    None => tracing::info!(plugin = %self.plugin, "{message}"),
+                    Some(job) => self.queue_line(job, NewLogLine { level, message }),
+                    None => self.log_untied(level, &message),
                 }
             }
             methods::PROGRESS => {
@@ -658,6 +721,22 @@ impl HostServices for PluginServices {
     }
 }
 
+/// `text`, cut to at most `max` bytes (at a character boundary) with a note of what was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} [plugboard: {} more bytes of this line were cut]",
+        &text[..end],
+        text.len() - end
+    )
+}
+
 /// What a plugin's runs send to be stored, in the order the plugin sent it.
 enum Written {
     Line(JobId, NewLogLine),
@@ -668,7 +747,11 @@ enum Written {
 
 /// Writes plugins' log lines and progress in order, in batches: each batch appends each job's
 /// lines in one call and keeps only each job's latest progress.
-async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Written>) {
+async fn write_logs(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Written>,
+    queued_bytes: Arc<AtomicUsize>,
+) {
     let mut batch: Vec<Written> = Vec::new();
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -686,7 +769,10 @@ async fn write_logs(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Written>) {
                     flushes.push(answer);
                     continue;
                 }
-                Written::Line(job, line) => (job, Some(line), None),
+                Written::Line(job, line) => {
+                    queued_bytes.fetch_sub(line.message.len(), Ordering::AcqRel);
+                    (job, Some(line), None)
+                }
                 Written::Progress(job, progress) => (job, None, Some(progress)),
             };
             let index = match outputs.iter().position(|output| output.job_id == job_id) {

@@ -555,3 +555,36 @@ async fn cancel_and_timeout_reach_an_sdk_plugin_that_stops_and_keeps_its_instanc
     assert!(host.terminate().success());
     wait_gone(pid);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_line_of_a_megabyte_is_cut_with_a_note() {
+    let data = temp_dir();
+    let package = scripted_package(data.path(), "ok");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", package.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let id = store
+        .job_enqueue(NewJob::new(
+            "plugin.run",
+            json!({"plugin": "scripted", "payload": {"log_bytes": 1_000_000}}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(30)).await;
+    let lines = store.log_list(id, 0, 10).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].message.starts_with("yyyy"));
+    assert!(
+        lines[0].message.len() < 70 * 1024
+            && lines[0]
+                .message
+                .ends_with("[plugboard: 934464 more bytes of this line were cut]"),
+        "{}",
+        &lines[0].message[lines[0].message.len().saturating_sub(100)..]
+    );
+    assert_eq!(lines[1].message, "ran");
+    store.close().await;
+    assert!(host.terminate().success());
+}
