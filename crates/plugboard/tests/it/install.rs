@@ -443,3 +443,66 @@ async fn kill9_while_the_new_plugin_starts_is_finished_by_the_retried_job() {
     store.close().await;
     host.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_a_failed_plugin_says_why_it_failed_until_it_is_disabled_and_enabled() {
+    let data = temp_dir();
+    let work = temp_dir();
+    let package = scripted_package(work.path(), "1.0.0", "exit-if-marker");
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let store = sqlite_store(data.path()).await;
+    assert_ok(
+        &plugin_command(data.path(), &["install", package.to_str().unwrap()]),
+        "install",
+    );
+    let id = store
+        .job_enqueue(NewJob::new("plugin.run", json!({"plugin": "scripted"})))
+        .await
+        .unwrap()
+        .id;
+    let ran = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(30)).await;
+    let pid = ran[0].result.as_ref().unwrap()["pid"].as_i64().unwrap() as i32;
+
+    // From now on every start exits: the restarts end in a crash loop, and the registry says so.
+    std::fs::write(data.path().join("plugin-data/scripted/fail"), "").unwrap();
+    // SAFETY: a plain kill(2) of the plugin process this test started through the host.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let failed = loop {
+        let row = store.plugin_get("scripted").await.unwrap().unwrap();
+        if row.state == PluginState::Failed {
+            break row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugin never failed: {row:?}\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = failed.error.unwrap_or_default();
+    assert!(reason.contains("marker file"), "{reason}");
+
+    let text = assert_refused(
+        &plugin_command(data.path(), &["enable", "scripted"]),
+        "plugin scripted failed:",
+    );
+    assert!(
+        text.contains("marker file") && text.contains("disable it, then enable it"),
+        "{text}"
+    );
+
+    // Fixed: disable, then enable, and it runs again.
+    std::fs::remove_file(data.path().join("plugin-data/scripted/fail")).unwrap();
+    assert_ok(
+        &plugin_command(data.path(), &["disable", "scripted"]),
+        "disable",
+    );
+    assert_ok(
+        &plugin_command(data.path(), &["enable", "scripted"]),
+        "enable",
+    );
+    assert_eq!(run_version(&store, json!({})).await.unwrap(), "1.0.0");
+    store.close().await;
+    assert!(host.terminate().success());
+}
