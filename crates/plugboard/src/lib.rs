@@ -10,4 +10,5 @@ pub mod cli;
 pub mod config;
 pub mod plugins;
 pub mod queue;
+pub mod schedule;
 pub mod store;

@@ -999,3 +999,5 @@ async fn plugin_metadata_is_cached_with_its_state_and_checksum(store: Arc<dyn St
         "a failed handshake keeps what the last good one said"
     );
 }
+
+mod tenants;

@@ -154,12 +154,16 @@ async fn nodes_starting_together_migrate_once() {
     let client = raw_client(&url).await;
     let row = client
         .query_one(
-            &format!("SELECT count(*) FROM {schema}.schema_migrations"),
+            &format!("SELECT count(*), count(DISTINCT version) FROM {schema}.schema_migrations"),
             &[],
         )
         .await
         .expect("the migrations table exists");
-    assert_eq!(row.get::<_, i64>(0), 2, "each migration is recorded once");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        row.get::<_, i64>(1),
+        "each migration is recorded once"
+    );
     PostgresStore::drop_schema(&url, &schema)
         .await
         .expect("the schema drops");

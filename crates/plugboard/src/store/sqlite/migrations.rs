@@ -12,6 +12,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "kv and events",
         include_str!("migrations/0002_kv_events.sql"),
     ),
+    // 3 is the plugin registry's.
+    (
+        4,
+        "tenants and configs",
+        include_str!("migrations/0004_tenants_configs.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.
