@@ -5,8 +5,10 @@
 //! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
 //! machine that reaches the same data directory or PostgreSQL database as the server.
 
+mod config;
 mod job;
 mod serve;
+mod tenant;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +48,16 @@ pub enum Command {
     /// Enqueue, list, inspect, cancel and retry jobs, and read their logs
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Create, list, show and delete tenants
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// A tenant's plugin configs: set, list, show, validate, test, run-now, enable, disable,
+    /// delete
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Post and list events
+    #[command(subcommand)]
+    Event(tenant::EventCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -56,6 +68,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Job(command) => job::run(command).await,
+        Command::Tenant(command) => tenant::run_tenant(command).await,
+        Command::Config(command) => config::run(command).await,
+        Command::Event(command) => tenant::run_event(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
     }
 }

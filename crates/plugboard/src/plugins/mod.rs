@@ -13,6 +13,7 @@
 //! Known limits: the metadata cache in the store, installation from packages and Landlock rules
 //! are not here yet; plugins are loaded from folders named at start (`--plugin DIR`).
 
+pub mod config_calls;
 pub mod host;
 pub mod landlock;
 pub mod process;

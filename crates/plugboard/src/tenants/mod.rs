@@ -11,6 +11,7 @@
 //! `config/validate` and `config/test` are `plugins/config_calls.rs`), HTTP. When a schedule
 //! fires is `schedule/`'s business; which configs an event reaches, `events/`'s.
 
+pub mod run;
 pub mod schema;
 pub mod secrets;
 
@@ -391,6 +392,53 @@ impl Tenants {
         let mut values = config.values.clone();
         self.key.open(&mut values)?;
         Ok(values)
+    }
+
+    /// Watches the cached metadata of `plugins` every `every` and, when a plugin reports a
+    /// new version or package, checks its configs again ([`Tenants::revalidate_plugin`]), until
+    /// `stop`.
+    pub fn watch_schemas(
+        self,
+        plugins: Vec<String>,
+        every: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut seen: std::collections::HashMap<String, (String, String)> =
+                std::collections::HashMap::new();
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                for plugin in &plugins {
+                    let record = match self.store.plugin_metadata_get(plugin).await {
+                        Ok(Some(record)) if record.metadata.is_some() => record,
+                        Ok(_) => continue,
+                        Err(error) => {
+                            tracing::warn!(%plugin, %error, "reading plugin metadata failed");
+                            continue;
+                        }
+                    };
+                    let identity = (record.version.clone(), record.checksum.clone());
+                    if seen.get(plugin) == Some(&identity) {
+                        continue;
+                    }
+                    match self.revalidate_plugin(plugin).await {
+                        Ok(invalid) => {
+                            if invalid > 0 {
+                                tracing::warn!(%plugin, version = %record.version, invalid, "configs the plugin's schema rejects are marked invalid and do not run");
+                            }
+                            seen.insert(plugin.clone(), identity);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%plugin, %error, "checking configs against the plugin's schema failed")
+                        }
+                    }
+                }
+            }
+        })
     }
 
     async fn schema_of(&self, plugin: &str) -> Result<Option<Value>, TenantError> {

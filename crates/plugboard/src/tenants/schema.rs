@@ -3,10 +3,16 @@
 
 use serde_json::Value;
 
+/// `format` is checked too (`uri`, `email`, `date-time`, …), not only noted as 2020-12 allows:
+/// a config is where a malformed URL should be caught.
+///
 /// Every way `values` fails `schema`, each as `<JSON pointer>: <what is wrong>` (`/` is the
 /// root). `Err` when the schema itself is not a valid JSON Schema.
 pub fn check(schema: &Value, values: &Value) -> Result<Vec<String>, String> {
-    let validator = jsonschema::validator_for(schema).map_err(|error| error.to_string())?;
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|error| error.to_string())?;
     let mut problems: Vec<String> = validator
         .iter_errors(values)
         .map(|error| {
