@@ -6,4 +6,5 @@ mod crash;
 mod harness;
 mod multinode;
 mod plugins;
+mod schedules;
 mod serve;

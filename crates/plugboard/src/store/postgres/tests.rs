@@ -197,10 +197,7 @@ async fn newer_schema_is_refused() {
     assert!(
         matches!(
             error,
-            StoreError::TooNew {
-                found: 999,
-                known: 2
-            }
+            StoreError::TooNew { found: 999, known } if known < 999
         ),
         "{error}"
     );
