@@ -286,7 +286,7 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
                 let config = tenants
                     .config(&name.tenant, &name.plugin, &name.name)
                     .await?;
-                tenants.run_now(&config).await
+                tenants.run_now(&config.id).await
             }
             .await;
             tenants.store().close().await;

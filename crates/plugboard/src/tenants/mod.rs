@@ -372,18 +372,25 @@ impl Tenants {
         Ok(invalid)
     }
 
-    /// Enqueues a manual run of a config, now.
+    /// Enqueues a manual run of a config, now, with its values as stored (a [`ConfigView`]'s
+    /// are redacted, which is why this takes the id).
     ///
     /// # Errors
-    /// [`TenantError::ConfigInvalid`] when the plugin's schema rejects the config.
-    pub async fn run_now(&self, config: &Config) -> Result<Enqueued, TenantError> {
+    /// [`TenantError::UnknownConfigId`]; [`TenantError::ConfigInvalid`] when the plugin's
+    /// schema rejects the config.
+    pub async fn run_now(&self, config_id: &str) -> Result<Enqueued, TenantError> {
+        let config = self
+            .store
+            .config_get(config_id)
+            .await?
+            .ok_or_else(|| TenantError::UnknownConfigId(config_id.to_owned()))?;
         if let Some(reason) = &config.invalid_reason {
             return Err(TenantError::ConfigInvalid {
                 id: config.id.clone(),
                 reason: reason.clone(),
             });
         }
-        let job = schedule::fire_job(config, TriggerKind::Manual, None);
+        let job = schedule::fire_job(&config, TriggerKind::Manual, None);
         Ok(self.store.job_enqueue(job).await?)
     }
 

@@ -236,7 +236,7 @@ async fn a_new_schema_that_rejects_a_config_marks_it_invalid(store: Arc<dyn Stor
         "an invalid config does not fire"
     );
     assert!(matches!(
-        tenants.run_now(&config).await,
+        tenants.run_now(&config.id).await,
         Err(TenantError::ConfigInvalid { .. })
     ));
     // Fixing the values clears the mark.
@@ -268,7 +268,7 @@ async fn setup_schema(store: &Arc<dyn Store>, schema: Value) {
 async fn run_now_enqueues_a_manual_run(store: Arc<dyn Store>) {
     let tenants = setup(&store, json!({"type": "object"})).await;
     let view = tenants.set_config(request(json!({"n": 1}))).await.unwrap();
-    let enqueued = tenants.run_now(&view.config).await.unwrap();
+    let enqueued = tenants.run_now(&view.config.id).await.unwrap();
     let job = store.job_get(enqueued.id).await.unwrap().unwrap();
     assert_eq!(job.kind, "plugin.run");
     assert_eq!(job.tenant.as_deref(), Some("acme"));
@@ -312,4 +312,66 @@ async fn show_lists_the_next_fires(store: Arc<dyn Store>) {
         .unwrap();
     assert!(paused.next_fires.is_empty());
     assert_eq!(paused.config.next_fire_at, None);
+}
+
+/// Records the payload it is given.
+struct Recorder(std::sync::Mutex<Option<Value>>);
+
+#[async_trait::async_trait]
+impl crate::queue::JobHandler for Arc<Recorder> {
+    async fn run(
+        &self,
+        context: crate::queue::JobContext,
+    ) -> Result<Option<Value>, crate::queue::JobError> {
+        *self.0.lock().unwrap() = Some(context.job().payload.clone());
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_gets_secrets_opened_while_the_job_keeps_them_sealed() {
+    let test_store = crate::store::testing::TestStore::sqlite().await;
+    let store = test_store.store.clone();
+    let tenants = setup(&store, uptime_schema()).await;
+    let view = tenants
+        .set_config(request(
+            json!({"url": "https://example.com", "token": "s3cret"}),
+        ))
+        .await
+        .unwrap();
+    let enqueued = tenants.run_now(&view.config.id).await.unwrap();
+    let job = store.job_get(enqueued.id).await.unwrap().unwrap();
+    assert!(
+        !job.payload.to_string().contains("s3cret"),
+        "sealed in the queue"
+    );
+    let recorder = Arc::new(Recorder(std::sync::Mutex::new(None)));
+    let handler = run::SecretsOpened::new(recorder.clone(), SecretKey::from_bytes(&[7; 32]));
+    let context = crate::queue::JobContext::new(
+        job,
+        "test-worker".into(),
+        tokio_util::sync::CancellationToken::new(),
+        store.clone(),
+    );
+    crate::queue::JobHandler::run(&handler, context)
+        .await
+        .unwrap();
+    let given = recorder
+        .0
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the inner kind ran");
+    assert_eq!(given["config"]["values"]["token"], json!("s3cret"));
+    let wrong_key = run::SecretsOpened::new(recorder.clone(), SecretKey::from_bytes(&[9; 32]));
+    let job = store.job_get(enqueued.id).await.unwrap().unwrap();
+    let context = crate::queue::JobContext::new(
+        job,
+        "test-worker".into(),
+        tokio_util::sync::CancellationToken::new(),
+        store.clone(),
+    );
+    let refused = crate::queue::JobHandler::run(&wrong_key, context).await;
+    assert!(refused.is_err(), "another key cannot open the secret");
+    test_store.finish().await;
 }

@@ -1,11 +1,12 @@
 //! Tenant, config, schedule-fire and event-delivery statements for PostgreSQL.
 //!
-//! A batch of fires is one transaction. Each fire moves its config's cursor with a
-//! compare-and-set (`WHERE last_fire_at IS NOT DISTINCT FROM $expected`): under READ COMMITTED a
-//! second node's update of the same row waits for the first to commit, then finds the cursor
-//! moved and changes nothing, so exactly one node enqueues a fire's jobs. Fires are applied in
-//! config id order, so two nodes' batches lock rows in the same order and cannot deadlock.
+//! A batch of fires is one transaction of a few set-based statements. The configs' rows are
+//! locked with `FOR UPDATE SKIP LOCKED` (a row another node is moving right now is skipped: its
+//! fire will be stale once that node commits), and each cursor moves with a compare-and-set
+//! (`last_fire_at IS NOT DISTINCT FROM` the cursor the evaluation read), so exactly one node
+//! enqueues a fire's jobs, nodes never wait on each other, and they cannot deadlock.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
@@ -14,7 +15,7 @@ use tokio_postgres::Row;
 use super::{database_error, enqueue};
 use crate::store::{
     ActiveRule, Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
-    StoreError, Tenant, Timestamp,
+    NewJob, StoreError, Tenant, Timestamp,
 };
 
 const CONFIG_COLUMNS: &str = "id, tenant, plugin, name, config_values, enabled, schedule, events, \
@@ -316,74 +317,114 @@ pub(super) async fn config_fire_many(
     fires: &[ConfigFire],
 ) -> Result<Vec<FireOutcome>, StoreError> {
     let error = database_error("config_fire_many");
-    let mut order: Vec<usize> = (0..fires.len()).collect();
-    order.sort_by(|a, b| fires[*a].config_id.cmp(&fires[*b].config_id));
-    let transaction = client.transaction().await.map_err(&error)?;
-    let update = transaction
-        .prepare_cached(
-            "UPDATE configs SET last_fire_at = $2, next_fire_at = $3 \
-             WHERE id = $1 AND last_fire_at IS NOT DISTINCT FROM $4 AND enabled \
-             AND invalid_reason IS NULL",
-        )
-        .await
-        .map_err(&error)?;
-    let active = transaction
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE config = $1 AND status IN ('queued', 'running'))",
-        )
-        .await
-        .map_err(&error)?;
     let mut outcomes: Vec<Option<FireOutcome>> = vec![None; fires.len()];
-    for index in order {
-        let fire = &fires[index];
-        let has_jobs = !fire.jobs.is_empty();
-        if fire.when_active == ActiveRule::DeferWhileActive && has_jobs {
-            let busy: bool = transaction
-                .query_one(&active, &[&fire.config_id])
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(&error)?;
-            if busy {
-                outcomes[index] = Some(FireOutcome::Deferred);
-                continue;
-            }
-        }
-        let moved = transaction
-            .execute(
-                &update,
-                &[
-                    &fire.config_id,
-                    &SystemTime::from(fire.last_fire_at),
-                    &time(fire.next_fire_at),
-                    &time(fire.expected_last_fire),
-                ],
+    if fires.is_empty() {
+        return Ok(Vec::new());
+    }
+    let transaction = client.transaction().await.map_err(&error)?;
+
+    // Which configs have a run going, for the fires whose rule asks.
+    let asking: Vec<&str> = fires
+        .iter()
+        .filter(|fire| fire.when_active != ActiveRule::Enqueue && !fire.jobs.is_empty())
+        .map(|fire| fire.config_id.as_str())
+        .collect();
+    let active: HashSet<String> = if asking.is_empty() {
+        HashSet::new()
+    } else {
+        transaction
+            .query(
+                "SELECT DISTINCT config FROM jobs WHERE config = ANY($1::text[]) \
+                 AND status IN ('queued', 'running')",
+                &[&asking],
             )
             .await
-            .map_err(&error)?;
-        if moved == 0 {
+            .map_err(&error)?
+            .iter()
+            .map(|row| row.try_get::<_, String>(0))
+            .collect::<Result<_, _>>()
+            .map_err(&error)?
+    };
+    for (index, fire) in fires.iter().enumerate() {
+        if fire.when_active == ActiveRule::DeferWhileActive
+            && !fire.jobs.is_empty()
+            && active.contains(&fire.config_id)
+        {
+            outcomes[index] = Some(FireOutcome::Deferred);
+        }
+    }
+
+    // Lock the rows to move; rows another node is moving right now are skipped (they will be
+    // stale when it commits), so nodes never wait on each other nor deadlock. Then move each
+    // cursor only if it is still where this evaluation read it.
+    let pending: Vec<usize> = (0..fires.len())
+        .filter(|index| outcomes[*index].is_none())
+        .collect();
+    let ids: Vec<&str> = pending
+        .iter()
+        .map(|index| fires[*index].config_id.as_str())
+        .collect();
+    let lasts: Vec<SystemTime> = pending
+        .iter()
+        .map(|index| SystemTime::from(fires[*index].last_fire_at))
+        .collect();
+    let nexts: Vec<Option<SystemTime>> = pending
+        .iter()
+        .map(|index| time(fires[*index].next_fire_at))
+        .collect();
+    let expected: Vec<Option<SystemTime>> = pending
+        .iter()
+        .map(|index| time(fires[*index].expected_last_fire))
+        .collect();
+    let moved: HashSet<String> = transaction
+        .query(
+            "WITH locked AS ( \
+               SELECT id FROM configs WHERE id = ANY($1::text[]) ORDER BY id \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE configs c SET last_fire_at = u.last_fire_at, next_fire_at = u.next_fire_at \
+             FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) \
+               AS u(id, last_fire_at, next_fire_at, expected) \
+             WHERE c.id = u.id AND c.id IN (SELECT id FROM locked) \
+               AND c.last_fire_at IS NOT DISTINCT FROM u.expected \
+               AND c.enabled AND c.invalid_reason IS NULL \
+             RETURNING c.id",
+            &[&ids, &lasts, &nexts, &expected],
+        )
+        .await
+        .map_err(&error)?
+        .iter()
+        .map(|row| row.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()
+        .map_err(&error)?;
+
+    // The jobs of the fires that moved, in one batch.
+    let mut jobs: Vec<NewJob> = Vec::new();
+    let mut owners: Vec<(usize, usize)> = Vec::new();
+    for index in pending {
+        let fire = &fires[index];
+        if !moved.contains(&fire.config_id) {
             outcomes[index] = Some(FireOutcome::Stale);
             continue;
         }
-        if fire.when_active == ActiveRule::SkipWhileActive && has_jobs {
-            let busy: bool = transaction
-                .query_one(&active, &[&fire.config_id])
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(&error)?;
-            if busy {
-                outcomes[index] = Some(FireOutcome::Applied {
-                    enqueued: Vec::new(),
-                    skipped_active: true,
-                });
-                continue;
-            }
+        if fire.when_active == ActiveRule::SkipWhileActive
+            && !fire.jobs.is_empty()
+            && active.contains(&fire.config_id)
+        {
+            outcomes[index] = Some(FireOutcome::Applied {
+                enqueued: Vec::new(),
+                skipped_active: true,
+            });
+            continue;
         }
-        let mut enqueued = Vec::with_capacity(fire.jobs.len());
-        for job in &fire.jobs {
-            enqueued.push(enqueue::enqueue(&transaction, channel, job).await?);
-        }
+        owners.push((index, fire.jobs.len()));
+        jobs.extend(fire.jobs.iter().cloned());
+    }
+    let mut enqueued = enqueue::enqueue_many_in(&transaction, channel, &jobs)
+        .await?
+        .into_iter();
+    for (index, count) in owners {
         outcomes[index] = Some(FireOutcome::Applied {
-            enqueued,
+            enqueued: enqueued.by_ref().take(count).collect(),
             skipped_active: false,
         });
     }
