@@ -272,3 +272,130 @@ async fn an_event_accepted_by_a_node_that_died_is_delivered_once_by_the_next() {
     assert!(node.terminate().success());
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configs_and_events_are_refused_through_the_binary_and_store_nothing() {
+    let data = temp_dir();
+    let dir = data.path().to_str().unwrap();
+    let store = sqlite_store(data.path()).await;
+    store
+        .plugin_metadata_put(PluginMetadataRecord {
+            plugin: "uptime".into(),
+            version: "1.0.0".into(),
+            checksum: "test".into(),
+            state: MetadataState::Fresh,
+            metadata: Some(json!({"configSchema": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string", "format": "uri"},
+                    "every": {"type": "integer", "minimum": 10},
+                    "token": {"type": "string", "writeOnly": true}
+                },
+                "additionalProperties": false
+            }})),
+            error: None,
+            updated_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", dir]);
+        crate::harness::plugboard(&all)
+    };
+    let refused = |args: &[&str], expected: &[&str]| {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "`{}` should fail", args.join(" "));
+        for text in expected {
+            assert!(
+                stderr.contains(text),
+                "`{}` should say {text:?}:\n{stderr}",
+                args.join(" ")
+            );
+        }
+    };
+    assert!(run(&["tenant", "create", "acme"]).status.success());
+    let set = [
+        "config", "set", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+    ];
+    refused(
+        &[
+            &set[..],
+            &[
+                "--values",
+                r#"{"url": "not a uri", "every": 3, "colour": "red"}"#,
+            ],
+        ]
+        .concat(),
+        &[
+            "/url:",
+            "/every:",
+            "colour",
+            "do not match plugin uptime's config schema",
+        ],
+    );
+    refused(
+        &[
+            &set[..],
+            &[
+                "--values",
+                r#"{"url": "https://example.com"}"#,
+                "--schedule",
+                r#"{"cron": "0 0 9 * * MOON"}"#,
+            ],
+        ]
+        .concat(),
+        &["invalid cron expression", "day of week field `MOON`"],
+    );
+    refused(
+        &[
+            &set[..],
+            &[
+                "--values",
+                r#"{"url": "https://example.com"}"#,
+                "--schedule",
+                r#"{"cron": "0 0 9 * * *", "timezone": "Europe/Nowhere"}"#,
+            ],
+        ]
+        .concat(),
+        &["unknown time zone `Europe/Nowhere`"],
+    );
+    refused(
+        &["event", "post", "form.submitted", "--tenant", "nobody"],
+        &["tenant `nobody` does not exist"],
+    );
+    let configs = run(&["config", "list", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&configs.stdout).trim(),
+        "[]",
+        "nothing stored half-way"
+    );
+    let events = run(&["event", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&events.stdout).trim(), "[]");
+    // A good one, with a secret that reads never show.
+    let stored = run(&[
+        &set[..],
+        &[
+            "--values",
+            r#"{"url": "https://example.com", "token": "s3cret"}"#,
+            "--json",
+        ],
+    ]
+    .concat());
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let shown = run(&[
+        "config", "show", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+    ]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        shown.contains("********") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    store.close().await;
+}
