@@ -100,8 +100,16 @@ impl Scheduler {
                 match self.fire_for(config, now) {
                     Ok(fire) => fires.push(fire),
                     Err(error) => {
+                        // Marked invalid, so it is not due again (and not logged every tick)
+                        // until `config set` gives it a schedule that works.
                         report.broken += 1;
-                        tracing::warn!(config = %config.id, %error, "a stored schedule cannot be evaluated; fix it with `plugboard config set`");
+                        tracing::warn!(config = %config.id, %error, "a stored schedule cannot be evaluated; the config is marked invalid");
+                        self.store
+                            .config_set_invalid(
+                                &config.id,
+                                Some(format!("its schedule cannot be evaluated: {error}")),
+                            )
+                            .await?;
                     }
                 }
             }
@@ -120,9 +128,8 @@ impl Scheduler {
                     FireOutcome::Deferred => {}
                 }
             }
-            // A full batch may mean more are due; broken ones are not due again until fixed,
-            // but stop anyway when a whole batch was broken, so a tick always ends.
-            if count < self.config.batch || report.broken >= count {
+            // A full batch may mean more are due.
+            if count < self.config.batch {
                 return Ok(report);
             }
         }

@@ -290,3 +290,34 @@ fn bad_specs_say_what_is_wrong() {
         "{unknown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_schedule_that_cannot_be_evaluated_marks_its_config_invalid() {
+    let test_store = TestStore::sqlite().await;
+    let store = test_store.store.clone();
+    store.tenant_create("acme", "Acme").await.unwrap();
+    store
+        .config_put(ConfigPut {
+            config: test_config("c1", json!({"cron": "not cron"})),
+            cursor: Some(ScheduleCursor {
+                last_fire_at: Some(Timestamp(0)),
+                next_fire_at: Some(Timestamp(1)),
+            }),
+        })
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-01-01T00:00:00Z")));
+    let scheduler = Scheduler::new(store.clone(), clock, SchedulerConfig::default());
+    assert_eq!(scheduler.tick().await.unwrap().broken, 1);
+    let config = store.config_get("c1").await.unwrap().unwrap();
+    assert!(config
+        .invalid_reason
+        .unwrap()
+        .contains("invalid cron expression"));
+    assert_eq!(
+        scheduler.tick().await.unwrap(),
+        TickReport::default(),
+        "not due again"
+    );
+    test_store.finish().await;
+}

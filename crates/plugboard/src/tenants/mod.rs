@@ -325,18 +325,29 @@ impl Tenants {
         Ok(())
     }
 
-    /// Checks a config's stored values against the plugin's current schema; returns the
-    /// problems (empty: valid).
+    /// Checks a config's stored values against the plugin's current schema, and its stored
+    /// schedule; returns the problems (empty: valid).
     pub async fn check_config(&self, config: &Config) -> Result<Vec<String>, TenantError> {
+        let mut problems = Vec::new();
+        if let Some(spec) = &config.schedule {
+            if let Err(error) =
+                ScheduleSpec::from_value(spec).and_then(|spec| spec.compile(config.created_at))
+            {
+                problems.push(format!("schedule: {error}"));
+            }
+        }
         let Some(schema) = self.schema_of(&config.plugin).await? else {
-            return Ok(Vec::new());
+            return Ok(problems);
         };
         let mut plain = config.values.clone();
         self.key.open(&mut plain)?;
-        schema::check(&schema, &plain).map_err(|reason| TenantError::BadSchema {
-            plugin: config.plugin.clone(),
-            reason,
-        })
+        problems.extend(schema::check(&schema, &plain).map_err(|reason| {
+            TenantError::BadSchema {
+                plugin: config.plugin.clone(),
+                reason,
+            }
+        })?);
+        Ok(problems)
     }
 
     /// Checks every config of `plugin` against the plugin's current schema and marks those it
@@ -356,7 +367,7 @@ impl Tenants {
             let reason = match self.check_config(&config).await {
                 Ok(problems) if problems.is_empty() => None,
                 Ok(problems) => Some(format!(
-                    "plugin {plugin}'s config schema rejects the values: {}",
+                    "the config does not pass plugin {plugin}'s checks: {}",
                     problems.join("; ")
                 )),
                 Err(error) => Some(error.to_string()),
