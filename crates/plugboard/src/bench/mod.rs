@@ -13,6 +13,7 @@
 
 mod plugins;
 mod report;
+mod schedules;
 mod worker;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub enum BenchCommand {
     Queue(QueueBenchArgs),
     /// The plugin path: spawn to ready, raw RPC round trips, jobs through warm plugins
     Plugins(plugins::PluginBenchArgs),
+    /// Scheduler ticks with N configs due at once, and one event fanned out to N configs
+    Schedules(schedules::ScheduleBenchArgs),
     /// The worker process the queue benchmark starts (not for direct use)
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -100,6 +103,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
         BenchCommand::Queue(args) => queue_bench(args).await.map(|()| 0),
         BenchCommand::Worker(args) => worker::run(args).await.map(|()| 0),
         BenchCommand::Plugins(args) => plugins::run(args).await.map(|()| 0),
+        BenchCommand::Schedules(args) => schedules::run(args).await.map(|()| 0),
         BenchCommand::Writer(args) => write_until_killed(args).await.map(|()| 0),
     }
 }

@@ -5,10 +5,12 @@
 //! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
 //! machine that reaches the same data directory or PostgreSQL database as the server.
 
+mod config;
 mod doctor;
 mod job;
 mod plugin;
 mod serve;
+mod tenant;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,6 +53,16 @@ pub enum Command {
     /// Install, update, roll back, uninstall, enable and disable plugins (each is a job)
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Create, list, show and delete tenants
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// A tenant's plugin configs: set, list, show, validate, test, run-now, enable, disable,
+    /// delete
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Post and list events
+    #[command(subcommand)]
+    Event(tenant::EventCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -64,6 +76,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve::run(args).await,
         Command::Job(command) => job::run(command).await,
         Command::Plugin(command) => plugin::run(command).await,
+        Command::Tenant(command) => tenant::run_tenant(command).await,
+        Command::Config(command) => config::run(command).await,
+        Command::Event(command) => tenant::run_event(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }

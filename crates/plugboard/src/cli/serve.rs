@@ -1,17 +1,22 @@
 //! `plugboard serve`: the store, the worker pool and the HTTP endpoints, until a signal.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::ApiParams;
 use crate::config::{Database, SettingsArgs};
+use crate::events::Events;
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
 use crate::plugins::installer::{self, Installer, InstallerConfig};
 use crate::plugins::protections::Protections;
 use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{Queue, Registry, WorkerPool};
+use crate::schedule::{Scheduler, SchedulerConfig, SystemClock};
+use crate::tenants::run::SecretsOpened;
+use crate::tenants::{SecretKey, Tenants};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -81,8 +86,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         removed_folders = ?report.removed_folders,
         "installed plugins reconciled"
     );
+    let secret_key =
+        SecretKey::load(&settings.data_dir).context("loading the key that seals config secrets")?;
+    if matches!(settings.database, Database::Postgres { .. })
+        && std::env::var(crate::tenants::secrets::SECRET_KEY_VARIABLE).is_err()
+    {
+        tracing::warn!("{} is not set: this node seals and opens config secrets with its own data directory's key; give every node the same key", crate::tenants::secrets::SECRET_KEY_VARIABLE);
+    }
     let mut registry = Registry::with_builtin_kinds();
-    registry.register(PLUGIN_RUN, PluginRun::new(plugin_host.clone()));
+    registry.register(
+        PLUGIN_RUN,
+        SecretsOpened::new(PluginRun::new(plugin_host.clone()), secret_key.clone()),
+    );
     installer::register(&mut registry, Some(installer.clone()));
     let registry = Arc::new(registry);
     let queue = Queue::new(store.clone(), registry.clone());
@@ -108,6 +123,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .first()
         .map(|queue| queue.name.clone())
         .unwrap_or_else(|| "default".to_owned());
+    // Schedules, event fan-outs left undone, and schema changes: every node runs all three;
+    // the store makes each fire and each delivery happen once.
+    let background_stop = tokio_util::sync::CancellationToken::new();
+    let background = [
+        Scheduler::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            SchedulerConfig {
+                queue: probe_queue.clone(),
+                ..SchedulerConfig::default()
+            },
+        )
+        .start(background_stop.clone()),
+        Events::new(store.clone()).start(
+            Duration::from_secs(1),
+            settings
+                .retention
+                .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+            background_stop.clone(),
+        ),
+        Tenants::new(store.clone(), secret_key).watch_schemas(
+            plugin_host.ids(),
+            Duration::from_secs(2),
+            background_stop.clone(),
+        ),
+    ];
     let api = ApiParams {
         queue,
         probe_queue,
@@ -132,6 +173,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         std::process::exit(130);
     });
     http_stop.cancel();
+    background_stop.cancel();
+    for task in background {
+        let _ = task.await;
+    }
     pool.shutdown().await;
     plugin_host.stop_all().await;
     let _ = http.await;

@@ -19,6 +19,7 @@
 //! everything it reads beyond its interpreter and the system (an SDK included), or declare it in
 //! `permissions.read`.
 
+pub mod config_calls;
 pub mod host;
 pub mod installer;
 pub mod landlock;

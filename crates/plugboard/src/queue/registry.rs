@@ -80,6 +80,13 @@ impl JobContext {
         &self.job
     }
 
+    /// The same attempt with the job's payload replaced, for a handler that prepares the
+    /// payload before handing the job to another (secrets opened in memory, never stored).
+    pub fn with_payload(mut self, payload: Value) -> JobContext {
+        self.job.payload = payload;
+        self
+    }
+
     /// The id of the worker running this attempt (its lease owner).
     pub fn worker(&self) -> &str {
         &self.worker

@@ -1284,3 +1284,4 @@ mod plugin_registry {
         assert_eq!(store.plugin_lock_holder("hello").await.unwrap(), None);
     }
 }
+mod tenants;

@@ -17,6 +17,7 @@ mod kv;
 mod plugins;
 pub mod postgres;
 pub mod sqlite;
+mod tenants;
 
 #[cfg(test)]
 mod conformance;
@@ -34,6 +35,10 @@ pub use job::{
 pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 pub use plugins::{
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginRemoval, PluginState,
+};
+pub use tenants::{
+    ActiveRule, Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
+    ScheduleCursor, Tenant,
 };
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
@@ -311,4 +316,75 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a kept package version; true when there was one.
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError>;
+    /// Creates a tenant. An existing id is [`StoreError::Conflict`].
+    async fn tenant_create(&self, id: &str, name: &str) -> Result<Tenant, StoreError>;
+
+    /// Reads one tenant.
+    async fn tenant_get(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+
+    /// Lists every tenant, by id.
+    async fn tenant_list(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// Deletes a tenant and its configs (its events and jobs stay as history); true when it
+    /// existed.
+    async fn tenant_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Inserts a config, or replaces the one with its id, and returns it as stored. A second
+    /// config of one tenant and plugin with the same name, or one for a tenant that does not
+    /// exist, is [`StoreError::Conflict`] and writes nothing.
+    async fn config_put(&self, put: ConfigPut) -> Result<Config, StoreError>;
+
+    /// Reads one config.
+    async fn config_get(&self, id: &str) -> Result<Option<Config>, StoreError>;
+
+    /// Reads the config of a tenant and plugin with this name.
+    async fn config_find(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+    ) -> Result<Option<Config>, StoreError>;
+
+    /// Lists configs by tenant, plugin and name.
+    async fn config_list(&self, filter: ConfigFilter) -> Result<Vec<Config>, StoreError>;
+
+    /// Deletes a config; true when it existed.
+    async fn config_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Sets or clears why a config may not run (the plugin's schema rejects it).
+    async fn config_set_invalid(
+        &self,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` enabled, valid configs whose `next_fire_at` is at or before `now`, the
+    /// earliest first.
+    async fn config_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Config>, StoreError>;
+
+    /// Applies schedule evaluations, each atomically and only if its config is still enabled,
+    /// valid and at `expected_last_fire`: moves the cursor and enqueues the jobs (unique keys
+    /// apply), or with [`ActiveRule::SkipWhileActive`] enqueues nothing while the config has a
+    /// job queued or running. One answer per input, in input order. Concurrent evaluations of
+    /// one config on any number of nodes: exactly one applies.
+    async fn config_fire_many(
+        &self,
+        fires: Vec<ConfigFire>,
+    ) -> Result<Vec<FireOutcome>, StoreError>;
+
+    /// The enabled, valid configs of `tenant` that subscribe to at least one event pattern.
+    async fn config_subscribed(&self, tenant: &str) -> Result<Vec<Config>, StoreError>;
+
+    /// Reads one event.
+    async fn event_get(&self, id: i64) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Lists events, newest first.
+    async fn event_list(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Records that an event's jobs were enqueued, reaching `deliveries` configs. Only the first
+    /// call for an event writes; returns whether this one did.
+    async fn event_mark_delivered(&self, id: i64, deliveries: i64) -> Result<bool, StoreError>;
+
+    /// Deletes delivered events created before `created_before`; returns how many.
+    async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError>;
 }

@@ -9,4 +9,5 @@ mod hostile_packages;
 mod install;
 mod multinode;
 mod plugins;
+mod schedules;
 mod serve;

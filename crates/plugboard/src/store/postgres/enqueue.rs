@@ -98,6 +98,22 @@ pub(super) async fn enqueue_many(
         return Ok(Vec::new());
     }
     let error = database_error("job_enqueue_many");
+    let transaction = client.transaction().await.map_err(&error)?;
+    let answers = enqueue_many_in(&transaction, channel, jobs).await?;
+    transaction.commit().await.map_err(&error)?;
+    Ok(answers)
+}
+
+/// [`enqueue_many`] inside the caller's transaction (which commits it); the notices go with it.
+pub(super) async fn enqueue_many_in(
+    transaction: &Transaction<'_>,
+    channel: &str,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, StoreError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let error = database_error("job_enqueue_many");
     // A key repeated inside the batch is inserted by its first occurrence only; the others
     // answer with that row (created: false), as one-by-one enqueues would.
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
@@ -114,10 +130,9 @@ pub(super) async fn enqueue_many(
         }
     }
 
-    let transaction = client.transaction().await.map_err(&error)?;
     // Ids are reserved up front and given out in input order, so a batch's ids grow with its
     // order and each returned id says which input row it is.
-    let ids = reserve_ids(&transaction, to_insert.len()).await?;
+    let ids = reserve_ids(transaction, to_insert.len()).await?;
     let mut pending: Vec<(usize, i64)> = to_insert.into_iter().zip(ids).collect();
     // Keyed rows are inserted in key order: two batches sharing keys then take the keys' locks
     // in the same order and cannot deadlock.
@@ -127,7 +142,7 @@ pub(super) async fn enqueue_many(
     for _ in 0..UNIQUE_KEY_ATTEMPTS {
         let mut clashed = Vec::new();
         for chunk in pending.chunks(ROWS_PER_STATEMENT) {
-            let created = insert_rows(&transaction, jobs, chunk).await?;
+            let created = insert_rows(transaction, jobs, chunk).await?;
             for &(index, id) in chunk {
                 if created.contains(&id) {
                     answers[index] = Some(Enqueued {
@@ -143,7 +158,7 @@ pub(super) async fn enqueue_many(
             .iter()
             .filter_map(|(index, _)| jobs[*index].unique_key.as_deref())
             .collect();
-        let existing = existing_ids(&transaction, &keys).await?;
+        let existing = existing_ids(transaction, &keys).await?;
         pending = Vec::new();
         for (index, id) in clashed {
             match jobs[index]
@@ -177,10 +192,9 @@ pub(super) async fn enqueue_many(
             queue: Some(queue.to_owned()),
         })
         .collect();
-    notify::send(&transaction, channel, &notices)
+    notify::send(transaction, channel, &notices)
         .await
         .map_err(&error)?;
-    transaction.commit().await.map_err(&error)?;
 
     answered_by
         .iter()

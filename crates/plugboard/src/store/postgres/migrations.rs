@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plugin registry",
         include_str!("migrations/0003_plugin_registry.sql"),
     ),
+    (
+        4,
+        "tenants and configs",
+        include_str!("migrations/0004_tenants_configs.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

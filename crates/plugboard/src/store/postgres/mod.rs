@@ -23,6 +23,7 @@ mod logs;
 mod migrations;
 mod notify;
 mod plugins;
+mod tenants;
 #[cfg(test)]
 mod tests;
 
@@ -44,7 +45,9 @@ use super::{
     NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use super::{
+    Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
+    Tenant, Timestamp,
 };
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
@@ -498,5 +501,102 @@ impl Store for PostgresStore {
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         plugins::package_delete(&client, plugin, version).await
+    }
+
+    async fn tenant_create(&self, id: &str, name: &str) -> Result<Tenant, StoreError> {
+        let client = self.client().await?;
+        tenants::tenant_create(&client, id, name).await
+    }
+
+    async fn tenant_get(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let client = self.client().await?;
+        tenants::tenant_get(&client, id).await
+    }
+
+    async fn tenant_list(&self) -> Result<Vec<Tenant>, StoreError> {
+        let client = self.client().await?;
+        tenants::tenant_list(&client).await
+    }
+
+    async fn tenant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::tenant_delete(&client, id).await
+    }
+
+    async fn config_put(&self, put: ConfigPut) -> Result<Config, StoreError> {
+        let client = self.client().await?;
+        tenants::config_put(&client, &put).await
+    }
+
+    async fn config_get(&self, id: &str) -> Result<Option<Config>, StoreError> {
+        let client = self.client().await?;
+        tenants::config_get(&client, id).await
+    }
+
+    async fn config_find(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+    ) -> Result<Option<Config>, StoreError> {
+        let client = self.client().await?;
+        tenants::config_find(&client, tenant, plugin, name).await
+    }
+
+    async fn config_list(&self, filter: ConfigFilter) -> Result<Vec<Config>, StoreError> {
+        let client = self.client().await?;
+        tenants::config_list(&client, &filter).await
+    }
+
+    async fn config_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::config_delete(&client, id).await
+    }
+
+    async fn config_set_invalid(
+        &self,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::config_set_invalid(&client, id, reason.as_deref()).await
+    }
+
+    async fn config_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Config>, StoreError> {
+        let client = self.client().await?;
+        tenants::config_due(&client, now, limit).await
+    }
+
+    async fn config_fire_many(
+        &self,
+        fires: Vec<ConfigFire>,
+    ) -> Result<Vec<FireOutcome>, StoreError> {
+        let mut client = self.client().await?;
+        tenants::config_fire_many(&mut client, &self.channel, &fires).await
+    }
+
+    async fn config_subscribed(&self, tenant: &str) -> Result<Vec<Config>, StoreError> {
+        let client = self.client().await?;
+        tenants::config_subscribed(&client, tenant).await
+    }
+
+    async fn event_get(&self, id: i64) -> Result<Option<EventRecord>, StoreError> {
+        let client = self.client().await?;
+        tenants::event_get(&client, id).await
+    }
+
+    async fn event_list(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let client = self.client().await?;
+        tenants::event_list(&client, &filter).await
+    }
+
+    async fn event_mark_delivered(&self, id: i64, deliveries: i64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::event_mark_delivered(&client, id, deliveries).await
+    }
+
+    async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        tenants::event_prune(&client, created_before).await
     }
 }

@@ -154,12 +154,16 @@ async fn nodes_starting_together_migrate_once() {
     let client = raw_client(&url).await;
     let row = client
         .query_one(
-            &format!("SELECT count(*) FROM {schema}.schema_migrations"),
+            &format!("SELECT count(*), count(DISTINCT version) FROM {schema}.schema_migrations"),
             &[],
         )
         .await
         .expect("the migrations table exists");
-    assert_eq!(row.get::<_, i64>(0), 3, "each migration is recorded once");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        row.get::<_, i64>(1),
+        "each migration is recorded once"
+    );
     PostgresStore::drop_schema(&url, &schema)
         .await
         .expect("the schema drops");
@@ -193,10 +197,7 @@ async fn newer_schema_is_refused() {
     assert!(
         matches!(
             error,
-            StoreError::TooNew {
-                found: 999,
-                known: 3
-            }
+            StoreError::TooNew { found: 999, known } if known < 999
         ),
         "{error}"
     );

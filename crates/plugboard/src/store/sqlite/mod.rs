@@ -19,6 +19,7 @@ mod kv;
 mod logs;
 mod migrations;
 mod plugins;
+mod tenants;
 mod watch;
 mod writer;
 
@@ -34,6 +35,10 @@ use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
     LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+};
+use super::{
+    Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
+    Timestamp,
 };
 use super::{
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
@@ -606,6 +611,133 @@ impl Store for SqliteStore {
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
         let (plugin, version) = (plugin.to_owned(), version.to_owned());
         self.write(move |connection| plugins::package_delete(connection, &plugin, &version))
+            .await
+    }
+
+    async fn tenant_create(&self, id: &str, name: &str) -> Result<Tenant, StoreError> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.write(move |connection| tenants::tenant_create(connection, &id, &name))
+            .await
+    }
+
+    async fn tenant_get(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |connection| tenants::tenant_get(connection, &id))
+            .await
+    }
+
+    async fn tenant_list(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(tenants::tenant_list).await
+    }
+
+    async fn tenant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| tenants::tenant_delete(connection, &id))
+            .await
+    }
+
+    async fn config_put(&self, put: ConfigPut) -> Result<Config, StoreError> {
+        self.write(move |connection| tenants::config_put(connection, &put))
+            .await
+    }
+
+    async fn config_get(&self, id: &str) -> Result<Option<Config>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |connection| tenants::config_get(connection, &id))
+            .await
+    }
+
+    async fn config_find(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+    ) -> Result<Option<Config>, StoreError> {
+        let (tenant, plugin, name) = (tenant.to_owned(), plugin.to_owned(), name.to_owned());
+        self.read(move |connection| tenants::config_find(connection, &tenant, &plugin, &name))
+            .await
+    }
+
+    async fn config_list(&self, filter: ConfigFilter) -> Result<Vec<Config>, StoreError> {
+        self.read(move |connection| tenants::config_list(connection, &filter))
+            .await
+    }
+
+    async fn config_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| tenants::config_delete(connection, &id))
+            .await
+    }
+
+    async fn config_set_invalid(
+        &self,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| {
+            tenants::config_set_invalid(connection, &id, reason.as_deref())
+        })
+        .await
+    }
+
+    async fn config_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Config>, StoreError> {
+        self.read(move |connection| tenants::config_due(connection, now, limit))
+            .await
+    }
+
+    async fn config_fire_many(
+        &self,
+        fires: Vec<ConfigFire>,
+    ) -> Result<Vec<FireOutcome>, StoreError> {
+        let mut queues: Vec<String> = fires
+            .iter()
+            .flat_map(|fire| fire.jobs.iter().map(|job| job.queue.clone()))
+            .collect();
+        queues.sort();
+        queues.dedup();
+        let outcomes = self
+            .write(move |connection| {
+                fires
+                    .iter()
+                    .map(|fire| tenants::config_fire(connection, fire))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let created = outcomes.iter().any(|outcome| {
+            matches!(outcome, FireOutcome::Applied { enqueued, .. } if enqueued.iter().any(|job| job.created))
+        });
+        if created {
+            for queue in queues {
+                self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn config_subscribed(&self, tenant: &str) -> Result<Vec<Config>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |connection| tenants::config_subscribed(connection, &tenant))
+            .await
+    }
+
+    async fn event_get(&self, id: i64) -> Result<Option<EventRecord>, StoreError> {
+        self.read(move |connection| tenants::event_get(connection, id))
+            .await
+    }
+
+    async fn event_list(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(move |connection| tenants::event_list(connection, &filter))
+            .await
+    }
+
+    async fn event_mark_delivered(&self, id: i64, deliveries: i64) -> Result<bool, StoreError> {
+        self.write(move |connection| tenants::event_mark_delivered(connection, id, deliveries))
+            .await
+    }
+
+    async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |connection| tenants::event_prune(connection, created_before))
             .await
     }
 }
