@@ -220,7 +220,7 @@ async fn a_plugin_is_installed_updated_rolled_back_disabled_and_uninstalled_whil
         "disable",
     );
     let error = run_version(&store, json!({})).await.unwrap_err();
-    assert!(error.contains("not loaded"), "{error}");
+    assert!(error.contains("is disabled; enable it with"), "{error}");
     assert_eq!(
         store.plugin_get("scripted").await.unwrap().unwrap().state,
         PluginState::Disabled
@@ -254,7 +254,7 @@ async fn a_plugin_is_installed_updated_rolled_back_disabled_and_uninstalled_whil
     assert_eq!(store.kv_get(&scope, "count").await.unwrap(), Some(json!(3)));
     assert!(plugin_data.join("state").is_file());
     let error = run_version(&store, json!({})).await.unwrap_err();
-    assert!(error.contains("not loaded"), "{error}");
+    assert!(error.contains("is not installed"), "{error}");
 
     let archive = work.path().join("scripted-1.1.0.tar.gz");
     std::fs::write(&archive, &v110).unwrap();
