@@ -162,6 +162,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
                 plugin: args.plugin,
                 before_id: args.before.map(JobId),
                 limit: args.limit,
+                ..JobFilter::default()
             };
             let jobs = queue.list(filter).await?;
             if args.json {

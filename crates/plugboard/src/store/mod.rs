@@ -17,6 +17,7 @@ mod kv;
 mod plugins;
 pub mod postgres;
 pub mod sqlite;
+mod tokens;
 
 #[cfg(test)]
 mod conformance;
@@ -35,6 +36,7 @@ pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataReco
 pub use plugins::{
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginRemoval, PluginState,
 };
+pub use tokens::{ApiToken, NewApiToken, TokenAccess};
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
 /// behaviour never depends on it outside `store/`.
@@ -311,4 +313,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a kept package version; true when there was one.
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError>;
+
+    /// Stores an API token; `created_at` is now. A clash of id or hash is
+    /// [`StoreError::Conflict`].
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;
+
+    /// The token whose secret hashes to `hash`, revoked and expired ones included (the caller
+    /// decides what they may do).
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Every token, newest first.
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes a token (a second revoke keeps the first time). Returns the token as it now is,
+    /// `None` when there is no such id.
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
 }

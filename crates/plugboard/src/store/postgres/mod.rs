@@ -25,6 +25,7 @@ mod notify;
 mod plugins;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,12 +40,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
+    ApiToken, InstalledPlugin, LockOutcome, NewApiToken, PackageInfo, PackageRecord,
+    PluginMetadataRecord, PluginRemoval,
+};
+use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
     NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
-};
-use super::{
-    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
 };
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
@@ -498,5 +500,25 @@ impl Store for PostgresStore {
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         plugins::package_delete(&client, plugin, version).await
+    }
+
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        let client = self.client().await?;
+        tokens::create(&client, &token).await
+    }
+
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::find_by_hash(&client, hash).await
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::list(&client).await
+    }
+
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::revoke(&client, id).await
     }
 }

@@ -19,6 +19,7 @@ mod kv;
 mod logs;
 mod migrations;
 mod plugins;
+mod tokens;
 mod watch;
 mod writer;
 
@@ -31,12 +32,13 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
 
 use super::{
+    ApiToken, InstalledPlugin, LockOutcome, NewApiToken, PackageInfo, PackageRecord,
+    PluginMetadataRecord, PluginRemoval,
+};
+use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
     LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
-};
-use super::{
-    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
 };
 use writer::Writer;
 
@@ -606,6 +608,27 @@ impl Store for SqliteStore {
     async fn package_delete(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
         let (plugin, version) = (plugin.to_owned(), version.to_owned());
         self.write(move |connection| plugins::package_delete(connection, &plugin, &version))
+            .await
+    }
+
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        self.write(move |connection| tokens::create(connection, &token))
+            .await
+    }
+
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |connection| tokens::find_by_hash(connection, &hash))
+            .await
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(tokens::list).await
+    }
+
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| tokens::revoke(connection, &id))
             .await
     }
 }
