@@ -3,6 +3,7 @@
 
 mod api_auth;
 mod bad_input;
+mod cli_remote;
 mod crash;
 mod doctor;
 mod harness;
