@@ -98,6 +98,18 @@ pub struct SettingsArgs {
     /// How long runs on a replaced or disabled plugin version may take to finish before it is stopped, in ms [default: 30000]
     #[arg(long, env = "PLUGBOARD_PLUGIN_DRAIN_GRACE_MS", value_name = "MS")]
     pub plugin_drain_grace_ms: Option<u64>,
+    /// API requests a second each token may make, beyond the burst; 0 turns the limit off [default: 50]
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_TOKEN", value_name = "N")]
+    pub rate_limit_per_token: Option<u32>,
+    /// API requests a second each client address may make, beyond the burst; 0 turns the limit off [default: 100]
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
+    pub rate_limit_per_address: Option<u32>,
+    /// How many API requests a token or address may send at once above its rate [default: 100]
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_BURST", value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
+    /// The largest API request body, in KiB (plugin uploads excepted) [default: 1024]
+    #[arg(long, env = "PLUGBOARD_API_BODY_LIMIT_KB", value_name = "KIB")]
+    pub api_body_limit_kb: Option<u64>,
 }
 
 /// The config file's keys: the same names as the flags, with `-` as `_`.
@@ -130,6 +142,10 @@ struct FileSettings {
     package_download_timeout_ms: Option<u64>,
     package_stall_timeout_ms: Option<u64>,
     plugin_drain_grace_ms: Option<u64>,
+    rate_limit_per_token: Option<u32>,
+    rate_limit_per_address: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    api_body_limit_kb: Option<u64>,
 }
 
 /// Where the store lives.
@@ -171,6 +187,24 @@ pub struct Settings {
     pub packages: PackageLimits,
     /// `plugin_drain_grace_ms`.
     pub plugin_drain_grace: Duration,
+    /// `rate_limit_*`.
+    pub rate_limits: RateLimitSettings,
+    /// `api_body_limit_kb`, in bytes.
+    pub api_body_limit: usize,
+    /// `PLUGBOARD_ADMIN_TOKEN`, from the environment only (never a flag, which `ps` shows to
+    /// every user, nor the config file). `serve` checks it and makes one when it is absent.
+    pub admin_token: Option<String>,
+}
+
+/// Rate limits of the API: a token bucket per token and one per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Requests a second per token; 0: no limit.
+    pub per_token: u32,
+    /// Requests a second per client address; 0: no limit.
+    pub per_address: u32,
+    /// Bucket size: requests allowed at once above the rate.
+    pub burst: u32,
 }
 
 impl Settings {
@@ -311,6 +345,32 @@ impl Settings {
                 file.plugin_drain_grace_ms,
                 30_000,
             ),
+            rate_limits: RateLimitSettings {
+                per_token: args
+                    .rate_limit_per_token
+                    .or(file.rate_limit_per_token)
+                    .unwrap_or(50),
+                per_address: args
+                    .rate_limit_per_address
+                    .or(file.rate_limit_per_address)
+                    .unwrap_or(100),
+                burst: args
+                    .rate_limit_burst
+                    .or(file.rate_limit_burst)
+                    .unwrap_or(100)
+                    .max(1),
+            },
+            api_body_limit: usize::try_from(
+                args.api_body_limit_kb
+                    .or(file.api_body_limit_kb)
+                    .unwrap_or(1024)
+                    .max(1)
+                    .saturating_mul(1024),
+            )
+            .unwrap_or(usize::MAX),
+            admin_token: std::env::var("PLUGBOARD_ADMIN_TOKEN")
+                .ok()
+                .filter(|token| !token.is_empty()),
         };
         for (name, value) in [
             ("rescue_interval_ms", settings.rescue_interval),

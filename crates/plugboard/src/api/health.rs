@@ -12,6 +12,9 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use super::auth::Caller;
+use super::problem::Problem;
+use super::AppState;
 use crate::queue::Queue;
 use crate::store::{JobStatus, NewJob};
 
@@ -27,11 +30,11 @@ pub(super) struct HealthState {
 }
 
 impl HealthState {
-    pub(super) fn new(params: super::ApiParams) -> HealthState {
+    pub(super) fn new(queue: Queue, probe_queue: String, sandbox: Value) -> HealthState {
         HealthState {
-            queue: params.queue,
-            probe_queue: params.probe_queue,
-            sandbox: Arc::new(params.sandbox),
+            queue,
+            probe_queue,
+            sandbox: Arc::new(sandbox),
             last_probe: Arc::new(Mutex::new(None)),
         }
     }
@@ -41,8 +44,8 @@ pub(super) async fn livez() -> &'static str {
     "ok\n"
 }
 
-pub(super) async fn readyz(State(state): State<HealthState>) -> (StatusCode, String) {
-    match state.queue.store().ping().await {
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.health.queue.store().ping().await {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -51,7 +54,19 @@ pub(super) async fn readyz(State(state): State<HealthState>) -> (StatusCode, Str
     }
 }
 
-pub(super) async fn health(State(state): State<HealthState>) -> (StatusCode, Json<Value>) {
+/// Every check with its detail: the store, a `noop` job's round trip through a worker, and the
+/// protections of plugin processes. `503` when one fails.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses(
+        (status = 200, description = "Every check passed", body = Object),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A check failed; its detail says which", body = Object),
+    ))]
+pub(super) async fn health(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> (StatusCode, Json<Value>) {
+    let state = state.health;
     let store = state.queue.store();
     let started = Instant::now();
     let store_check = match store.server_version().await {

@@ -1,16 +1,50 @@
-//! The HTTP surface. For now: the probes `/livez` and `/readyz` and the detailed
-//! `/api/v1/health`; the versioned API, auth and streams grow here.
+//! The HTTP surface: the probes `/livez` and `/readyz`, the versioned API under `/api/v1` (health,
+//! jobs, plugins, tokens), `/metrics`, and the OpenAPI document generated from the handlers.
 //!
-//! Owns: routing, status codes, response bodies. Must not touch: SQL (it calls `queue/`).
+//! Every route under `/api/v1` except the OpenAPI document and its reference page needs a token
+//! (`auth.rs`), is rate limited per client address and per token (`ratelimit.rs`), and answers
+//! errors as RFC 9457 problem documents (`problem.rs`). Routes are registered only through
+//! `utoipa_axum::routes!`, so each is in `/api/v1/openapi.json`; a test fails when one is not.
+//!
+//! Owns: routing, status codes, response bodies, auth, rate limits. Must not touch: SQL (it calls
+//! `queue/` and the `Store` trait the queue hands out) and `plugins/` (admin actions are jobs it
+//! enqueues by kind name).
 
+mod auth;
+mod docs;
 mod health;
+mod jobs;
+mod metrics;
+mod plugins;
+mod problem;
+mod ratelimit;
+mod time;
+mod tokens;
 
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::config::RateLimitSettings;
 use crate::queue::Queue;
+
+pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
+pub use problem::{ApiError, FieldError, Problem};
 
 /// What the router serves from.
 pub struct ApiParams {
@@ -20,24 +54,185 @@ pub struct ApiParams {
     /// The `sandbox` check of `/api/v1/health`: what protects this node's plugin processes,
     /// worked out once at start by the caller (`ok` false when plugins cannot start).
     pub sandbox: serde_json::Value,
+    /// The admin token (`PLUGBOARD_ADMIN_TOKEN`, or the one `serve` made).
+    pub admin_token: AdminToken,
+    pub rate_limits: RateLimitSettings,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
 }
 
-/// The router, separate from the listener so tests can serve it on a port of their own.
+/// What every handler reaches through `State`.
+#[derive(Clone)]
+pub struct AppState {
+    queue: Queue,
+    health: health::HealthState,
+    admin: Arc<AdminToken>,
+    limits: Arc<ratelimit::RateLimits>,
+    metrics: Arc<metrics::HttpMetrics>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "plugboard",
+        description = "The plugboard HTTP API: jobs, plugins, tokens, health. Errors are RFC 9457 problem documents (application/problem+json). Send `Authorization: Bearer TOKEN`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(problem::Problem, problem::FieldError)),
+    tags(
+        (name = "jobs", description = "The job queue"),
+        (name = "plugins", description = "Installed plugins and the admin's actions on them"),
+        (name = "tokens", description = "API tokens (admin only)"),
+        (name = "health", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Routes that need a token, each registered with its OpenAPI description.
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(jobs::create, jobs::list))
+        .routes(routes!(jobs::show))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(plugins::list, plugins::install))
+        .routes(routes!(plugins::show, plugins::uninstall))
+        .routes(routes!(plugins::update))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::enable))
+        .routes(routes!(plugins::disable))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    protected_routes().split_for_parts().1
+}
+
+/// Routes outside the OpenAPI document: the probes, the document itself and its reference page.
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[
+    "/livez",
+    "/readyz",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/docs/assets/{file}",
+];
+
+/// The router, separate from the listener so tests can serve it on a port of their own. Serve
+/// it with `into_make_service_with_connect_info::<SocketAddr>()` so that rate limits see client
+/// addresses.
 pub fn router(params: ApiParams) -> Router {
-    let state = health::HealthState::new(params);
+    let state = AppState {
+        queue: params.queue.clone(),
+        admin: Arc::new(params.admin_token),
+        limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
+        metrics: Arc::new(metrics::HttpMetrics::default()),
+        health: health::HealthState::new(params.queue, params.probe_queue, params.sandbox),
+    };
+    let (protected, document) = protected_routes().split_for_parts();
+    let document = Arc::new(
+        document
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
-        .route("/api/v1/health", get(health::health))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        (*document).clone(),
+                    )
+                }
+            }),
+        )
+        .route("/api/v1/docs", get(docs::page))
+        .route("/api/v1/docs/assets/{file}", get(docs::asset))
+        .merge(protected)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(params.body_limit))
         .with_state(state)
+}
+
+/// Rate limits, then authentication, then the read-only rule, for every protected route.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match admit(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned());
+    state
+        .limits
+        .per_address
+        .check(&address)
+        .map_err(|wait| rate_limited("this client address", wait))?;
+    let (mut parts, body) = request.into_parts();
+    let caller = auth::authenticate(&parts, &state.admin, state.queue.store().as_ref()).await?;
+    state
+        .limits
+        .per_token
+        .check(caller.label())
+        .map_err(|wait| rate_limited("this token", wait))?;
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        caller.require_write()?;
+    }
+    parts.extensions.insert(caller);
+    Ok(Request::from_parts(parts, body))
+}
+
+fn rate_limited(who: &str, wait: u64) -> ApiError {
+    ApiError::RateLimited {
+        detail: format!(
+            "{who} sent more requests than the server allows (rate_limit_* settings); wait {wait} s and try again"
+        ),
+        retry_after_secs: wait,
+    }
 }
 
 /// Serves the router on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, params: ApiParams, stop: CancellationToken) {
     let app = router(params);
-    let outcome = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
+    let outcome = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await;
     if let Err(error) = outcome {
         tracing::error!(%error, "the HTTP server stopped");
     }

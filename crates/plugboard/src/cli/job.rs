@@ -1,4 +1,8 @@
 //! `plugboard job …`: enqueue, list, show, cancel, retry, and read or follow logs.
+//!
+//! With `--url` (or `PLUGBOARD_URL`) each command calls the server's API (`job_remote.rs`);
+//! without it, it opens the store the settings name, so it must run where the data directory or
+//! the PostgreSQL database is reachable.
 
 use std::io::Write;
 use std::time::Duration;
@@ -6,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
+use super::client::RemoteArgs;
 use crate::config::SettingsArgs;
 use crate::queue::{Queue, Registry};
 use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, NewJob, Timestamp};
@@ -54,6 +59,8 @@ pub struct EnqueueArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +84,8 @@ pub struct ListArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +95,8 @@ pub struct IdArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,6 +110,8 @@ pub struct LogsArgs {
     pub after: i64,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// The queue of the store the settings name, with every job kind this plugboard knows (for
@@ -124,6 +137,16 @@ pub(super) async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
 }
 
 pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
+    let remote = match &command {
+        JobCommand::Enqueue(args) => &args.remote,
+        JobCommand::List(args) => &args.remote,
+        JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.remote,
+        JobCommand::Logs(args) => &args.remote,
+    };
+    if let Some(url) = remote.url.clone() {
+        let client = super::client::ApiClient::new(&url, remote.token.as_deref())?;
+        return super::job_remote::run(&client, command).await;
+    }
     match command {
         JobCommand::Enqueue(args) => {
             let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
@@ -162,6 +185,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
                 plugin: args.plugin,
                 before_id: args.before.map(JobId),
                 limit: args.limit,
+                ..JobFilter::default()
             };
             let jobs = queue.list(filter).await?;
             if args.json {

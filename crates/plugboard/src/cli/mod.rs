@@ -5,9 +5,11 @@
 //! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
 //! machine that reaches the same data directory or PostgreSQL database as the server.
 
+mod client;
 mod config;
 mod doctor;
 mod job;
+mod job_remote;
 mod plugin;
 mod serve;
 mod tenant;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::api::ApiParams;
+use crate::api::{AdminToken, ApiParams, ADMIN_TOKEN_MIN_LEN};
 use crate::config::{Database, SettingsArgs};
 use crate::events::Events;
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
@@ -49,6 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if let Some(file) = &settings.config_file {
         tracing::info!(file = %file.display(), "config file read");
     }
+    let admin_token = admin_token(&settings)?;
     // Absolute: plugins run in their package folder, so a relative data directory would point
     // somewhere else for them.
     let plugin_data = std::path::absolute(settings.data_dir.join("plugin-data"))
@@ -153,6 +154,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         queue,
         probe_queue,
         sandbox: protections.health_check(),
+        admin_token,
+        rate_limits: settings.rate_limits,
+        body_limit: settings.api_body_limit,
     };
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
@@ -192,4 +196,62 @@ fn prepare_plugin_data(directory: &std::path::Path) -> anyhow::Result<()> {
             directory.display()
         )
     })
+}
+
+/// The file in the data directory that holds the admin token `serve` made.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// The admin token: `PLUGBOARD_ADMIN_TOKEN` when set (refused when shorter than 32 characters);
+/// otherwise the one in `DATA_DIR/admin-token`, made on the first start (readable by this user
+/// only) and its path logged.
+fn admin_token(settings: &crate::config::Settings) -> anyhow::Result<AdminToken> {
+    if let Some(token) = &settings.admin_token {
+        return AdminToken::new(token).map_err(anyhow::Error::msg);
+    }
+    let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
+    super::prepare_data_dir(&settings.data_dir)?;
+    match std::fs::read_to_string(&path) {
+        Ok(token) => {
+            let token = token.trim();
+            let token = AdminToken::new(token).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} holds a token shorter than {ADMIN_TOKEN_MIN_LEN} characters; delete the file to have a new one made, or set PLUGBOARD_ADMIN_TOKEN",
+                    path.display()
+                )
+            })?;
+            tracing::info!(file = %path.display(), "PLUGBOARD_ADMIN_TOKEN is not set; using the admin token kept in the data directory");
+            Ok(token)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let token = crate::api::mint_secret("pb_admin_");
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path);
+            if matches!(&opened, Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists) {
+                // Another serve on this data directory made it first: use that one.
+                return admin_token(settings);
+            }
+            let mut file = opened.with_context(|| {
+                    format!(
+                        "cannot create {} for the admin token; check the permissions of the data directory, or set PLUGBOARD_ADMIN_TOKEN",
+                        path.display()
+                    )
+                })?;
+            file.write_all(format!("{token}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing the admin token to {}", path.display()))?;
+            tracing::warn!(file = %path.display(), "PLUGBOARD_ADMIN_TOKEN is not set; made an admin token and saved it (readable by this user only); send it as `Authorization: Bearer $(cat FILE)`");
+            AdminToken::new(&token).map_err(anyhow::Error::msg)
+        }
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "cannot read the admin token in {}; fix its permissions, or set PLUGBOARD_ADMIN_TOKEN",
+                path.display()
+            )
+        }),
+    }
 }

@@ -1285,3 +1285,128 @@ mod plugin_registry {
     }
 }
 mod tenants;
+
+/// API tokens: stored by hash, found by hash, listed and revoked.
+mod api_tokens {
+    use std::sync::Arc;
+
+    use crate::store::{
+        JobFilter, JobId, NewApiToken, NewJob, Store, StoreError, Timestamp, TokenAccess,
+    };
+
+    crate::store::testing::for_each_store!(
+        tokens_are_found_by_hash_listed_and_revoked,
+        jobs_are_listed_by_creation_time,
+    );
+
+    fn token(id: &str, hash: &str, tenant: Option<&str>) -> NewApiToken {
+        NewApiToken {
+            id: id.to_owned(),
+            name: format!("{id} for tests"),
+            hash: hash.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            access: TokenAccess::Read,
+            expires_at: Some(Timestamp(4_102_444_800_000_000)),
+        }
+    }
+
+    async fn tokens_are_found_by_hash_listed_and_revoked(store: Arc<dyn Store>) {
+        let first = store
+            .token_create(token("tok_a", "aa", Some("acme")))
+            .await
+            .unwrap();
+        assert_eq!(first.tenant.as_deref(), Some("acme"));
+        assert_eq!(first.access, TokenAccess::Read);
+        assert_eq!(first.revoked_at, None);
+        assert_eq!(first.expires_at, Some(Timestamp(4_102_444_800_000_000)));
+        let mut second = token("tok_b", "bb", None);
+        second.access = TokenAccess::Write;
+        second.expires_at = None;
+        store.token_create(second).await.unwrap();
+        assert!(matches!(
+            store.token_create(token("tok_c", "aa", None)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.token_create(token("tok_a", "cc", None)).await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        let found = store.token_find_by_hash("aa").await.unwrap().unwrap();
+        assert_eq!(found, first);
+        let found = store.token_find_by_hash("bb").await.unwrap().unwrap();
+        assert_eq!(found.access, TokenAccess::Write);
+        assert_eq!(found.expires_at, None);
+        assert_eq!(store.token_find_by_hash("zz").await.unwrap(), None);
+        let mut ids: Vec<String> = store
+            .token_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|token| token.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["tok_a", "tok_b"]);
+
+        let revoked = store.token_revoke("tok_a").await.unwrap().unwrap();
+        let at = revoked.revoked_at.expect("revoked_at is set");
+        let again = store.token_revoke("tok_a").await.unwrap().unwrap();
+        assert_eq!(
+            again.revoked_at,
+            Some(at),
+            "a second revoke keeps the first time"
+        );
+        assert_eq!(
+            store
+                .token_find_by_hash("aa")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(at)
+        );
+        assert_eq!(store.token_revoke("tok_missing").await.unwrap(), None);
+    }
+
+    async fn jobs_are_listed_by_creation_time(store: Arc<dyn Store>) {
+        let first = store
+            .job_enqueue(NewJob::new("noop", serde_json::json!({})))
+            .await
+            .unwrap()
+            .id;
+        let created = store.job_get(first).await.unwrap().unwrap().created_at;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let second = store
+            .job_enqueue(NewJob::new("noop", serde_json::json!({})))
+            .await
+            .unwrap()
+            .id;
+        let ids = |jobs: Vec<crate::store::Job>| {
+            jobs.into_iter().map(|job| job.id).collect::<Vec<JobId>>()
+        };
+        let after = store
+            .job_list(JobFilter {
+                created_after: Some(Timestamp(created.0 + 1)),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(after), [second]);
+        let before = store
+            .job_list(JobFilter {
+                created_before: Some(Timestamp(created.0 + 1)),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(before), [first]);
+        let both = store
+            .job_list(JobFilter {
+                created_after: Some(created),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(both), [second, first]);
+    }
+}

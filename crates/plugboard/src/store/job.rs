@@ -274,6 +274,10 @@ pub struct JobFilter {
     pub tenant: Option<String>,
     pub plugin: Option<String>,
     pub before_id: Option<JobId>,
+    /// Only jobs created at or after this time.
+    pub created_after: Option<Timestamp>,
+    /// Only jobs created before this time.
+    pub created_before: Option<Timestamp>,
     /// Default (0) means 50.
     pub limit: usize,
 }

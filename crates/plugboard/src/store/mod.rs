@@ -18,6 +18,7 @@ mod plugins;
 pub mod postgres;
 pub mod sqlite;
 mod tenants;
+mod tokens;
 
 #[cfg(test)]
 mod conformance;
@@ -40,6 +41,7 @@ pub use tenants::{
     ActiveRule, Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
     ScheduleCursor, Tenant,
 };
+pub use tokens::{ApiToken, NewApiToken, TokenAccess};
 
 /// Which database a store speaks to. Used for labels in health output and benchmarks only;
 /// behaviour never depends on it outside `store/`.
@@ -387,4 +389,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes delivered events created before `created_before`; returns how many.
     async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Stores an API token; `created_at` is now. A clash of id or hash is
+    /// [`StoreError::Conflict`].
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;
+
+    /// The token whose secret hashes to `hash`, revoked and expired ones included (the caller
+    /// decides what they may do).
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Every token, newest first.
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes a token (a second revoke keeps the first time). Returns the token as it now is,
+    /// `None` when there is no such id.
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `plugboard` binary, a real SQLite file, a real PostgreSQL (when
 //! `PLUGBOARD_TEST_DATABASE_URL` is set), real signals and real HTTP. One module per capability.
 
+mod api_auth;
 mod bad_input;
+mod cli_remote;
 mod crash;
 mod doctor;
 mod harness;

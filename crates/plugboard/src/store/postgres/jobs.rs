@@ -127,6 +127,12 @@ pub(super) async fn list<C: GenericClient>(
     if let Some(before) = filter.before_id {
         add("jobs.id <", Box::new(before.0));
     }
+    if let Some(after) = filter.created_after {
+        add("jobs.created_at >=", Box::new(SystemTime::from(after)));
+    }
+    if let Some(before) = filter.created_before {
+        add("jobs.created_at <", Box::new(SystemTime::from(before)));
+    }
     let limit = if filter.limit == 0 { 50 } else { filter.limit };
     values.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
     sql.push_str(&format!(" ORDER BY jobs.id DESC LIMIT ${}", values.len()));

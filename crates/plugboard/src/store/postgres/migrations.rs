@@ -10,7 +10,7 @@ use super::connect::quote_identifier;
 use crate::store::StoreError;
 
 /// Every migration, oldest first. Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "jobs", include_str!("migrations/0001_jobs.sql")),
     (
         2,
@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "tenants and configs",
         include_str!("migrations/0004_tenants_configs.sql"),
+    ),
+    (
+        5,
+        "api tokens",
+        include_str!("migrations/0005_api_tokens.sql"),
     ),
 ];
 
@@ -83,11 +88,14 @@ pub(super) async fn apply(
             known,
         });
     }
+    let applied = applied_versions(&transaction, 0).await?;
     transaction.commit().await.map_err(failed(0))?;
 
+    // By set, not by maximum: a migration numbered below one already applied (merged later from
+    // another line of work) is still applied.
     for (version, name, sql) in MIGRATIONS
         .iter()
-        .filter(|(version, _, _)| *version > current)
+        .filter(|(version, _, _)| !applied.contains(version))
     {
         let transaction = begin_locked(client, &lock_name, *version).await?;
         // Another node may have applied it while we waited for the lock.
@@ -98,7 +106,10 @@ pub(super) async fn apply(
                 known,
             });
         }
-        if current >= *version {
+        if applied_versions(&transaction, *version)
+            .await?
+            .contains(version)
+        {
             continue;
         }
         transaction
@@ -140,6 +151,19 @@ async fn current_version(transaction: &Transaction<'_>, version: i64) -> Result<
         .await
         .and_then(|row| row.try_get(0))
         .map_err(failed(version))
+}
+
+async fn applied_versions(
+    transaction: &Transaction<'_>,
+    version: i64,
+) -> Result<Vec<i64>, StoreError> {
+    transaction
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .map_err(failed(version))?
+        .iter()
+        .map(|row| row.try_get::<_, i64>(0).map_err(failed(version)))
+        .collect()
 }
 
 fn failed(version: i64) -> impl Fn(tokio_postgres::Error) -> StoreError {

@@ -26,6 +26,7 @@ mod plugins;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,14 +41,17 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
+    ApiToken, InstalledPlugin, LockOutcome, NewApiToken, PackageInfo, PackageRecord,
+    PluginMetadataRecord, PluginRemoval,
+};
+use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
     NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use super::{
-    Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
-    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
-    Tenant, Timestamp,
+    Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
+    Timestamp,
 };
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
@@ -598,5 +602,25 @@ impl Store for PostgresStore {
     async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError> {
         let client = self.client().await?;
         tenants::event_prune(&client, created_before).await
+    }
+
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        let client = self.client().await?;
+        tokens::create(&client, &token).await
+    }
+
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::find_by_hash(&client, hash).await
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::list(&client).await
+    }
+
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let client = self.client().await?;
+        tokens::revoke(&client, id).await
     }
 }

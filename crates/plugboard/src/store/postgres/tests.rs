@@ -159,9 +159,10 @@ async fn nodes_starting_together_migrate_once() {
         )
         .await
         .expect("the migrations table exists");
+    let known = super::migrations::MIGRATIONS.len() as i64;
     assert_eq!(
         row.get::<_, i64>(0),
-        row.get::<_, i64>(1),
+        known,
         "each migration is recorded once"
     );
     PostgresStore::drop_schema(&url, &schema)
@@ -197,7 +198,8 @@ async fn newer_schema_is_refused() {
     assert!(
         matches!(
             error,
-            StoreError::TooNew { found: 999, known } if known < 999
+            StoreError::TooNew { found: 999, known }
+                if Some(known) == super::migrations::MIGRATIONS.last().map(|migration| migration.0)
         ),
         "{error}"
     );

@@ -136,6 +136,12 @@ pub(super) fn list(connection: &Connection, filter: &JobFilter) -> Result<Vec<Jo
     if let Some(before) = filter.before_id {
         add("id <", before.0.into());
     }
+    if let Some(after) = filter.created_after {
+        add("created_at >=", after.0.into());
+    }
+    if let Some(before) = filter.created_before {
+        add("created_at <", before.0.into());
+    }
     let limit = if filter.limit == 0 { 50 } else { filter.limit };
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
     let mut select = connection

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenants and configs",
         include_str!("migrations/0004_tenants_configs.sql"),
     ),
+    (
+        5,
+        "api tokens",
+        include_str!("migrations/0005_api_tokens.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.
@@ -57,9 +62,17 @@ pub(super) fn apply(connection: &Connection) -> Result<(), StoreError> {
             known,
         });
     }
+    let applied: Vec<i64> = connection
+        .prepare("SELECT version FROM schema_migrations")
+        .and_then(|mut select| {
+            select
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<i64>, _>>()
+        })
+        .map_err(|error| failed(0, error))?;
     for (version, name, sql) in MIGRATIONS
         .iter()
-        .filter(|(version, _, _)| *version > current)
+        .filter(|(version, _, _)| !applied.contains(version))
     {
         connection
             .execute_batch("BEGIN IMMEDIATE")

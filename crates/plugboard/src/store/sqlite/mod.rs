@@ -20,6 +20,7 @@ mod logs;
 mod migrations;
 mod plugins;
 mod tenants;
+mod tokens;
 mod watch;
 mod writer;
 
@@ -32,6 +33,10 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
 
 use super::{
+    ApiToken, InstalledPlugin, LockOutcome, NewApiToken, PackageInfo, PackageRecord,
+    PluginMetadataRecord, PluginRemoval,
+};
+use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
     LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
@@ -39,9 +44,6 @@ use super::{
 use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
-};
-use super::{
-    InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginMetadataRecord, PluginRemoval,
 };
 use writer::Writer;
 
@@ -738,6 +740,27 @@ impl Store for SqliteStore {
 
     async fn event_prune(&self, created_before: Timestamp) -> Result<u64, StoreError> {
         self.write(move |connection| tenants::event_prune(connection, created_before))
+            .await
+    }
+
+    async fn token_create(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        self.write(move |connection| tokens::create(connection, &token))
+            .await
+    }
+
+    async fn token_find_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |connection| tokens::find_by_hash(connection, &hash))
+            .await
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(tokens::list).await
+    }
+
+    async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| tokens::revoke(connection, &id))
             .await
     }
 }

@@ -33,6 +33,8 @@ pub const FAST_LEASES: &[&str] = &[
 pub struct TestHost {
     child: Child,
     pub address: String,
+    /// The admin token the server made in its data directory (`admin-token`).
+    pub admin_token: String,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
@@ -50,6 +52,7 @@ impl TestHost {
             .args(extra)
             .env("PLUGBOARD_LOG", "info")
             .env_remove("PLUGBOARD_DATABASE_URL")
+            .env_remove("PLUGBOARD_ADMIN_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -92,9 +95,14 @@ impl TestHost {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
+        let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
+            .expect("serve keeps its admin token in the data directory")
+            .trim()
+            .to_owned();
         TestHost {
             child,
             address,
+            admin_token,
             stderr,
         }
     }
@@ -156,8 +164,9 @@ impl TestHost {
             .unwrap();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.address
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.address,
+            self.admin_token
         )
         .unwrap();
         let mut response = String::new();

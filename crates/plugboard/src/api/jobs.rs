@@ -1,0 +1,593 @@
+//! `/api/v1/jobs`: enqueue, list with filters and a cursor, show, cancel, retry, and logs as
+//! JSON pages or a live Server-Sent Events stream.
+//!
+//! Paging: jobs come newest first and the cursor is the id of the last job of a page; the next
+//! page holds jobs with smaller ids. Ids grow with insertion, so jobs added while a client pages
+//! land before its first page and never shift the pages after it: nothing is skipped or repeated.
+//!
+//! Tenancy: a tenant token sees, cancels and retries only its tenant's jobs (another tenant's job
+//! is answered 404, as if it did not exist) and enqueues only `plugin.run` jobs of its tenant.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header::{ACCEPT, CACHE_CONTROL};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::{time, AppState};
+use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob};
+
+/// The kind that tenant and non-admin tokens may enqueue.
+const PLUGIN_RUN: &str = "plugin.run";
+const MAX_PAGE: usize = 500;
+
+/// A job as the API shows it; times are RFC 3339.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub tenant: Option<String>,
+    pub plugin: Option<String>,
+    pub config: Option<String>,
+    pub payload: Value,
+    #[schema(value_type = String, example = "queued")]
+    pub status: String,
+    pub priority: i32,
+    pub run_at: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub timeout_ms: Option<i64>,
+    pub cancel_requested: bool,
+    pub error: Option<String>,
+    pub result: Option<Value>,
+    pub progress: Option<Value>,
+    pub unique_key: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<Job> for JobView {
+    fn from(job: Job) -> JobView {
+        JobView {
+            id: job.id.0,
+            kind: job.kind,
+            queue: job.queue,
+            tenant: job.tenant,
+            plugin: job.plugin,
+            config: job.config,
+            payload: job.payload,
+            status: job.status.as_str().to_owned(),
+            priority: job.priority,
+            run_at: time::format(job.run_at),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            timeout_ms: job.timeout_ms,
+            cancel_requested: job.cancel_requested,
+            error: job.error,
+            result: job.result,
+            progress: job.progress,
+            unique_key: job.unique_key,
+            created_at: time::format(job.created_at),
+            started_at: job.started_at.map(time::format),
+            finished_at: job.finished_at.map(time::format),
+        }
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// A registered kind: `plugin.run` for any write token; built-in kinds (`noop`, the
+    /// `plugin.*` admin kinds) for the admin token only.
+    pub kind: String,
+    /// What the kind expects; default `{}`.
+    #[serde(default = "empty_object")]
+    pub payload: Value,
+    /// Default `default`.
+    pub queue: Option<String>,
+    /// Lower runs first; default 0.
+    pub priority: Option<i32>,
+    /// RFC 3339; default now.
+    pub run_at: Option<String>,
+    /// 1 to 1000; default 3.
+    pub max_attempts: Option<i32>,
+    pub timeout_ms: Option<i64>,
+    /// A second enqueue with the same key answers the first job (`200` instead of `201`).
+    pub unique_key: Option<String>,
+    /// The tenant the job belongs to; a tenant token's own tenant by default.
+    pub tenant: Option<String>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Filters and paging of `GET /api/v1/jobs`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListJobs {
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub plugin: Option<String>,
+    pub tenant: Option<String>,
+    pub queue: Option<String>,
+    /// RFC 3339: jobs created at or after.
+    pub created_after: Option<String>,
+    /// RFC 3339: jobs created before.
+    pub created_before: Option<String>,
+    /// 1 to 500; default 50.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to a cancel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelResult {
+    /// `cancelled` (it was queued), `requested` (it is running and was told to stop) or
+    /// `already_finished`.
+    pub outcome: String,
+    pub job: JobView,
+}
+
+/// Paging of `GET /api/v1/jobs/{id}/logs` as JSON.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListLogs {
+    /// Lines with a sequence number above this; default 0 (from the start).
+    pub after_seq: Option<i64>,
+    /// 1 to 1000; default 500.
+    pub limit: Option<usize>,
+}
+
+/// One log line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogLineView {
+    pub seq: i64,
+    pub time: String,
+    /// `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+impl From<LogLine> for LogLineView {
+    fn from(line: LogLine) -> LogLineView {
+        LogLineView {
+            seq: line.seq,
+            time: time::format(line.time),
+            level: line.level.as_str().to_owned(),
+            message: line.message,
+        }
+    }
+}
+
+/// A page of log lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    pub lines: Vec<LogLineView>,
+    /// Pass as `after_seq` for the next page.
+    pub next_after_seq: i64,
+    /// The job's status when the page was read: once finished, no line follows the last.
+    pub status: String,
+}
+
+fn parse_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(JobId)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`{text}` is not a job id; job ids are positive integers"
+            ))
+        })
+}
+
+/// Reads a job the caller may see; another tenant's job is "not found".
+async fn visible_job(state: &AppState, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
+    let job = state.queue.get(id).await?;
+    if !caller.can_see(job.tenant.as_deref()) {
+        return Err(ApiError::NotFound(format!("job {id} does not exist")));
+    }
+    Ok(job)
+}
+
+/// Enqueue a job.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = CreateJob,
+    responses(
+        (status = 201, description = "Enqueued", body = JobView),
+        (status = 200, description = "A job with this unique key exists; it is answered", body = JobView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateJob>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    caller.require_write()?;
+    if body.kind != PLUGIN_RUN {
+        caller.require_admin().map_err(|_| {
+            ApiError::Forbidden(format!(
+                "only the admin token may enqueue `{}` jobs; API tokens enqueue `plugin.run`",
+                body.kind
+            ))
+        })?;
+    }
+    let mut payload = body.payload;
+    let tenant = match (caller.tenant(), body.tenant) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::Forbidden(format!(
+                "token {} is scoped to tenant {own} and cannot enqueue jobs of tenant {asked}",
+                caller.label()
+            )))
+        }
+        (Some(own), _) => Some(own.to_owned()),
+        (None, asked) => asked,
+    };
+    if body.kind == PLUGIN_RUN {
+        // The plugin learns its tenant from the payload: it must agree with the job's.
+        match (payload.get("tenant").and_then(Value::as_str), &tenant) {
+            (Some(in_payload), Some(tenant)) if in_payload != tenant => {
+                return Err(ApiError::invalid(
+                    "/payload/tenant",
+                    format!("`{in_payload}` differs from the job's tenant `{tenant}`"),
+                ))
+            }
+            (Some(in_payload), None) if caller.tenant().is_some() => {
+                return Err(ApiError::invalid(
+                    "/payload/tenant",
+                    format!("`{in_payload}` is not this token's tenant"),
+                ))
+            }
+            (None, Some(tenant)) => {
+                if let Some(object) = payload.as_object_mut() {
+                    object.insert("tenant".to_owned(), json!(tenant));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut job = NewJob::new(body.kind, payload);
+    job.tenant = tenant;
+    if let Some(queue) = body.queue {
+        job.queue = queue;
+    }
+    if let Some(priority) = body.priority {
+        job.priority = priority;
+    }
+    if let Some(run_at) = body.run_at {
+        job.run_at =
+            Some(time::parse(&run_at).map_err(|reason| ApiError::invalid("/run_at", reason))?);
+    }
+    if let Some(max_attempts) = body.max_attempts {
+        job.max_attempts = max_attempts;
+    }
+    job.timeout_ms = body.timeout_ms;
+    job.unique_key = body.unique_key;
+    let enqueued = state.queue.enqueue(job).await?;
+    let job = state.queue.get(enqueued.id).await?;
+    if !caller.can_see(job.tenant.as_deref()) {
+        // A unique key of another tenant's job: do not show that job.
+        return Err(ApiError::Conflict(
+            "a job with this unique_key exists in another tenant; choose another key".to_owned(),
+        ));
+    }
+    let status = if enqueued.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job.into())))
+}
+
+/// List jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListJobs),
+    responses(
+        (status = 200, body = JobPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ListJobs>,
+) -> Result<Json<JobPage>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("{limit} is out of range; use 1 to {MAX_PAGE}"),
+        ));
+    }
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<JobStatus>)
+        .transpose()
+        .map_err(|reason| ApiError::invalid("status", reason))?;
+    let tenant = match (caller.tenant(), query.tenant) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::Forbidden(format!(
+                "token {} is scoped to tenant {own} and cannot list jobs of tenant {asked}",
+                caller.label()
+            )))
+        }
+        (Some(own), _) => Some(own.to_owned()),
+        (None, asked) => asked,
+    };
+    let before_id = query
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(JobId)
+                .ok_or_else(|| {
+                    ApiError::invalid("cursor", format!("`{cursor}` is not a cursor this API gave out; pass next_cursor as it came"))
+                })
+        })
+        .transpose()?;
+    let created_after = query
+        .created_after
+        .as_deref()
+        .map(time::parse)
+        .transpose()
+        .map_err(|reason| ApiError::invalid("created_after", reason))?;
+    let created_before = query
+        .created_before
+        .as_deref()
+        .map(time::parse)
+        .transpose()
+        .map_err(|reason| ApiError::invalid("created_before", reason))?;
+    let jobs = state
+        .queue
+        .list(JobFilter {
+            status,
+            kind: query.kind,
+            queue: query.queue,
+            tenant,
+            plugin: query.plugin,
+            before_id,
+            created_after,
+            created_before,
+            limit,
+        })
+        .await?;
+    let next_cursor = (jobs.len() == limit)
+        .then(|| jobs.last().map(|job| job.id.0.to_string()))
+        .flatten();
+    Ok(Json(JobPage {
+        jobs: jobs.into_iter().map(JobView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Show a job.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses(
+        (status = 200, body = JobView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(visible_job(&state, &caller, id).await?.into()))
+}
+
+/// Cancel a job: at once when queued; a running job is told to stop.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses(
+        (status = 200, body = CancelResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CancelResult>, ApiError> {
+    let id = parse_id(&id)?;
+    caller.require_write()?;
+    visible_job(&state, &caller, id).await?;
+    let outcome = match state.queue.cancel(id).await? {
+        CancelOutcome::Cancelled => "cancelled",
+        CancelOutcome::Requested => "requested",
+        CancelOutcome::AlreadyFinished(_) => "already_finished",
+        CancelOutcome::NotFound => {
+            return Err(ApiError::NotFound(format!("job {id} does not exist")))
+        }
+    };
+    let job = state.queue.get(id).await?;
+    Ok(Json(CancelResult {
+        outcome: outcome.to_owned(),
+        job: job.into(),
+    }))
+}
+
+/// Put a failed or cancelled job back in the queue with fresh attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses(
+        (status = 200, body = JobView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    caller.require_write()?;
+    visible_job(&state, &caller, id).await?;
+    Ok(Json(state.queue.retry(id).await?.into()))
+}
+
+/// A job's log: a JSON page, or with `Accept: text/event-stream` a live stream of `log` events
+/// (each with `id` = its sequence number; reconnect with `Last-Event-ID` to resume after it),
+/// ending with one `end` event carrying the job's final status.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/logs", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id"), ListLogs,
+        ("Last-Event-ID" = Option<i64>, Header, description = "SSE: resume after this sequence number")),
+    responses(
+        (status = 200, body = LogPage, description = "A page of lines (JSON), or an SSE stream with `Accept: text/event-stream`"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<ListLogs>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let job = visible_job(&state, &caller, id).await?;
+    let after_seq = query.after_seq.unwrap_or(0);
+    if after_seq < 0 {
+        return Err(ApiError::invalid("after_seq", "must be 0 or more"));
+    }
+    let wants_stream = headers
+        .get(ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if wants_stream {
+        let resume = match headers.get("last-event-id") {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<i64>().ok())
+                .filter(|seq| *seq >= 0)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Last-Event-ID must be the id of a log event (a sequence number)"
+                            .to_owned(),
+                    )
+                })?,
+            None => after_seq,
+        };
+        let stream = log_stream(state, id, resume);
+        let mut response = Sse::new(stream)
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response();
+        response.headers_mut().insert(
+            CACHE_CONTROL,
+            "no-cache".parse().expect("a valid header value"),
+        );
+        return Ok(response);
+    }
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("{limit} is out of range; use 1 to 1000"),
+        ));
+    }
+    let lines = state.queue.logs(id, after_seq, limit).await?;
+    let next_after_seq = lines.last().map(|line| line.seq).unwrap_or(after_seq);
+    Ok(Json(LogPage {
+        lines: lines.into_iter().map(LogLineView::from).collect(),
+        next_after_seq,
+        status: job.status.as_str().to_owned(),
+    })
+    .into_response())
+}
+
+fn log_stream(
+    state: AppState,
+    id: JobId,
+    after_seq: i64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let mut lines = state.queue.follow_logs(id, after_seq);
+    let queue = state.queue.clone();
+    state.metrics.sse_opened();
+    let guard = super::metrics::SseGuard(state.metrics.clone());
+    async_stream(move |sender| async move {
+        let _guard = guard;
+        while let Some(line) = lines.recv().await {
+            let event = match line {
+                Ok(line) => {
+                    let seq = line.seq;
+                    Event::default()
+                        .event("log")
+                        .id(seq.to_string())
+                        .json_data(LogLineView::from(line))
+                        .unwrap_or_else(|_| Event::default().event("log").id(seq.to_string()))
+                }
+                Err(error) => Event::default()
+                    .event("error")
+                    .data(ApiError::from(error).problem().detail),
+            };
+            if sender.send(event).await.is_err() {
+                return;
+            }
+        }
+        // follow_logs ends once the job finished and its last line was sent.
+        let end = match queue.get(id).await {
+            Ok(job) => json!({"status": job.status.as_str(), "error": job.error}),
+            Err(error) => json!({"status": null, "error": error.to_string()}),
+        };
+        let _ = sender
+            .send(Event::default().event("end").data(end.to_string()))
+            .await;
+    })
+}
+
+/// A stream fed by a task through a channel: the task ends when the client goes away.
+fn async_stream<F, Fut>(producer: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(producer(sender));
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    })
+}

@@ -1,0 +1,383 @@
+//! `/api/v1/plugins`: the registry (list, show with kept versions and cached metadata) and the
+//! admin's actions, each enqueued as its installer job and answered `202 Accepted` with the job.
+//!
+//! Every read is open to every token (plugins are shared by all tenants); every action needs
+//! the admin token or a global write token. The job kinds and payloads are the installer's
+//! (`plugin.install`, …); this module only builds them, so it does not depend on `plugins/`.
+
+use axum::extract::{Path, State};
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::jobs::JobView;
+use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::{time, AppState};
+use crate::store::{InstalledPlugin, NewJob};
+
+/// A plugin as the registry keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginView {
+    pub id: String,
+    pub active_version: Option<String>,
+    pub previous_version: Option<String>,
+    /// `installing`, `enabled`, `disabled` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    pub source: Option<String>,
+    /// The job that last changed it.
+    pub changed_by: Option<i64>,
+    pub updated_at: String,
+}
+
+impl From<InstalledPlugin> for PluginView {
+    fn from(plugin: InstalledPlugin) -> PluginView {
+        PluginView {
+            id: plugin.id,
+            active_version: plugin.active_version,
+            previous_version: plugin.previous_version,
+            state: plugin.state.as_str().to_owned(),
+            error: plugin.error,
+            source: plugin.source,
+            changed_by: plugin.changed_by.map(|job| job.0),
+            updated_at: time::format(plugin.updated_at),
+        }
+    }
+}
+
+/// A kept package version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub version: String,
+    pub sha256: String,
+    pub size: i64,
+    pub source: Option<String>,
+    pub created_at: String,
+}
+
+/// The metadata the plugin declared at its last handshake.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataView {
+    pub version: String,
+    pub checksum: String,
+    /// `fresh`, `stale` or `error`.
+    pub state: String,
+    pub metadata: Option<Value>,
+    pub error: Option<String>,
+    pub updated_at: String,
+}
+
+/// One plugin with its kept versions and cached metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginDetail {
+    #[serde(flatten)]
+    pub plugin: PluginView,
+    pub versions: Vec<VersionView>,
+    pub metadata: Option<MetadataView>,
+    /// The admin job holding the plugin's lock, if one is queued or running.
+    pub busy_with_job: Option<i64>,
+}
+
+/// Plugins in the registry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginList {
+    pub plugins: Vec<PluginView>,
+}
+
+/// `POST /api/v1/plugins`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallPlugin {
+    /// An http(s) URL, or an absolute path on the server of an archive or folder.
+    pub source: String,
+    /// The archive's expected sha256 (64 hex digits).
+    pub sha256: Option<String>,
+}
+
+/// `POST /api/v1/plugins/{id}/update`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlugin {
+    /// A URL or server path holding the new version; or give `version`.
+    pub source: Option<String>,
+    /// A version kept in the store from an earlier install or update.
+    pub version: Option<String>,
+    pub sha256: Option<String>,
+    /// Accept a version older than the active one.
+    #[serde(default)]
+    pub allow_downgrade: bool,
+}
+
+/// `DELETE /api/v1/plugins/{id}` options.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UninstallOptions {
+    /// Also delete the plugin's key-value data, cached metadata and data folder.
+    pub delete_data: Option<bool>,
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "there is no plugin `{id}`; plugin ids are 1 to 64 letters, digits, `_`, `-` or `.`"
+        )))
+    }
+}
+
+fn check_sha256(sha256: &Option<String>) -> Result<(), ApiError> {
+    if let Some(sha256) = sha256 {
+        if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid("/sha256", "must be 64 hex digits"));
+        }
+    }
+    Ok(())
+}
+
+fn check_source(source: &str) -> Result<(), ApiError> {
+    let is_url = source.starts_with("http://") || source.starts_with("https://");
+    if !is_url && !std::path::Path::new(source).is_absolute() {
+        return Err(ApiError::invalid(
+            "/source",
+            format!("`{source}` is neither an http(s) URL nor an absolute path on the server"),
+        ));
+    }
+    Ok(())
+}
+
+/// Enqueues an admin job and answers 202 with it, pointing at it with `Location`.
+async fn enqueue_admin_job(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    payload: Value,
+) -> Result<Response, ApiError> {
+    caller.require_global_write()?;
+    let mut job = NewJob::new(kind, payload);
+    // A retry picks up a job whose host died mid-way; errors of the action itself are final.
+    job.max_attempts = 3;
+    let enqueued = state.queue.enqueue(job).await?;
+    let job = state.queue.get(enqueued.id).await?;
+    let location = format!("/api/v1/jobs/{}", job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, location)],
+        Json(JobView::from(job)),
+    )
+        .into_response())
+}
+
+/// List installed plugins.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
+    responses(
+        (status = 200, body = PluginList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<PluginList>, ApiError> {
+    let plugins = state.queue.store().plugin_list().await?;
+    Ok(Json(PluginList {
+        plugins: plugins.into_iter().map(PluginView::from).collect(),
+    }))
+}
+
+/// Show a plugin, its kept versions and its cached metadata.
+#[utoipa::path(get, path = "/api/v1/plugins/{id}", tag = "plugins",
+    params(("id" = String, Path, description = "Plugin id")),
+    responses(
+        (status = 200, body = PluginDetail),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PluginDetail>, ApiError> {
+    check_id(&id)?;
+    let store = state.queue.store();
+    let plugin = store.plugin_get(&id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "plugin {id} is not installed; GET /api/v1/plugins lists what is"
+        ))
+    })?;
+    let versions = store
+        .package_list(&id)
+        .await?
+        .into_iter()
+        .map(|package| VersionView {
+            version: package.version,
+            sha256: package.sha256,
+            size: package.size,
+            source: package.source,
+            created_at: time::format(package.created_at),
+        })
+        .collect();
+    let metadata = store
+        .plugin_metadata_get(&id)
+        .await?
+        .map(|record| MetadataView {
+            version: record.version,
+            checksum: record.checksum,
+            state: record.state.as_str().to_owned(),
+            metadata: record.metadata,
+            error: record.error,
+            updated_at: time::format(record.updated_at),
+        });
+    let busy_with_job = store.plugin_lock_holder(&id).await?.map(|job| job.0);
+    Ok(Json(PluginDetail {
+        plugin: plugin.into(),
+        versions,
+        metadata,
+        busy_with_job,
+    }))
+}
+
+/// Install a plugin from a URL or a server path; answers 202 with the `plugin.install` job.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", request_body = InstallPlugin,
+    responses(
+        (status = 202, body = JobView, description = "The install job; follow it at /api/v1/jobs/{id}"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn install(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<InstallPlugin>,
+) -> Result<Response, ApiError> {
+    caller.require_global_write()?;
+    check_source(&body.source)?;
+    check_sha256(&body.sha256)?;
+    let mut payload = json!({"source": body.source});
+    if let Some(sha256) = body.sha256 {
+        payload["sha256"] = json!(sha256);
+    }
+    enqueue_admin_job(&state, &caller, "plugin.install", payload).await
+}
+
+/// Update a plugin to a new package or a kept version; answers 202 with the job.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/update", tag = "plugins", request_body = UpdatePlugin,
+    params(("id" = String, Path, description = "Plugin id")),
+    responses(
+        (status = 202, body = JobView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdatePlugin>,
+) -> Result<Response, ApiError> {
+    caller.require_global_write()?;
+    check_id(&id)?;
+    check_sha256(&body.sha256)?;
+    let mut payload = json!({"plugin": id});
+    match (body.source, body.version) {
+        (Some(source), None) => {
+            check_source(&source)?;
+            payload["source"] = json!(source);
+        }
+        (None, Some(version)) => payload["version"] = json!(version),
+        _ => {
+            return Err(ApiError::invalid(
+                "/source",
+                "give exactly one of `source` (a new package) and `version` (a kept one)",
+            ))
+        }
+    }
+    if let Some(sha256) = body.sha256 {
+        payload["sha256"] = json!(sha256);
+    }
+    if body.allow_downgrade {
+        payload["allow_downgrade"] = json!(true);
+    }
+    enqueue_admin_job(&state, &caller, "plugin.update", payload).await
+}
+
+macro_rules! simple_action {
+    ($name:ident, $path:literal, $kind:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "plugins",
+            params(("id" = String, Path, description = "Plugin id")),
+            responses(
+                (status = 202, body = JobView),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 422, body = Problem, content_type = "application/problem+json"),
+            ))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+        ) -> Result<Response, ApiError> {
+            caller.require_global_write()?;
+            check_id(&id)?;
+            enqueue_admin_job(&state, &caller, $kind, json!({"plugin": id})).await
+        }
+    };
+}
+
+simple_action!(
+    rollback,
+    "/api/v1/plugins/{id}/rollback",
+    "plugin.rollback",
+    "Go back to the plugin's previous version; answers 202 with the job."
+);
+simple_action!(
+    enable,
+    "/api/v1/plugins/{id}/enable",
+    "plugin.enable",
+    "Start a disabled plugin; answers 202 with the job."
+);
+simple_action!(
+    disable,
+    "/api/v1/plugins/{id}/disable",
+    "plugin.disable",
+    "Stop a plugin and keep it installed; answers 202 with the job."
+);
+
+/// Uninstall a plugin (its data is kept unless `delete_data=true`); answers 202 with the job.
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins",
+    params(("id" = String, Path, description = "Plugin id"), UninstallOptions),
+    responses(
+        (status = 202, body = JobView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn uninstall(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    QueryParams(options): QueryParams<UninstallOptions>,
+) -> Result<Response, ApiError> {
+    caller.require_global_write()?;
+    check_id(&id)?;
+    let payload = json!({"plugin": id, "delete_data": options.delete_data.unwrap_or(false)});
+    enqueue_admin_job(&state, &caller, "plugin.uninstall", payload).await
+}

@@ -1,0 +1,360 @@
+//! Errors as RFC 9457 problem documents (`application/problem+json`), and the body and query
+//! extractors whose rejections become problem documents too.
+//!
+//! Every error the API answers goes through [`ApiError`]: a `type` that names the kind of
+//! problem (`urn:plugboard:problem:<slug>`, listed in `docs/api.md`), a `title`, the `status`,
+//! a `detail` that says what to do, and for invalid input `errors`, each with the JSON pointer
+//! (`pointer`) of the field and what is wrong with it. Server errors are logged with their cause
+//! and answered without it.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::queue::QueueError;
+use crate::store::StoreError;
+
+/// The media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// JSON pointer of the field in the request body (`/payload/plugin`), or the query parameter
+    /// name for query strings.
+    pub pointer: String,
+    /// What is wrong and what is accepted.
+    pub detail: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:plugboard:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// What happened and what to do.
+    pub detail: String,
+    /// The invalid fields, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// Every error the HTTP API answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No usable credentials: missing, malformed, unknown, expired or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials are good but do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request is not well-formed (malformed JSON, a bad query string or path).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed and some fields are invalid.
+    #[error("{detail}")]
+    Invalid {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// The resource is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    /// The store or another dependency is unavailable; try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the cause is logged, not answered.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An invalid field, as a validation problem.
+    pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        let detail = detail.into();
+        let pointer = pointer.into();
+        ApiError::Invalid {
+            detail: format!("invalid {}: {detail}", pointer.trim_start_matches('/')),
+            errors: vec![FieldError { pointer, detail }],
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::Invalid { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            ),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// The problem document this error renders as.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "the server failed unexpectedly; its log has the cause, try again".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("urn:plugboard:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Invalid { errors, .. } => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "API request failed");
+        }
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match &self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Closed => ApiError::Unavailable(
+                "the server is shutting down; try another node or again after it restarted"
+                    .to_owned(),
+            ),
+            StoreError::Connect { .. } => ApiError::Unavailable(format!("{error}; try again")),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> ApiError {
+        match error {
+            QueueError::UnknownKind { .. } => ApiError::invalid("/kind", error.to_string()),
+            QueueError::PayloadNotJson { .. } | QueueError::InvalidPayload { .. } => {
+                ApiError::invalid("/payload", error.to_string())
+            }
+            QueueError::Invalid { field, reason } => ApiError::invalid(format!("/{field}"), reason),
+            QueueError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            QueueError::NotRetryable { .. } => ApiError::Conflict(error.to_string()),
+            QueueError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// A JSON request body, checked for its content type and size, whose rejections are problem
+/// documents: malformed JSON says the line and column, a wrong field its JSON pointer.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body must be JSON with `Content-Type: application/json`, not `{content_type}`"
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(
+                        "the body is larger than this server accepts (api_body_limit_kb); send less"
+                            .to_owned(),
+                    )
+                } else {
+                    ApiError::BadRequest(format!("cannot read the body: {}", rejection.body_text()))
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON document into `T`, with errors that say where it broke.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let outcome = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| (json_pointer(error.path()), error.into_inner()))
+        .and_then(|value| {
+            deserializer
+                .end()
+                .map(|()| value)
+                .map_err(|error| (String::new(), error))
+        });
+    outcome.map_err(|(pointer, inner)| match inner.classify() {
+        serde_json::error::Category::Data => ApiError::Invalid {
+            detail: format!(
+                "invalid {}: {inner}",
+                if pointer.is_empty() {
+                    "body"
+                } else {
+                    pointer.as_str()
+                }
+            ),
+            errors: vec![FieldError {
+                pointer,
+                detail: inner.to_string(),
+            }],
+        },
+        _ => ApiError::BadRequest(format!(
+            "the body is not valid JSON: {inner} (line {}, column {}); fix it and send it again",
+            inner.line(),
+            inner.column()
+        )),
+    })
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Enum { variant } => {
+                pointer.push('/');
+                pointer.push_str(variant);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+/// A query string, whose rejections are problem documents.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| QueryParams(query.0))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!(
+                    "{}; the query parameters are listed in /api/v1/openapi.json",
+                    rejection.body_text()
+                ))
+            })
+    }
+}
+
+/// Answers routes that do not exist.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "there is no {} here; the API's routes are listed in /api/v1/openapi.json",
+        uri.path()
+    ))
+}
+
+/// Answers methods a route does not have.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} does not answer {method}; /api/v1/openapi.json lists the methods of every route",
+        uri.path()
+    ))
+}

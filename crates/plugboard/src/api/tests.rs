@@ -1,0 +1,976 @@
+//! The API over real HTTP: the router served on 127.0.0.1:0 in this process, on SQLite and on
+//! PostgreSQL, called with reqwest. Auth (missing, wrong, short, expired, revoked, wrong scope,
+//! read-only), problem documents, paging while jobs are added, the SSE log stream resumed with
+//! `Last-Event-ID`, rate limits, and the OpenAPI document's completeness.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::{router, AdminToken, ApiParams};
+use crate::config::RateLimitSettings;
+use crate::queue::{Queue, Registry};
+use crate::store::{
+    ClaimParams, FinishOutcome, JobFinish, JobId, LogLevel, NewJob, NewLogLine, Store,
+};
+
+const ADMIN: &str = "test-admin-token-0123456789abcdef0123456789";
+
+const NO_LIMITS: RateLimitSettings = RateLimitSettings {
+    per_token: 0,
+    per_address: 0,
+    burst: 1,
+};
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    store: Arc<dyn Store>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(store: Arc<dyn Store>, rate_limits: RateLimitSettings) -> Server {
+        let mut registry = Registry::with_builtin_kinds();
+        registry.register(
+            crate::plugins::host::PLUGIN_RUN,
+            crate::plugins::host::PluginRun::for_validation(),
+        );
+        crate::plugins::installer::register(&mut registry, None);
+        let queue = Queue::new(store.clone(), Arc::new(registry));
+        let app = router(ApiParams {
+            queue,
+            probe_queue: "default".to_owned(),
+            sandbox: json!({"ok": true}),
+            admin_token: AdminToken::new(ADMIN).expect("a long enough admin token"),
+            rate_limits,
+            body_limit: 64 * 1024,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port on loopback");
+        let address = listener.local_addr().expect("the bound address");
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+            .expect("the test server runs");
+        });
+        Server {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            store,
+            stop,
+            task,
+        }
+    }
+
+    async fn finish(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.expect("a body");
+        // The health document keeps its shape when a check fails (503).
+        let health_report = path == "/api/v1/health" && status == StatusCode::SERVICE_UNAVAILABLE;
+        if (status.is_client_error() || status.is_server_error()) && !health_report {
+            assert_eq!(
+                content_type, "application/problem+json",
+                "{status} {path}: errors are problem documents: {text}"
+            );
+        }
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Creates a token as the admin; returns (id, secret).
+    async fn token(&self, tenant: Option<&str>, access: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/api/v1/tokens",
+                ADMIN,
+                json!({"name": "test", "tenant": tenant, "access": access}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["id"].as_str().expect("an id").to_owned(),
+            body["secret"].as_str().expect("a secret").to_owned(),
+        )
+    }
+
+    async fn enqueue(&self, tenant: Option<&str>) -> JobId {
+        let mut job = NewJob::new("noop", json!({}));
+        job.tenant = tenant.map(str::to_owned);
+        self.store.job_enqueue(job).await.expect("enqueue").id
+    }
+}
+
+crate::store::testing::for_each_store!(
+    every_protected_route_refuses_missing_wrong_short_expired_and_revoked_tokens,
+    read_tokens_cannot_write_and_tenant_tokens_see_only_their_tenant,
+    jobs_are_created_shown_cancelled_and_retried,
+    bad_input_is_answered_with_problem_documents,
+    paging_neither_skips_nor_repeats_while_jobs_are_added,
+    log_stream_resumes_with_last_event_id_without_loss_or_repeat,
+    plugin_actions_answer_202_with_their_job,
+    tokens_are_shown_once_listed_and_revoked,
+    rate_limits_answer_429_with_retry_after,
+    metrics_and_health_answer,
+);
+
+/// Every documented operation, with a concrete path.
+fn documented_operations() -> Vec<(Method, String)> {
+    let document = serde_json::to_value(super::openapi()).expect("the document serialises");
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("a path item").keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            operations.push((method, path.replace("{id}", "1")));
+        }
+    }
+    operations
+}
+
+async fn every_protected_route_refuses_missing_wrong_short_expired_and_revoked_tokens(
+    store: Arc<dyn Store>,
+) {
+    let server = Server::start(store.clone(), NO_LIMITS).await;
+    let (revoked_id, revoked) = server.token(None, "write").await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{revoked_id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let expired = crate::api::auth::mint_secret(crate::api::auth::TOKEN_PREFIX);
+    store
+        .token_create(crate::store::NewApiToken {
+            id: "tok_expired".to_owned(),
+            name: "expired".to_owned(),
+            hash: crate::api::auth::hash_secret(&expired),
+            tenant: None,
+            access: crate::store::TokenAccess::Write,
+            expires_at: Some(crate::store::Timestamp::now().plus(Duration::from_millis(1))),
+        })
+        .await
+        .unwrap();
+    // Past its expiry: wait on the clock, not on a guess.
+    while crate::store::Timestamp::now()
+        <= store
+            .token_find_by_hash(&crate::api::auth::hash_secret(&expired))
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at
+            .unwrap()
+    {
+        tokio::task::yield_now().await;
+    }
+    let wrong = crate::api::auth::mint_secret(crate::api::auth::TOKEN_PREFIX);
+    let cases: [(Option<&str>, &str); 6] = [
+        (None, "needs a token"),
+        (Some(&wrong), "not the admin token nor a known API token"),
+        (Some("short"), "too short"),
+        (Some(&expired), "expired"),
+        (Some(&revoked), "revoked"),
+        (
+            Some("x-not-a-plugboard-token-but-long-enough-to-pass"),
+            "not the admin token",
+        ),
+    ];
+    for (method, path) in documented_operations() {
+        for (token, says) in &cases {
+            let (status, body) = server.call(method.clone(), &path, *token, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {token:?}: {body}"
+            );
+            assert_eq!(body["type"], json!("urn:plugboard:problem:unauthorized"));
+            assert!(
+                body["detail"].as_str().unwrap().contains(says),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    server.finish().await;
+}
+
+async fn read_tokens_cannot_write_and_tenant_tokens_see_only_their_tenant(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let (_, read) = server.token(None, "read").await;
+    let (_, acme) = server.token(Some("acme"), "write").await;
+    let (_, acme_read) = server.token(Some("acme"), "read").await;
+    let acme_job = server.enqueue(Some("acme")).await;
+    let globex_job = server.enqueue(Some("globex")).await;
+
+    // A read token is refused on every operation that is not a GET.
+    for (method, path) in documented_operations() {
+        if method == Method::GET {
+            continue;
+        }
+        for token in [&read, &acme_read] {
+            let (status, body) = server
+                .call(method.clone(), &path, Some(token), Some(json!({})))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+            assert!(
+                body["detail"].as_str().unwrap().contains("may only read"),
+                "{body}"
+            );
+        }
+    }
+    // A tenant token sees its tenant's jobs and not the other's.
+    let (status, page) = server.get("/api/v1/jobs", &acme).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<i64> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [acme_job.0]);
+    let (status, _) = server.get(&format!("/api/v1/jobs/{acme_job}"), &acme).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        format!("/api/v1/jobs/{globex_job}"),
+        format!("/api/v1/jobs/{globex_job}/logs"),
+    ] {
+        let (status, body) = server.get(&path, &acme).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    for action in ["cancel", "retry"] {
+        let (status, _) = server
+            .post(
+                &format!("/api/v1/jobs/{globex_job}/{action}"),
+                &acme,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let (status, _) = server.get("/api/v1/jobs?tenant=globex", &acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A tenant token enqueues plugin.run jobs of its tenant only, and no built-in kind.
+    let (status, body) = server
+        .post("/api/v1/jobs", &acme, json!({"kind": "noop"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/v1/jobs",
+            &acme,
+            json!({"kind": "plugin.run", "payload": {"plugin": "hello"}, "tenant": "globex"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/v1/jobs",
+            &acme,
+            json!({"kind": "plugin.run", "payload": {"plugin": "hello"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["tenant"], json!("acme"));
+    assert_eq!(body["payload"]["tenant"], json!("acme"));
+    // Plugin actions and tokens are not for tenant tokens.
+    let (status, _) = server
+        .post("/api/v1/plugins/hello/disable", &acme, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get("/api/v1/tokens", &acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.finish().await;
+}
+
+async fn jobs_are_created_shown_cancelled_and_retried(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let (status, job) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "payload": {"n": 1}, "queue": "mail", "priority": 5,
+                   "run_at": "2099-01-01T00:00:00Z", "max_attempts": 2, "timeout_ms": 1000,
+                   "unique_key": "once"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(job["status"], json!("queued"));
+    assert_eq!(job["queue"], json!("mail"));
+    assert_eq!(job["run_at"], json!("2099-01-01T00:00:00.000000Z"));
+    let id = job["id"].as_i64().unwrap();
+    let (status, again) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "unique_key": "once"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a known unique key answers the first job"
+    );
+    assert_eq!(again["id"], json!(id));
+    let (status, shown) = server.get(&format!("/api/v1/jobs/{id}"), ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["payload"], json!({"n": 1}));
+    let (status, retried) = server
+        .post(&format!("/api/v1/jobs/{id}/retry"), ADMIN, json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a queued job is not retried: {retried}"
+    );
+    let (status, cancelled) = server
+        .post(&format!("/api/v1/jobs/{id}/cancel"), ADMIN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cancelled["outcome"], json!("cancelled"));
+    assert_eq!(cancelled["job"]["status"], json!("cancelled"));
+    let (status, retried) = server
+        .post(&format!("/api/v1/jobs/{id}/retry"), ADMIN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retried["status"], json!("queued"));
+    let (status, page) = server
+        .get("/api/v1/jobs?status=queued&kind=noop&queue=mail", ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (status, page) = server.get("/api/v1/jobs?queue=other", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["jobs"], json!([]));
+    let (status, page) = server
+        .get("/api/v1/jobs?created_after=2099-01-01T00:00:00Z", ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["jobs"], json!([]));
+    let (status, _) = server.get("/api/v1/jobs/999999", ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.finish().await;
+}
+
+async fn bad_input_is_answered_with_problem_documents(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let raw = |body: &'static str, content_type: &'static str| {
+        server
+            .client
+            .post(format!("{}/api/v1/jobs", server.base))
+            .bearer_auth(ADMIN)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let response = raw("{\"kind\": \"noop\",\n \"payload\": {", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(problem["type"], json!("urn:plugboard:problem:bad-request"));
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "malformed JSON says where: {problem}"
+    );
+    let response = raw("{}", "text/plain").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let big = format!(
+        "{{\"kind\": \"noop\", \"payload\": \"{}\"}}",
+        "x".repeat(100 * 1024)
+    );
+    let response = server
+        .client
+        .post(format!("{}/api/v1/jobs", server.base))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, problem) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "max_attempts": "three"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem["errors"][0]["pointer"],
+        json!("/max_attempts"),
+        "{problem}"
+    );
+    let (status, problem) = server
+        .post("/api/v1/jobs", ADMIN, json!({"kind": "nope"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], json!("/kind"));
+    assert!(
+        problem["detail"].as_str().unwrap().contains("noop"),
+        "says what exists: {problem}"
+    );
+    let (status, problem) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "max_attempts": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], json!("/max_attempts"));
+    let (status, problem) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "surprise": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, _) = server.get("/api/v1/jobs?status=lost", ADMIN).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = server.get("/api/v1/jobs?limit=many", ADMIN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = server.get("/api/v1/jobs?cursor=abc", ADMIN).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = server.get("/api/v1/jobs/abc", ADMIN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, problem) = server.get("/api/v1/nothing-here", ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem["type"], json!("urn:plugboard:problem:not-found"));
+    let (status, problem) = server
+        .call(Method::PUT, "/api/v1/jobs", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{problem}");
+    server.finish().await;
+}
+
+async fn paging_neither_skips_nor_repeats_while_jobs_are_added(store: Arc<dyn Store>) {
+    let server = Server::start(store.clone(), NO_LIMITS).await;
+    let mut existing = Vec::new();
+    for _ in 0..25 {
+        existing.push(server.enqueue(None).await.0);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        // Jobs keep arriving between pages.
+        server.enqueue(None).await;
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/jobs?limit=4&cursor={cursor}"),
+            None => "/api/v1/jobs?limit=4".to_owned(),
+        };
+        let (status, page) = server.get(&path, ADMIN).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for job in page["jobs"].as_array().unwrap() {
+            seen.push(job["id"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let first_page_newest = seen[0];
+    let expected: Vec<i64> = {
+        let mut all: Vec<i64> = existing.clone();
+        all.push(first_page_newest);
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        all.dedup();
+        all
+    };
+    assert_eq!(
+        seen, expected,
+        "every job up to the first page once, newest first"
+    );
+    server.finish().await;
+}
+
+/// Reads SSE events (`id`, `event`, `data`) until `stop` says so.
+async fn read_events(
+    response: reqwest::Response,
+    mut stop: impl FnMut(&(Option<String>, String, String)) -> bool,
+) -> Vec<(Option<String>, String, String)> {
+    use futures_util::StreamExt;
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let mut stream = response.bytes_stream();
+    let (mut id, mut event, mut data) = (None, String::new(), String::new());
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("the stream sends within 20 s")
+    {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("a chunk")));
+        while let Some(end) = buffer.find('\n') {
+            let line = buffer[..end].trim_end_matches('\r').to_owned();
+            buffer.drain(..=end);
+            if line.is_empty() {
+                if !event.is_empty() || !data.is_empty() {
+                    let complete = (
+                        id.take(),
+                        std::mem::take(&mut event),
+                        std::mem::take(&mut data),
+                    );
+                    let done = stop(&complete);
+                    events.push(complete);
+                    if done {
+                        return events;
+                    }
+                }
+            } else if let Some(value) = line.strip_prefix("id:") {
+                id = Some(value.trim().to_owned());
+            } else if let Some(value) = line.strip_prefix("event:") {
+                event = value.trim().to_owned();
+            } else if let Some(value) = line.strip_prefix("data:") {
+                data.push_str(value.trim_start());
+            }
+        }
+    }
+    events
+}
+
+async fn log_stream_resumes_with_last_event_id_without_loss_or_repeat(store: Arc<dyn Store>) {
+    let server = Server::start(store.clone(), NO_LIMITS).await;
+    let id = server.enqueue(None).await;
+    let claimed = store
+        .job_claim(ClaimParams {
+            queue: "default".to_owned(),
+            owner: "test".to_owned(),
+            limit: 1,
+            lease: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let line = |n: usize| NewLogLine {
+        level: LogLevel::Info,
+        message: format!("line {n}"),
+    };
+    store
+        .log_append(id, (1..=5).map(line).collect())
+        .await
+        .unwrap();
+    let url = format!("{}/api/v1/jobs/{id}/logs", server.base);
+    let response = server
+        .client
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Read three lines, then drop the connection mid-stream.
+    let first = read_events(response, |event| event.0.as_deref() == Some("3")).await;
+    let last_id = first.last().unwrap().0.clone().unwrap();
+    // Lines written while the client is away, and after it is back.
+    store
+        .log_append(id, (6..=8).map(line).collect())
+        .await
+        .unwrap();
+    let response = server
+        .client
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .log_append(id, (9..=10).map(line).collect())
+                .await
+                .unwrap();
+            store
+                .job_finish_many(vec![JobFinish {
+                    id,
+                    owner: "test".to_owned(),
+                    attempt: 1,
+                    outcome: FinishOutcome::Succeeded { result: None },
+                }])
+                .await
+                .unwrap();
+        })
+    };
+    let second = read_events(response, |event| event.1 == "end").await;
+    writer.await.unwrap();
+    let mut messages = Vec::new();
+    for (event_id, kind, data) in first.iter().chain(second.iter()) {
+        if kind == "log" {
+            let line: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(event_id.as_deref(), Some(line["seq"].to_string().as_str()));
+            messages.push(line["message"].as_str().unwrap().to_owned());
+        }
+    }
+    let expected: Vec<String> = (1..=10).map(|n| format!("line {n}")).collect();
+    assert_eq!(messages, expected, "every line exactly once, in order");
+    let end = second.last().unwrap();
+    assert_eq!(end.1, "end");
+    assert_eq!(
+        serde_json::from_str::<Value>(&end.2).unwrap()["status"],
+        json!("succeeded")
+    );
+
+    // The same log as JSON pages.
+    let (status, page) = server
+        .get(
+            &format!("/api/v1/jobs/{id}/logs?after_seq=8&limit=5"),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next_after_seq"], json!(10));
+    assert_eq!(page["status"], json!("succeeded"));
+    server.finish().await;
+}
+
+async fn plugin_actions_answer_202_with_their_job(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let (_, global_write) = server.token(None, "write").await;
+    let (status, body) = server.get("/api/v1/plugins", &global_write).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["plugins"], json!([]));
+    let (status, _) = server.get("/api/v1/plugins/hello", &global_write).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let calls = [
+        (
+            Method::POST,
+            "/api/v1/plugins",
+            json!({"source": "https://example.test/hello.tar.gz", "sha256": "a".repeat(64)}),
+            "plugin.install",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plugins/hello/update",
+            json!({"version": "1.0.0"}),
+            "plugin.update",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plugins/hello/rollback",
+            json!({}),
+            "plugin.rollback",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plugins/hello/enable",
+            json!({}),
+            "plugin.enable",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plugins/hello/disable",
+            json!({}),
+            "plugin.disable",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/plugins/hello?delete_data=true",
+            json!({}),
+            "plugin.uninstall",
+        ),
+    ];
+    for (method, path, body, kind) in calls {
+        let (status, job) = server
+            .call(method, path, Some(&global_write), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {job}");
+        assert_eq!(job["kind"], json!(kind));
+        assert_eq!(job["status"], json!("queued"));
+    }
+    let (status, problem) = server
+        .post("/api/v1/plugins", ADMIN, json!({"source": "relative/path"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], json!("/source"));
+    let (status, _) = server
+        .post("/api/v1/plugins/hello/update", ADMIN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    server.finish().await;
+}
+
+async fn tokens_are_shown_once_listed_and_revoked(store: Arc<dyn Store>) {
+    let server = Server::start(store.clone(), NO_LIMITS).await;
+    let (status, created) = server
+        .post(
+            "/api/v1/tokens",
+            ADMIN,
+            json!({"name": "ci", "tenant": "acme", "access": "read", "expires_in_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("pb_") && secret.len() == 67, "{secret}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, list) = server.get("/api/v1/tokens", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["tokens"][0]["id"], json!(id));
+    assert!(
+        list["tokens"][0].get("secret").is_none(),
+        "never shown again"
+    );
+    assert!(!list.to_string().contains(&secret));
+    let stored = store
+        .token_find_by_hash(&crate::api::auth::hash_secret(&secret))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(stored.hash, secret, "only the hash is stored");
+    let (status, _) = server.get("/api/v1/jobs", &secret).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, revoked) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    let (status, _) = server.get("/api/v1/jobs", &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            "/api/v1/tokens/tok_missing",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, problem) = server
+        .post(
+            "/api/v1/tokens",
+            ADMIN,
+            json!({"name": "x", "access": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], json!("/access"));
+    server.finish().await;
+}
+
+async fn rate_limits_answer_429_with_retry_after(store: Arc<dyn Store>) {
+    let server = Server::start(
+        store,
+        RateLimitSettings {
+            per_token: 1,
+            per_address: 0,
+            burst: 3,
+        },
+    )
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let response = server
+            .client
+            .get(format!("{}/api/v1/jobs", server.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap().to_owned());
+            let problem: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert_eq!(problem["type"], json!("urn:plugboard:problem:rate-limited"));
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // The probes are not limited.
+    for _ in 0..5 {
+        let response = server
+            .client
+            .get(format!("{}/livez", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    server.finish().await;
+}
+
+async fn metrics_and_health_answer(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    server.enqueue(None).await;
+    let (status, _) = server.get("/api/v1/jobs", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("plugboard_jobs{queue=\"default\",status=\"queued\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("plugboard_queue_depth{queue=\"default\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "plugboard_http_requests_total{route=\"/api/v1/jobs\",method=\"GET\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    let (status, _) = server.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = server
+        .client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = server.call(Method::GET, "/api/v1/health", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() {
+    let document = serde_json::to_value(super::openapi()).unwrap();
+    assert_eq!(document["openapi"], json!("3.1.0"));
+    let paths = document["paths"].as_object().unwrap();
+    // Routes are registered with `.route(` only for the undocumented list; everything else goes
+    // through `routes!`, which documents it. Look at the source for any other `.route(`.
+    let sources = [
+        include_str!("mod.rs"),
+        include_str!("jobs.rs"),
+        include_str!("plugins.rs"),
+        include_str!("tokens.rs"),
+        include_str!("health.rs"),
+        include_str!("metrics.rs"),
+        include_str!("docs.rs"),
+    ];
+    let needle = concat!(".route", "(\"");
+    for source in sources {
+        for (index, _) in source.match_indices(needle) {
+            let rest = &source[index + needle.len()..];
+            let path = &rest[..rest.find('"').unwrap()];
+            assert!(
+                super::UNDOCUMENTED_ROUTES.contains(&path) || paths.contains_key(path),
+                "route {path} is not in the OpenAPI document; register it with routes!"
+            );
+        }
+    }
+    // Every documented operation is served (answers something other than the 404 fallback).
+    let test_store = crate::store::testing::TestStore::sqlite().await;
+    let server = Server::start(test_store.store.clone(), NO_LIMITS).await;
+    for (method, path) in documented_operations() {
+        let (status, body) = server
+            .call(method.clone(), &path, Some(ADMIN), Some(json!({})))
+            .await;
+        assert!(
+            !(status == StatusCode::NOT_FOUND
+                && body["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("the API's routes are listed")),
+            "{method} {path} is documented but not routed: {body}"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    for path in [
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/api/v1/docs/assets/redoc.standalone.js",
+    ] {
+        let response = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path} needs no token");
+        if path == "/api/v1/docs" {
+            let html = response.text().await.unwrap();
+            for (index, _) in html.match_indices("src=\"") {
+                let source = &html[index + 5..];
+                assert!(
+                    source.starts_with('/'),
+                    "the page loads only from this server: {html}"
+                );
+            }
+            assert!(
+                !html.contains("https://") && !html.contains("http://"),
+                "{html}"
+            );
+        }
+    }
+    server.finish().await;
+    test_store.finish().await;
+}
