@@ -1066,8 +1066,8 @@ mod plugin_registry {
     use serde_json::json;
 
     use crate::store::{
-        InstalledPlugin, JobId, KvScope, LockOutcome, MetadataState, NewJob, PackageRecord,
-        PluginMetadataRecord, PluginRemoval, PluginState, Store, Timestamp,
+        Config, ConfigPut, InstalledPlugin, JobId, KvScope, LockOutcome, MetadataState, NewJob,
+        PackageRecord, PluginMetadataRecord, PluginRemoval, PluginState, Store, Timestamp,
     };
 
     crate::store::testing::for_each_store!(
@@ -1143,7 +1143,29 @@ mod plugin_registry {
     }
 
     async fn removing_a_plugin_keeps_or_deletes_its_data(store: Arc<dyn Store>) {
+        store.tenant_create("acme", "Acme").await.unwrap();
         for id in ["keep", "drop"] {
+            store
+                .config_put(ConfigPut {
+                    config: Config {
+                        id: format!("config-{id}"),
+                        tenant: "acme".to_owned(),
+                        plugin: id.to_owned(),
+                        name: "main".to_owned(),
+                        values: json!({}),
+                        enabled: true,
+                        schedule: None,
+                        events: Vec::new(),
+                        invalid_reason: None,
+                        last_fire_at: None,
+                        next_fire_at: None,
+                        created_at: Timestamp(0),
+                        updated_at: Timestamp(0),
+                    },
+                    cursor: None,
+                })
+                .await
+                .unwrap();
             store
                 .plugin_put(plugin(id, Some("1.0.0"), PluginState::Enabled))
                 .await
@@ -1187,6 +1209,8 @@ mod plugin_registry {
             let metadata = store.plugin_metadata_get(id).await.unwrap();
             assert_eq!(value.is_some(), !delete_data, "kv of {id}");
             assert_eq!(metadata.is_some(), !delete_data, "metadata of {id}");
+            let config = store.config_get(&format!("config-{id}")).await.unwrap();
+            assert_eq!(config.is_some(), !delete_data, "configs of {id}");
         }
     }
 

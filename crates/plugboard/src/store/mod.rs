@@ -284,7 +284,8 @@ pub trait Store: Send + Sync + 'static {
     async fn plugin_put(&self, plugin: InstalledPlugin) -> Result<(), StoreError>;
 
     /// Deletes a plugin's registry row and every package version kept for it, and with
-    /// `delete_data` its key-value data and cached metadata, in one transaction. True when there
+    /// `delete_data` its key-value data, cached metadata and every tenant's configs of it, in one
+    /// transaction. True when there
     /// was a row.
     async fn plugin_remove(&self, removal: PluginRemoval) -> Result<bool, StoreError>;
 

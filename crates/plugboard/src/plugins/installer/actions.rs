@@ -421,9 +421,9 @@ impl Installer {
                 if data.exists() {
                     std::fs::remove_dir_all(&data).map_err(InstallError::io("cannot remove", &data))?;
                 }
-                self.note(context, format!("deleted the data of {id}: its key-value store, cached metadata and data folder")).await;
+                self.note(context, format!("deleted the data of {id}: its key-value store, cached metadata, tenants' configs and data folder")).await;
             } else {
-                self.note(context, format!("kept the data of {id} (its key-value store and data folder); uninstall with --delete-data to remove it")).await;
+                self.note(context, format!("kept the data of {id} (its key-value store, tenants' configs and data folder); uninstall with --delete-data to remove it")).await;
             }
             self.step(context, "uninstalled", format!("plugin {id} is uninstalled"))
                 .await;

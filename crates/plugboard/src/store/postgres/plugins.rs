@@ -123,6 +123,10 @@ pub(super) async fn remove(
             )
             .await
             .map_err(&error)?;
+        transaction
+            .execute("DELETE FROM configs WHERE plugin = $1", &[&removal.plugin])
+            .await
+            .map_err(&error)?;
     }
     transaction.commit().await.map_err(&error)?;
     Ok(removed > 0)

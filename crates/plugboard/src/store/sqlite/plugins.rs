@@ -108,6 +108,9 @@ pub(super) fn remove(connection: &Connection, removal: &PluginRemoval) -> Result
                 [&removal.plugin],
             )
             .map_err(&error)?;
+        connection
+            .execute("DELETE FROM configs WHERE plugin = ?1", [&removal.plugin])
+            .map_err(&error)?;
     }
     Ok(removed > 0)
 }
