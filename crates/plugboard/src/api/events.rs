@@ -155,9 +155,11 @@ pub async fn post(
         })
         .await
         .map_err(|error| match error {
-            EventError::UnknownTenant(_) => ApiError::invalid("/tenant", error.to_string()),
-            EventError::InvalidType(_) => ApiError::invalid("/type", error.to_string()),
-            EventError::InvalidKey => ApiError::invalid("/idempotency_key", error.to_string()),
+            EventError::UnknownTenant(_) => ApiError::invalid_field("/tenant", error.to_string()),
+            EventError::InvalidType(_) => ApiError::invalid_field("/type", error.to_string()),
+            EventError::InvalidKey => {
+                ApiError::invalid_field("/idempotency_key", error.to_string())
+            }
             EventError::Store(error) => error.into(),
         })?;
     let event = state

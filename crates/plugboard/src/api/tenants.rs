@@ -194,7 +194,7 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
                 "plugin id" => "/plugin",
                 _ => "/name",
             };
-            ApiError::invalid(pointer, error.to_string())
+            ApiError::invalid_field(pointer, error.to_string())
         }
         TenantError::UnknownTenant(_)
         | TenantError::UnknownConfig { .. }
@@ -202,7 +202,7 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
         TenantError::TenantExists(_) | TenantError::ConfigInvalid { .. } => {
             ApiError::Conflict(error.to_string())
         }
-        TenantError::NoMetadata(_) => ApiError::invalid("/plugin", error.to_string()),
+        TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
         TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
         TenantError::SchemaRejects {
             ref plugin,
@@ -229,7 +229,7 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
                 .iter()
                 .position(|event| event == pattern)
                 .unwrap_or(0);
-            ApiError::invalid(format!("/events/{index}"), error.to_string())
+            ApiError::invalid_field(format!("/events/{index}"), error.to_string())
         }
         TenantError::Schedule(error) => schedule_error(error),
         TenantError::Secret(error) => ApiError::Internal(error.to_string()),
@@ -251,7 +251,7 @@ fn schedule_error(error: ScheduleError) -> ApiError {
         ScheduleError::Cron { .. } => "/schedule/cron".to_owned(),
         ScheduleError::UnknownTimeZone(_) => "/schedule/timezone".to_owned(),
     };
-    ApiError::invalid(pointer, error.to_string())
+    ApiError::invalid_field(pointer, error.to_string())
 }
 
 fn parse_schedule(schedule: Option<Value>) -> Result<Option<ScheduleSpec>, ApiError> {
