@@ -1,5 +1,5 @@
 //! The HTTP surface: the probes `/livez` and `/readyz`, the versioned API under `/api/v1` (health,
-//! jobs, plugins, tokens), `/metrics`, and the OpenAPI document generated from the handlers.
+//! jobs, plugins, tenants and configs, events, tokens), `/metrics`, and the OpenAPI document generated from the handlers.
 //!
 //! Every route under `/api/v1` except the OpenAPI document and its reference page needs a token
 //! (`auth.rs`), is rate limited per client address and per token (`ratelimit.rs`), and answers
@@ -7,17 +7,19 @@
 //! `utoipa_axum::routes!`, so each is in `/api/v1/openapi.json`; a test fails when one is not.
 //!
 //! Owns: routing, status codes, response bodies, auth, rate limits. Must not touch: SQL (it calls
-//! `queue/` and the `Store` trait the queue hands out) and `plugins/` (admin actions are jobs it
+//! `queue/`, `tenants/`, `events/` and the `Store` trait the queue hands out) and `plugins/` (admin actions are jobs it
 //! enqueues by kind name).
 
 mod auth;
 mod docs;
+mod events;
 mod health;
 mod jobs;
 mod metrics;
 mod plugins;
 mod problem;
 mod ratelimit;
+mod tenants;
 mod time;
 mod tokens;
 
@@ -41,7 +43,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::RateLimitSettings;
+use crate::events::Events;
 use crate::queue::Queue;
+use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
 pub use problem::{ApiError, FieldError, Problem};
@@ -59,12 +63,17 @@ pub struct ApiParams {
     pub rate_limits: RateLimitSettings,
     /// The largest request body, in bytes.
     pub body_limit: usize,
+    /// The key that seals config secrets (`tenants/secrets.rs`): the one the workers open
+    /// them with.
+    pub secret_key: SecretKey,
 }
 
 /// What every handler reaches through `State`.
 #[derive(Clone)]
 pub struct AppState {
     queue: Queue,
+    tenants: Tenants,
+    events: Events,
     health: health::HealthState,
     admin: Arc<AdminToken>,
     limits: Arc<ratelimit::RateLimits>,
@@ -75,7 +84,7 @@ pub struct AppState {
 #[openapi(
     info(
         title = "plugboard",
-        description = "The plugboard HTTP API: jobs, plugins, tokens, health. Errors are RFC 9457 problem documents (application/problem+json). Send `Authorization: Bearer TOKEN`.",
+        description = "The plugboard HTTP API: jobs, plugins, tenants, configs, events, tokens, health. Errors are RFC 9457 problem documents (application/problem+json). Send `Authorization: Bearer TOKEN`.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
@@ -84,6 +93,9 @@ pub struct AppState {
     tags(
         (name = "jobs", description = "The job queue"),
         (name = "plugins", description = "Installed plugins and the admin's actions on them"),
+        (name = "tenants", description = "Tenants"),
+        (name = "configs", description = "Tenants' plugin configs: values, schedules, event subscriptions, runs"),
+        (name = "events", description = "Events and their fan-out to subscribed configs"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "health", description = "Health and metrics"),
     )
@@ -118,6 +130,19 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::rollback))
         .routes(routes!(plugins::enable))
         .routes(routes!(plugins::disable))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::show_tenant, tenants::delete_tenant))
+        .routes(routes!(tenants::list_configs, tenants::create_config))
+        .routes(routes!(
+            tenants::show_config,
+            tenants::replace_config,
+            tenants::delete_config
+        ))
+        .routes(routes!(tenants::run_config))
+        .routes(routes!(tenants::validate_config))
+        .routes(routes!(tenants::next_fires))
+        .routes(routes!(events::post, events::list))
+        .routes(routes!(events::show))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
 }
@@ -140,8 +165,11 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &[
 /// it with `into_make_service_with_connect_info::<SocketAddr>()` so that rate limits see client
 /// addresses.
 pub fn router(params: ApiParams) -> Router {
+    let store = params.queue.store().clone();
     let state = AppState {
         queue: params.queue.clone(),
+        tenants: Tenants::new(store.clone(), params.secret_key),
+        events: Events::new(store),
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         metrics: Arc::new(metrics::HttpMetrics::default()),

@@ -99,6 +99,19 @@ impl ApiError {
         }
     }
 
+    /// An invalid field whose message already says what is wrong (the detail is the message
+    /// as it is, without an `invalid <field>:` prefix).
+    pub fn invalid_field(pointer: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError::Invalid {
+            detail: message.clone(),
+            errors: vec![FieldError {
+                pointer: pointer.into(),
+                detail: message,
+            }],
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),

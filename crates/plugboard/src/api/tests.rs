@@ -50,6 +50,7 @@ impl Server {
             admin_token: AdminToken::new(ADMIN).expect("a long enough admin token"),
             rate_limits,
             body_limit: 64 * 1024,
+            secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -159,6 +160,10 @@ crate::store::testing::for_each_store!(
     tokens_are_shown_once_listed_and_revoked,
     rate_limits_answer_429_with_retry_after,
     metrics_and_health_answer,
+    tenants_and_configs_are_created_shown_replaced_run_and_deleted,
+    tenant_tokens_reach_only_their_tenant_and_read_tokens_cannot_write,
+    config_problems_name_each_failing_field,
+    events_fan_out_and_repeat_by_idempotency_key,
 );
 
 /// Every documented operation, with a concrete path.
@@ -168,7 +173,10 @@ fn documented_operations() -> Vec<(Method, String)> {
     for (path, item) in document["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("a path item").keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
-            operations.push((method, path.replace("{id}", "1")));
+            operations.push((
+                method,
+                path.replace("{id}", "1").replace("{tenant}", "acme"),
+            ));
         }
     }
     operations
@@ -911,6 +919,8 @@ async fn every_route_is_in_the_openapi_document() {
         include_str!("mod.rs"),
         include_str!("jobs.rs"),
         include_str!("plugins.rs"),
+        include_str!("tenants.rs"),
+        include_str!("events.rs"),
         include_str!("tokens.rs"),
         include_str!("health.rs"),
         include_str!("metrics.rs"),
@@ -973,4 +983,528 @@ async fn every_route_is_in_the_openapi_document() {
     }
     server.finish().await;
     test_store.finish().await;
+}
+
+fn uptime_schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "pattern": "^https?://"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "token": {"type": "string", "writeOnly": true}
+        },
+        "additionalProperties": false
+    })
+}
+
+/// Puts the metadata of plugin `uptime` with its config schema straight into the store, as a
+/// handshake would have, and creates tenants `acme` and `globex` as the admin.
+async fn tenants_setup(server: &Server) {
+    server
+        .store
+        .plugin_metadata_put(crate::store::PluginMetadataRecord {
+            plugin: "uptime".into(),
+            version: "1.0.0".into(),
+            checksum: "abc".into(),
+            state: crate::store::MetadataState::Fresh,
+            metadata: Some(json!({"configSchema": uptime_schema()})),
+            error: None,
+            updated_at: crate::store::Timestamp(0),
+        })
+        .await
+        .unwrap();
+    for tenant in ["acme", "globex"] {
+        let (status, body) = server
+            .post(
+                "/api/v1/tenants",
+                ADMIN,
+                json!({"id": tenant, "name": tenant.to_uppercase()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
+
+/// Creates a config of `uptime` for `tenant`; returns its id.
+async fn create_config(server: &Server, tenant: &str, name: &str, events: Value) -> String {
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/tenants/{tenant}/configs"),
+            ADMIN,
+            json!({
+                "plugin": "uptime",
+                "name": name,
+                "values": {"url": "https://example.com", "token": "s3cret"},
+                "schedule": {"interval_seconds": 300},
+                "events": events,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn tenants_and_configs_are_created_shown_replaced_run_and_deleted(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    tenants_setup(&server).await;
+    let (status, body) = server.get("/api/v1/tenants/acme", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], json!("ACME"));
+    let (status, body) = server.get("/api/v1/tenants", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tenant| tenant["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["acme", "globex"]);
+    let (status, body) = server
+        .post("/api/v1/tenants", ADMIN, json!({"id": "acme"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let id = create_config(&server, "acme", "main", json!([])).await;
+    // The secret is sealed and never answered.
+    let (status, config) = server.get(&format!("/api/v1/configs/{id}"), ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(config["values"]["token"], json!("********"));
+    assert_eq!(config["values"]["url"], json!("https://example.com"));
+    assert_eq!(config["next_fires"].as_array().unwrap().len(), 5);
+    assert!(!config.to_string().contains("s3cret"), "{config}");
+    let (status, list) = server.get("/api/v1/tenants/acme/configs", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["configs"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains("s3cret"), "{list}");
+    // A second create of the same name is refused and points at PUT.
+    let (status, body) = server
+        .post(
+            "/api/v1/tenants/acme/configs",
+            ADMIN,
+            json!({"plugin": "uptime", "name": "main", "values": {"url": "https://x.org"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("PUT"), "{body}");
+
+    let (status, fires) = server
+        .get(&format!("/api/v1/configs/{id}/next-fires?count=3"), ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fires}");
+    assert_eq!(fires["fires"].as_array().unwrap().len(), 3);
+    let (status, body) = server
+        .get(&format!("/api/v1/configs/{id}/next-fires?count=0"), ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // PUT replaces; a secret sent as ******** keeps its value.
+    let (status, replaced) = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/configs/{id}"),
+            Some(ADMIN),
+            Some(json!({
+                "values": {"url": "https://example.org", "port": 8443, "token": "********"},
+                "schedule": {"cron": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"},
+                "events": ["form.*"],
+                "enabled": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["values"]["port"], json!(8443));
+    assert_eq!(replaced["events"], json!(["form.*"]));
+    assert_eq!(replaced["schedule"]["cron"], json!("0 9 * * MON-FRI"));
+    let stored = server.store.config_get(&id).await.unwrap().unwrap();
+    let tenants = crate::tenants::Tenants::new(
+        server.store.clone(),
+        crate::tenants::SecretKey::from_bytes(&[7; 32]),
+    );
+    assert_eq!(
+        tenants.open_values(&stored).unwrap()["token"],
+        json!("s3cret")
+    );
+
+    let (status, check) = server
+        .post(&format!("/api/v1/configs/{id}/validate"), ADMIN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check, json!({"valid": true, "problems": []}));
+
+    let (status, job) = server
+        .post(&format!("/api/v1/configs/{id}/run"), ADMIN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], json!("plugin.run"));
+    assert_eq!(job["tenant"], json!("acme"));
+    assert_eq!(job["config"], json!(id));
+    assert!(
+        !job.to_string().contains("s3cret"),
+        "the job carries sealed values: {job}"
+    );
+
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/configs/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.get(&format!("/api/v1/configs/{id}"), ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .call(Method::DELETE, "/api/v1/tenants/globex", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = server.get("/api/v1/tenants/globex", ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    server.finish().await;
+}
+
+async fn tenant_tokens_reach_only_their_tenant_and_read_tokens_cannot_write(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    tenants_setup(&server).await;
+    let globex_config = create_config(&server, "globex", "main", json!([])).await;
+    let acme_config = create_config(&server, "acme", "main", json!([])).await;
+    let (_, global_write) = server.token(None, "write").await;
+    let (_, global_read) = server.token(None, "read").await;
+    let (_, acme) = server.token(Some("acme"), "write").await;
+    let (_, acme_read) = server.token(Some("acme"), "read").await;
+
+    // Missing and wrong tokens.
+    let (status, _) = server
+        .call(Method::GET, "/api/v1/tenants", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong = crate::api::auth::mint_secret(crate::api::auth::TOKEN_PREFIX);
+    let (status, _) = server.get("/api/v1/tenants/acme/configs", &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Creating and deleting tenants: admin and global write tokens only.
+    let (status, body) = server
+        .post("/api/v1/tenants", &global_write, json!({"id": "initech"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for token in [&acme, &global_read] {
+        let (status, body) = server
+            .post("/api/v1/tenants", token, json!({"id": "hooli"}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (status, _) = server
+        .call(Method::DELETE, "/api/v1/tenants/acme", Some(&acme), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A tenant token sees its tenant only; the other answers 404 everywhere.
+    let (status, body) = server.get("/api/v1/tenants", &acme_read).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["tenants"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["tenants"][0]["id"], json!("acme"));
+    for path in [
+        "/api/v1/tenants/globex".to_owned(),
+        "/api/v1/tenants/globex/configs".to_owned(),
+        format!("/api/v1/configs/{globex_config}"),
+        format!("/api/v1/configs/{globex_config}/next-fires"),
+    ] {
+        let (status, body) = server.get(&path, &acme).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    for path in [
+        format!("/api/v1/configs/{globex_config}/run"),
+        format!("/api/v1/configs/{globex_config}/validate"),
+        "/api/v1/tenants/globex/configs".to_owned(),
+    ] {
+        let (status, body) = server
+            .post(
+                &path,
+                &acme,
+                json!({"plugin": "uptime", "name": "x", "values": {"url": "https://x.org"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/configs/{globex_config}"),
+            Some(&acme),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(server
+        .store
+        .config_get(&globex_config)
+        .await
+        .unwrap()
+        .is_some());
+    // Its own tenant's configs it reads, runs and writes.
+    let (status, body) = server.get("/api/v1/tenants/acme/configs", &acme_read).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/configs/{acme_config}/run"),
+            &acme,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Read tokens cannot write.
+    for token in [&acme_read, &global_read] {
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/configs/{acme_config}/run"),
+                token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = server
+            .post(
+                "/api/v1/events",
+                token,
+                json!({"type": "form.submitted", "tenant": "acme"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    // Events: a tenant token posts and lists its own tenant's only.
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &acme,
+            json!({"type": "form.submitted", "tenant": "globex"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = server
+        .post("/api/v1/events", &acme, json!({"type": "form.submitted"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["event"]["tenant"], json!("acme"));
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            ADMIN,
+            json!({"type": "form.submitted", "tenant": "globex"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let globex_event = body["event_id"].as_i64().unwrap();
+    let (status, body) = server.get("/api/v1/events", &acme_read).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
+    let (status, _) = server.get("/api/v1/events?tenant=globex", &acme_read).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server
+        .get(&format!("/api/v1/events/{globex_event}"), &acme_read)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.finish().await;
+}
+
+async fn config_problems_name_each_failing_field(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    tenants_setup(&server).await;
+    let shared = &server;
+    let create = |body: Value| async move {
+        shared
+            .post("/api/v1/tenants/acme/configs", ADMIN, body)
+            .await
+    };
+    // A schema violation lists each failing path under /values.
+    let (status, body) = create(json!({
+        "plugin": "uptime", "name": "main",
+        "values": {"url": "ftp://x", "port": 70000, "extra": 1}
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["type"], json!("urn:plugboard:problem:invalid"));
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap())
+        .collect();
+    for expected in ["/values/url", "/values/port", "/values"] {
+        assert!(pointers.contains(&expected), "{expected} missing: {body}");
+    }
+    assert!(body.to_string().contains("extra"), "{body}");
+    // An invalid cron names the field.
+    let (status, body) = create(json!({
+        "plugin": "uptime", "name": "main", "values": {"url": "https://x.org"},
+        "schedule": {"cron": "61 * * * *"}
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["errors"][0]["pointer"],
+        json!("/schedule/cron"),
+        "{body}"
+    );
+    // An unknown time zone.
+    let (status, body) = create(json!({
+        "plugin": "uptime", "name": "main", "values": {"url": "https://x.org"},
+        "schedule": {"cron": "0 9 * * *", "timezone": "Mars/Olympus"}
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["errors"][0]["pointer"],
+        json!("/schedule/timezone"),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("Mars/Olympus"),
+        "{body}"
+    );
+    // An unknown schedule field, a bad event pattern, a plugin without metadata.
+    let (status, body) = create(json!({
+        "plugin": "uptime", "name": "main", "values": {"url": "https://x.org"},
+        "schedule": {"every": 5}
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/schedule"), "{body}");
+    let (status, body) = create(json!({
+        "plugin": "uptime", "name": "main", "values": {"url": "https://x.org"},
+        "events": ["form.*", "bad pattern"]
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/events/1"), "{body}");
+    let (status, body) = create(json!({"plugin": "nometa", "name": "main"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/plugin"), "{body}");
+    // Nothing was stored.
+    assert!(server
+        .store
+        .config_find("acme", "uptime", "main")
+        .await
+        .unwrap()
+        .is_none());
+    // An unknown tenant: 404 on its routes, 422 naming `tenant` for an event, 404 for a token
+    // trying to see it.
+    let (status, body) = server
+        .post(
+            "/api/v1/tenants/nobody/configs",
+            ADMIN,
+            json!({"plugin": "uptime", "name": "main", "values": {"url": "https://x.org"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            ADMIN,
+            json!({"type": "form.submitted", "tenant": "nobody"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/tenant"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("nobody"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post("/api/v1/events", ADMIN, json!({"type": "form.submitted"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = server
+        .post("/api/v1/tenants", ADMIN, json!({"id": "no spaces"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/id"), "{body}");
+    // PUT checks the same way.
+    let id = create_config(&server, "acme", "main", json!([])).await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/configs/{id}"),
+            Some(ADMIN),
+            Some(json!({"values": {"port": "x"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/values/port"), "{body}");
+    assert!(pointers.contains(&"/values"), "url is required: {body}");
+    server.finish().await;
+}
+
+async fn events_fan_out_and_repeat_by_idempotency_key(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    tenants_setup(&server).await;
+    let config = create_config(&server, "acme", "forms", json!(["form.*"])).await;
+    create_config(&server, "acme", "other", json!(["billing.*"])).await;
+    let event = json!({
+        "type": "form.submitted", "tenant": "acme",
+        "payload": {"form": 7}, "idempotency_key": "submission-7"
+    });
+    let (status, first) = server.post("/api/v1/events", ADMIN, event.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["created"], json!(true));
+    assert_eq!(first["jobs"], json!(1));
+    assert_eq!(first["event"]["type"], json!("form.submitted"));
+    assert_eq!(first["event"]["deliveries"], json!(1));
+    let (status, again) = server.post("/api/v1/events", ADMIN, event).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["created"], json!(false));
+    assert_eq!(again["jobs"], json!(0));
+    assert_eq!(again["event_id"], first["event_id"]);
+    let (status, jobs) = server.get("/api/v1/jobs?tenant=acme", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    let configs: Vec<&Value> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| &job["config"])
+        .collect();
+    assert_eq!(configs, [&json!(config)], "{jobs}");
+    // Listing: filters and paging.
+    for n in 0..3 {
+        let (status, body) = server
+            .post(
+                "/api/v1/events",
+                ADMIN,
+                json!({"type": "billing.paid", "tenant": "acme", "payload": {"n": n}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, page) = server
+        .get(
+            "/api/v1/events?tenant=acme&type=billing.paid&limit=2",
+            ADMIN,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][0]["payload"], json!({"n": 2}));
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, rest) = server
+        .get(
+            &format!("/api/v1/events?tenant=acme&type=billing.paid&limit=2&cursor={cursor}"),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rest["events"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (status, shown) = server
+        .get(&format!("/api/v1/events/{}", first["event_id"]), ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["idempotency_key"], json!("submission-7"));
+    server.finish().await;
 }

@@ -144,7 +144,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
                 .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
             background_stop.clone(),
         ),
-        Tenants::new(store.clone(), secret_key).watch_schemas(
+        Tenants::new(store.clone(), secret_key.clone()).watch_schemas(
             plugin_host.ids(),
             Duration::from_secs(2),
             background_stop.clone(),
@@ -157,6 +157,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         admin_token,
         rate_limits: settings.rate_limits,
         body_limit: settings.api_body_limit,
+        secret_key,
     };
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");

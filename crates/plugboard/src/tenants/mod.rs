@@ -471,26 +471,37 @@ impl Tenants {
         Ok(schema::from_metadata(&metadata).cloned())
     }
 
-    fn view(&self, mut config: Config, now: Timestamp) -> ConfigView {
-        config.values = secrets::redacted(&config.values);
-        let next_fires = match (&config.schedule, config.enabled, &config.invalid_reason) {
-            (Some(spec), true, None) => ScheduleSpec::from_value(spec)
-                .and_then(|spec| spec.compile(config.created_at))
-                .map(|schedule| {
-                    if schedule.paused {
-                        return Vec::new();
-                    }
-                    let from = config.last_fire_at.map_or(now, |last| last.max(now));
-                    let mut fires = Vec::new();
-                    if let Some(next) = config.next_fire_at.filter(|next| *next <= from) {
-                        fires.push(next);
-                    }
-                    fires.extend(schedule.upcoming(from, PREVIEW_FIRES - fires.len()));
-                    fires.into_iter().map(schedule::format_time).collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
+    /// The next `count` fire times of a config from `now`, computed without running anything
+    /// (none when it has no schedule, is disabled, invalid or paused).
+    pub fn next_fires(&self, config: &Config, count: usize, now: Timestamp) -> Vec<Timestamp> {
+        let (Some(spec), true, None) = (&config.schedule, config.enabled, &config.invalid_reason)
+        else {
+            return Vec::new();
         };
+        ScheduleSpec::from_value(spec)
+            .and_then(|spec| spec.compile(config.created_at))
+            .map(|schedule| {
+                if schedule.paused || count == 0 {
+                    return Vec::new();
+                }
+                let from = config.last_fire_at.map_or(now, |last| last.max(now));
+                let mut fires = Vec::new();
+                if let Some(next) = config.next_fire_at.filter(|next| *next <= from) {
+                    fires.push(next);
+                }
+                fires.extend(schedule.upcoming(from, count - fires.len()));
+                fires
+            })
+            .unwrap_or_default()
+    }
+
+    fn view(&self, mut config: Config, now: Timestamp) -> ConfigView {
+        let next_fires = self
+            .next_fires(&config, PREVIEW_FIRES, now)
+            .into_iter()
+            .map(schedule::format_time)
+            .collect();
+        config.values = secrets::redacted(&config.values);
         ConfigView { config, next_fires }
     }
 }

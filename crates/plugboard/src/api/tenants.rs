@@ -1,0 +1,662 @@
+//! `/api/v1/tenants` and `/api/v1/configs`: tenants, their plugin configs, manual runs, checks
+//! and the next fires of a schedule, all through the `Tenants` facade.
+//!
+//! Tenancy: the admin token and global tokens see every tenant; a tenant token sees only its own
+//! tenant and its configs (anything else answers 404, as if it did not exist). Creating and
+//! deleting tenants needs the admin token or a global write token; configs are written by any
+//! write token that reaches their tenant.
+//!
+//! Config values are checked against the plugin's config schema (from the metadata it reported,
+//! cached in the store); a violation answers 422 with one `errors` entry per failing JSON
+//! pointer, under `/values`. Secret fields are never answered: reads show `********`, and a
+//! secret sent as `********` or left out keeps its stored value.
+
+use axum::extract::{Path, State};
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::jobs::JobView;
+use super::problem::{ApiError, FieldError, JsonBody, Problem, QueryParams};
+use super::{time, AppState};
+use crate::schedule::{ScheduleError, ScheduleSpec};
+use crate::store::{Config, ConfigFilter, Tenant, Timestamp};
+use crate::tenants::{ConfigRequest, ConfigView, TenantError};
+
+const MAX_FIRES: usize = 100;
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(tenant: Tenant) -> TenantView {
+        TenantView {
+            id: tenant.id,
+            name: tenant.name,
+            created_at: time::format(tenant.created_at),
+        }
+    }
+}
+
+/// Tenants the caller can see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<TenantView>,
+}
+
+/// `POST /api/v1/tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// 1 to 64 letters, digits, `_`, `-` or `.`.
+    pub id: String,
+    /// A display name; default the id.
+    pub name: Option<String>,
+}
+
+/// A config as the API shows it: secret fields are `********`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigBody {
+    pub id: String,
+    pub tenant: String,
+    pub plugin: String,
+    pub name: String,
+    /// The values, secrets replaced by `********`.
+    pub values: Value,
+    pub enabled: bool,
+    /// `{"cron": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}` or
+    /// `{"interval_seconds": 300}`, with optional `jitter_seconds`, `start`, `end`, `paused`,
+    /// `misfire`, `overlap`.
+    pub schedule: Option<Value>,
+    /// Event type patterns (`form.submitted`, `form.*`).
+    pub events: Vec<String>,
+    /// Set when the plugin's current schema rejects the values: the config does not run.
+    pub invalid_reason: Option<String>,
+    pub last_fire_at: Option<String>,
+    pub next_fire_at: Option<String>,
+    /// The next fire times (up to 5).
+    pub next_fires: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ConfigView> for ConfigBody {
+    fn from(view: ConfigView) -> ConfigBody {
+        let config = view.config;
+        ConfigBody {
+            id: config.id,
+            tenant: config.tenant,
+            plugin: config.plugin,
+            name: config.name,
+            values: config.values,
+            enabled: config.enabled,
+            schedule: config.schedule,
+            events: config.events,
+            invalid_reason: config.invalid_reason,
+            last_fire_at: config.last_fire_at.map(time::format),
+            next_fire_at: config.next_fire_at.map(time::format),
+            next_fires: view.next_fires,
+            created_at: time::format(config.created_at),
+            updated_at: time::format(config.updated_at),
+        }
+    }
+}
+
+/// Configs of a tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigList {
+    pub configs: Vec<ConfigBody>,
+}
+
+/// `POST /api/v1/tenants/{tenant}/configs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfig {
+    /// The plugin's id; it must have reported its config schema.
+    pub plugin: String,
+    /// Unique per tenant and plugin: 1 to 64 letters, digits, `_`, `-` or `.`.
+    pub name: String,
+    /// Checked against the plugin's config schema; default `{}`.
+    #[serde(default = "empty_object")]
+    pub values: Value,
+    /// `{"cron": "…", "timezone": "…"}` or `{"interval_seconds": N}`; absent: no schedule.
+    pub schedule: Option<Value>,
+    /// Event type patterns to subscribe to; default none.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// `PUT /api/v1/configs/{id}`: replaces the config's values, schedule, events and enabled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceConfig {
+    /// The new values; a secret field sent as `********` or left out keeps its stored value.
+    #[serde(default = "empty_object")]
+    pub values: Value,
+    /// Absent or null: no schedule.
+    pub schedule: Option<Value>,
+    /// Default none.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// The result of checking a stored config again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationResult {
+    pub valid: bool,
+    /// Each problem, as `<JSON pointer>: <what is wrong>` (pointers into the values), or
+    /// `schedule: …`.
+    pub problems: Vec<String>,
+}
+
+/// `GET /api/v1/configs/{id}/next-fires`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NextFiresQuery {
+    /// 1 to 100; default 5.
+    pub count: Option<usize>,
+}
+
+/// The next fire times of a config's schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextFires {
+    pub config: String,
+    /// RFC 3339; empty when the config has no schedule or is disabled, invalid or paused.
+    pub fires: Vec<String>,
+}
+
+/// Turns a facade error into a problem; `events` are the request's patterns, to point at the
+/// bad one.
+pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
+    match error {
+        TenantError::InvalidName { what, .. } => {
+            let pointer = match what {
+                "tenant id" => "/id",
+                "plugin id" => "/plugin",
+                _ => "/name",
+            };
+            ApiError::invalid_field(pointer, error.to_string())
+        }
+        TenantError::UnknownTenant(_)
+        | TenantError::UnknownConfig { .. }
+        | TenantError::UnknownConfigId(_) => ApiError::NotFound(error.to_string()),
+        TenantError::TenantExists(_) | TenantError::ConfigInvalid { .. } => {
+            ApiError::Conflict(error.to_string())
+        }
+        TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
+        TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
+        TenantError::SchemaRejects {
+            ref plugin,
+            ref problems,
+        } => ApiError::Invalid {
+            detail: format!(
+                "the values do not match plugin {plugin}'s config schema: {}",
+                problems.join("; ")
+            ),
+            errors: problems
+                .iter()
+                .map(|problem| {
+                    let (path, detail) = problem.split_once(": ").unwrap_or(("/", problem));
+                    let path = if path == "/" { "" } else { path };
+                    FieldError {
+                        pointer: format!("/values{path}"),
+                        detail: detail.to_owned(),
+                    }
+                })
+                .collect(),
+        },
+        TenantError::EventPattern { ref pattern, .. } => {
+            let index = events
+                .iter()
+                .position(|event| event == pattern)
+                .unwrap_or(0);
+            ApiError::invalid_field(format!("/events/{index}"), error.to_string())
+        }
+        TenantError::Schedule(error) => schedule_error(error),
+        TenantError::Secret(error) => ApiError::Internal(error.to_string()),
+        TenantError::Store(error) => error.into(),
+    }
+}
+
+fn schedule_error(error: ScheduleError) -> ApiError {
+    let pointer = match &error {
+        ScheduleError::Store(_) => {
+            return match error {
+                ScheduleError::Store(error) => error.into(),
+                _ => ApiError::Internal("unreachable".to_owned()),
+            }
+        }
+        ScheduleError::Json(_) => "/schedule".to_owned(),
+        ScheduleError::Invalid { field, .. } if *field == "schedule" => "/schedule".to_owned(),
+        ScheduleError::Invalid { field, .. } => format!("/schedule/{field}"),
+        ScheduleError::Cron { .. } => "/schedule/cron".to_owned(),
+        ScheduleError::UnknownTimeZone(_) => "/schedule/timezone".to_owned(),
+    };
+    ApiError::invalid_field(pointer, error.to_string())
+}
+
+fn parse_schedule(schedule: Option<Value>) -> Result<Option<ScheduleSpec>, ApiError> {
+    schedule
+        .filter(|value| !value.is_null())
+        .map(|value| ScheduleSpec::from_value(&value))
+        .transpose()
+        .map_err(schedule_error)
+}
+
+fn tenant_not_found(tenant: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "tenant `{tenant}` does not exist; GET /api/v1/tenants lists the tenants you can see"
+    ))
+}
+
+/// Reads a tenant the caller may see; another tenant answers 404.
+async fn visible_tenant(state: &AppState, caller: &Caller, id: &str) -> Result<Tenant, ApiError> {
+    if !caller.can_see(Some(id)) {
+        return Err(tenant_not_found(id));
+    }
+    state
+        .tenants
+        .store()
+        .tenant_get(id)
+        .await?
+        .ok_or_else(|| tenant_not_found(id))
+}
+
+/// Reads a config the caller may see (with its values as stored); another tenant's answers 404.
+async fn visible_config(state: &AppState, caller: &Caller, id: &str) -> Result<Config, ApiError> {
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "config {id} does not exist; GET /api/v1/tenants/{{tenant}}/configs lists a tenant's configs"
+        ))
+    };
+    let config = state
+        .tenants
+        .store()
+        .config_get(id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !caller.can_see(Some(&config.tenant)) {
+        return Err(not_found());
+    }
+    Ok(config)
+}
+
+/// Create a tenant (admin token or a global write token).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses(
+        (status = 201, body = TenantView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateTenant>,
+) -> Result<Response, ApiError> {
+    caller.require_global_write()?;
+    let tenant = state
+        .tenants
+        .create_tenant(&body.id, body.name.as_deref())
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    let location = format!("/api/v1/tenants/{}", tenant.id);
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        Json(TenantView::from(tenant)),
+    )
+        .into_response())
+}
+
+/// List tenants (a tenant token sees only its own).
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    responses(
+        (status = 200, body = TenantList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<TenantList>, ApiError> {
+    let tenants = state
+        .tenants
+        .list_tenants()
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(Json(TenantList {
+        tenants: tenants
+            .into_iter()
+            .filter(|tenant| caller.can_see(Some(&tenant.id)))
+            .map(TenantView::from)
+            .collect(),
+    }))
+}
+
+/// Show a tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    Ok(Json(visible_tenant(&state, &caller, &tenant).await?.into()))
+}
+
+/// Delete a tenant and all its configs (admin token or a global write token).
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    visible_tenant(&state, &caller, &tenant).await?;
+    caller.require_global_write()?;
+    state
+        .tenants
+        .delete_tenant(&tenant)
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List a tenant's configs.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/configs", tag = "configs",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = ConfigList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_configs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<ConfigList>, ApiError> {
+    visible_tenant(&state, &caller, &tenant).await?;
+    let configs = state
+        .tenants
+        .list_configs(ConfigFilter {
+            tenant: Some(tenant),
+            ..ConfigFilter::default()
+        })
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(Json(ConfigList {
+        configs: configs.into_iter().map(ConfigBody::from).collect(),
+    }))
+}
+
+/// Create a config of a plugin for a tenant. The values are checked against the plugin's
+/// config schema; a violation answers 422 with every failing path.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs", tag = "configs",
+    request_body = CreateConfig,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 201, body = ConfigBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    JsonBody(body): JsonBody<CreateConfig>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    visible_tenant(&state, &caller, &tenant).await?;
+    let schedule = parse_schedule(body.schedule)?;
+    if let Some(existing) = state
+        .tenants
+        .store()
+        .config_find(&tenant, &body.plugin, &body.name)
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "tenant {tenant} already has config `{}` for plugin {} ({}); change it with PUT /api/v1/configs/{}",
+            body.name, body.plugin, existing.id, existing.id
+        )));
+    }
+    let view = state
+        .tenants
+        .set_config(ConfigRequest {
+            tenant,
+            plugin: body.plugin,
+            name: body.name,
+            values: Some(body.values),
+            schedule: Some(schedule),
+            events: Some(body.events.clone()),
+            enabled: Some(body.enabled.unwrap_or(true)),
+        })
+        .await
+        .map_err(|error| tenant_error(error, &body.events))?;
+    let location = format!("/api/v1/configs/{}", view.config.id);
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        Json(ConfigBody::from(view)),
+    )
+        .into_response())
+}
+
+/// Show a config (secrets as `********`) with its next fires.
+#[utoipa::path(get, path = "/api/v1/configs/{id}", tag = "configs",
+    params(("id" = String, Path, description = "Config id")),
+    responses(
+        (status = 200, body = ConfigBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ConfigBody>, ApiError> {
+    let config = visible_config(&state, &caller, &id).await?;
+    let view = state
+        .tenants
+        .show_config(&config.tenant, &config.plugin, &config.name)
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(Json(view.into()))
+}
+
+/// Replace a config's values, schedule, events and enabled flag. A secret sent as `********`
+/// or left out keeps its stored value.
+#[utoipa::path(put, path = "/api/v1/configs/{id}", tag = "configs", request_body = ReplaceConfig,
+    params(("id" = String, Path, description = "Config id")),
+    responses(
+        (status = 200, body = ConfigBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn replace_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReplaceConfig>,
+) -> Result<Json<ConfigBody>, ApiError> {
+    caller.require_write()?;
+    let config = visible_config(&state, &caller, &id).await?;
+    let schedule = parse_schedule(body.schedule)?;
+    let view = state
+        .tenants
+        .set_config(ConfigRequest {
+            tenant: config.tenant,
+            plugin: config.plugin,
+            name: config.name,
+            values: Some(body.values),
+            schedule: Some(schedule),
+            events: Some(body.events.clone()),
+            enabled: Some(body.enabled.unwrap_or(true)),
+        })
+        .await
+        .map_err(|error| tenant_error(error, &body.events))?;
+    Ok(Json(view.into()))
+}
+
+/// Delete a config.
+#[utoipa::path(delete, path = "/api/v1/configs/{id}", tag = "configs",
+    params(("id" = String, Path, description = "Config id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_write()?;
+    let config = visible_config(&state, &caller, &id).await?;
+    state
+        .tenants
+        .delete_config(&config.tenant, &config.plugin, &config.name)
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run a config now: answers 202 with its `plugin.run` job.
+#[utoipa::path(post, path = "/api/v1/configs/{id}/run", tag = "configs",
+    params(("id" = String, Path, description = "Config id")),
+    responses(
+        (status = 202, body = JobView, description = "The run's job; follow it at /api/v1/jobs/{id}"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The config is invalid"),
+    ))]
+pub async fn run_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let config = visible_config(&state, &caller, &id).await?;
+    let enqueued = state
+        .tenants
+        .run_now(&config.id)
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    let job = state.queue.get(enqueued.id).await?;
+    let location = format!("/api/v1/jobs/{}", job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, location)],
+        Json(JobView::from(job)),
+    )
+        .into_response())
+}
+
+/// Check a stored config again against the plugin's current config schema and its schedule.
+/// Answers 200 with the problems (none: valid); it changes nothing.
+#[utoipa::path(post, path = "/api/v1/configs/{id}/validate", tag = "configs",
+    params(("id" = String, Path, description = "Config id")),
+    responses(
+        (status = 200, body = ValidationResult),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn validate_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ValidationResult>, ApiError> {
+    let config = visible_config(&state, &caller, &id).await?;
+    let problems = state
+        .tenants
+        .check_config(&config)
+        .await
+        .map_err(|error| tenant_error(error, &[]))?;
+    Ok(Json(ValidationResult {
+        valid: problems.is_empty(),
+        problems,
+    }))
+}
+
+/// The next fire times of a config's schedule, computed without running anything.
+#[utoipa::path(get, path = "/api/v1/configs/{id}/next-fires", tag = "configs",
+    params(("id" = String, Path, description = "Config id"), NextFiresQuery),
+    responses(
+        (status = 200, body = NextFires),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn next_fires(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<NextFiresQuery>,
+) -> Result<Json<NextFires>, ApiError> {
+    let count = query.count.unwrap_or(crate::tenants::PREVIEW_FIRES);
+    if !(1..=MAX_FIRES).contains(&count) {
+        return Err(ApiError::invalid(
+            "count",
+            format!("{count} is out of range; use 1 to {MAX_FIRES}"),
+        ));
+    }
+    let config = visible_config(&state, &caller, &id).await?;
+    let fires = state
+        .tenants
+        .next_fires(&config, count, Timestamp::now())
+        .into_iter()
+        .map(time::format)
+        .collect();
+    Ok(Json(NextFires {
+        config: config.id,
+        fires,
+    }))
+}
