@@ -58,6 +58,18 @@ pub struct JobView {
     pub finished_at: Option<String>,
 }
 
+/// `202 Accepted` with the job that will do the work and its address in `Location`: the answer
+/// of every endpoint that starts work as a job (plugin actions, a config's run now).
+pub(super) fn accepted(job: Job) -> Response {
+    let location = format!("/api/v1/jobs/{}", job.id);
+    (
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        Json(JobView::from(job)),
+    )
+        .into_response()
+}
+
 impl From<Job> for JobView {
     fn from(job: Job) -> JobView {
         JobView {

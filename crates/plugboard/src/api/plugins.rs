@@ -6,9 +6,7 @@
 //! (`plugin.install`, …); this module only builds them, so it does not depend on `plugins/`.
 
 use axum::extract::{Path, State};
-use axum::http::header::LOCATION;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -170,13 +168,7 @@ async fn enqueue_admin_job(
     job.max_attempts = 3;
     let enqueued = state.queue.enqueue(job).await?;
     let job = state.queue.get(enqueued.id).await?;
-    let location = format!("/api/v1/jobs/{}", job.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [(LOCATION, location)],
-        Json(JobView::from(job)),
-    )
-        .into_response())
+    Ok(super::jobs::accepted(job))
 }
 
 /// List installed plugins.

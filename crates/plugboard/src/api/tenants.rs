@@ -587,13 +587,7 @@ pub async fn run_config(
         .await
         .map_err(|error| tenant_error(error, &[]))?;
     let job = state.queue.get(enqueued.id).await?;
-    let location = format!("/api/v1/jobs/{}", job.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [(LOCATION, location)],
-        Json(JobView::from(job)),
-    )
-        .into_response())
+    Ok(super::jobs::accepted(job))
 }
 
 /// Check a stored config again against the plugin's current config schema and its schedule.
