@@ -56,6 +56,10 @@ pub struct JobView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Shown by `GET /api/v1/jobs/{id}` for a queued job that is due but held back by a tenant
+    /// or plugin limit: one sentence per full limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Vec<String>>,
 }
 
 /// `202 Accepted` with the job that will do the work and its address in `Location`: the answer
@@ -94,6 +98,7 @@ impl From<Job> for JobView {
             created_at: time::format(job.created_at),
             started_at: job.started_at.map(time::format),
             finished_at: job.finished_at.map(time::format),
+            waiting_for: None,
         }
     }
 }
@@ -421,7 +426,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
-    Ok(Json(visible_job(&state, &caller, id).await?.into()))
+    let job = visible_job(&state, &caller, id).await?;
+    let waiting = state.queue.waiting(&job).await?;
+    let mut view = JobView::from(job);
+    view.waiting_for = waiting.map(|waiting| waiting.reasons);
+    Ok(Json(view))
 }
 
 /// Cancel a job: at once when queued; a running job is told to stop.

@@ -15,6 +15,7 @@ mod docs;
 mod events;
 mod health;
 mod jobs;
+mod limits;
 mod metrics;
 mod plugins;
 mod problem;
@@ -98,6 +99,7 @@ pub struct AppState {
         (name = "events", description = "Events and their fan-out to subscribed configs"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "health", description = "Health and metrics"),
+        (name = "limits", description = "Concurrency and rate limits per tenant and per plugin"),
     )
 )]
 struct ApiDoc;
@@ -145,6 +147,8 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::show))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(limits::list))
+        .routes(routes!(limits::put, limits::delete))
 }
 
 /// The OpenAPI 3.1 document of the API.

@@ -8,6 +8,7 @@
 //!
 //! Must not touch: SQL (everything goes through [`Store`]), HTTP, processes.
 
+pub mod limits;
 mod maintenance;
 mod noop;
 mod registry;

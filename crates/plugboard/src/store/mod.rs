@@ -14,6 +14,7 @@
 
 mod job;
 mod kv;
+pub mod limits;
 mod plugins;
 pub mod postgres;
 pub mod sqlite;
@@ -34,6 +35,7 @@ pub use job::{
     NewLogLine, PruneParams, Timestamp,
 };
 pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
+pub use limits::{JobLimit, LimitScope, LimitUsage};
 pub use plugins::{
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginRemoval, PluginState,
 };
@@ -405,4 +407,22 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a token (a second revoke keeps the first time). Returns the token as it now is,
     /// `None` when there is no such id.
     async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Sets the limit of a tenant or plugin (or of every one, with the name
+    /// [`limits::EVERY`]), replacing the one it had. Claims on every node follow it within a
+    /// second.
+    async fn limit_put(&self, limit: JobLimit) -> Result<JobLimit, StoreError>;
+
+    /// Removes a limit. Returns whether there was one.
+    async fn limit_delete(&self, scope: LimitScope, name: &str) -> Result<bool, StoreError>;
+
+    /// Every limit, by scope and name.
+    async fn limit_list(&self) -> Result<Vec<JobLimit>, StoreError>;
+
+    /// The limits in force for a job of `tenant` running `plugin`, each with how full it is now.
+    async fn limit_usage(
+        &self,
+        tenant: Option<&str>,
+        plugin: Option<&str>,
+    ) -> Result<Vec<LimitUsage>, StoreError>;
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli_remote;
 mod crash;
 mod doctor;
+mod fairness;
 mod harness;
 mod hostile_packages;
 mod install;

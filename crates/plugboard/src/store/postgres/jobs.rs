@@ -16,8 +16,8 @@ use tokio_postgres::Row;
 
 use super::{database_error, micros, notify};
 use crate::store::{
-    CancelOutcome, ClaimParams, HeartbeatOutcome, HeartbeatParams, Job, JobCount, JobFilter, JobId,
-    JobStatus, PruneParams, StoreError, StoreNotice, Timestamp,
+    CancelOutcome, HeartbeatOutcome, HeartbeatParams, Job, JobCount, JobFilter, JobId, JobStatus,
+    PruneParams, StoreError, StoreNotice, Timestamp,
 };
 
 /// Every column of a job, in the order [`job_from_row`] reads them. Qualified, so it also works
@@ -181,43 +181,6 @@ pub(super) async fn counts<C: GenericClient>(client: &C) -> Result<Vec<JobCount>
         });
     }
     Ok(counts)
-}
-
-pub(super) async fn claim<C: GenericClient>(
-    client: &C,
-    params: &ClaimParams,
-) -> Result<Vec<Job>, StoreError> {
-    // SKIP LOCKED: a job another claimer is taking right now is left to it, not waited for.
-    let statement = client
-        .prepare_cached(&format!(
-            "WITH picked AS ( \
-               SELECT id FROM jobs \
-               WHERE status = 'queued' AND queue = $1 AND run_at <= now() \
-               ORDER BY priority, run_at, id \
-               LIMIT $2 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE jobs SET status = 'running', attempt = jobs.attempt + 1, lease_owner = $3, \
-               lease_expires_at = now() + $4::bigint * interval '1 microsecond', \
-               started_at = now() \
-             FROM picked WHERE jobs.id = picked.id \
-             RETURNING {COLUMNS}"
-        ))
-        .await
-        .map_err(database_error("job_claim"))?;
-    let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            &statement,
-            &[&params.queue, &limit, &params.owner, &micros(params.lease)],
-        )
-        .await
-        .map_err(database_error("job_claim"))?;
-    let mut jobs = rows
-        .iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    jobs.sort_by_key(|job| (job.priority, job.run_at, job.id));
-    Ok(jobs)
 }
 
 pub(super) async fn heartbeat<C: GenericClient>(

@@ -32,6 +32,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api tokens",
         include_str!("migrations/0005_api_tokens.sql"),
     ),
+    (
+        6,
+        "job limits",
+        include_str!("migrations/0006_job_limits.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

@@ -19,6 +19,7 @@ mod enqueue;
 mod finish;
 mod jobs;
 mod kv;
+mod limits;
 mod logs;
 mod migrations;
 mod notify;
@@ -28,9 +29,10 @@ mod tenants;
 mod tests;
 mod tokens;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,6 +42,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+use super::limits::Limits;
 use super::{
     ApiToken, InstalledPlugin, LockOutcome, NewApiToken, PackageInfo, PackageRecord,
     PluginMetadataRecord, PluginRemoval,
@@ -53,6 +56,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
+use super::{JobLimit, LimitScope, LimitUsage};
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -88,7 +92,15 @@ pub struct PostgresStore {
     notices: broadcast::Sender<StoreNotice>,
     listener: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
+    /// Per queue, the tenant the last claim served: the next claim starts after it.
+    claim_after: Mutex<HashMap<String, String>>,
+    /// The limits as last read; read again when older than [`LIMITS_FRESH_FOR`].
+    limits: Mutex<Option<limits::LimitsRead>>,
 }
+
+/// How long a node trusts the limits it read before reading them again: a limit set on one node
+/// holds on the others within this time.
+const LIMITS_FRESH_FOR: Duration = Duration::from_secs(1);
 
 impl PostgresStore {
     /// Connects, creates the schema when it is missing, applies migrations and starts listening
@@ -154,6 +166,8 @@ impl PostgresStore {
             notices,
             listener: Mutex::new(Some(listener)),
             closed: AtomicBool::new(false),
+            claim_after: Mutex::new(HashMap::new()),
+            limits: Mutex::new(None),
         })
     }
 
@@ -186,6 +200,45 @@ impl PostgresStore {
         drop(client);
         let _ = driver.await;
         dropped
+    }
+
+    /// The limits in force, read at most [`LIMITS_FRESH_FOR`] ago.
+    async fn current_limits(&self) -> Result<Arc<Limits>, StoreError> {
+        if let Some((read_at, limits)) = lock(&self.limits).as_ref() {
+            if read_at.elapsed() < LIMITS_FRESH_FOR {
+                return Ok(limits.clone());
+            }
+        }
+        let client = self.client().await?;
+        let limits = Arc::new(Limits::new(limits::list(&client).await?));
+        *lock(&self.limits) = Some((std::time::Instant::now(), limits.clone()));
+        Ok(limits)
+    }
+
+    /// Whether the limits as last read are not empty.
+    fn has_limits(&self) -> bool {
+        lock(&self.limits)
+            .as_ref()
+            .is_some_and(|(_, limits)| !limits.is_empty())
+    }
+
+    /// The advisory lock that limited claims of this schema take turns through.
+    fn limits_lock_key(&self) -> i64 {
+        // FNV-1a: stable across builds and nodes, unlike std's hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in format!("plugboard job limits {}", self.channel).bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
+
+    /// Tells claimers on every node to look again (a limit changed).
+    async fn wake_claimers(&self, client: &deadpool_postgres::Client) {
+        let notice = [StoreNotice::JobsAvailable { queue: None }];
+        if let Err(error) = notify::send(client, &self.channel, &notice).await {
+            tracing::warn!(error = %describe(&error), "announcing a changed limit failed");
+        }
     }
 
     /// A pooled connection, or [`StoreError::Closed`] after [`Store::close`].
@@ -258,6 +311,13 @@ fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A duration in whole microseconds, as the statements take it (saturating).
+/// Locks a mutex, recovering from a poisoned one (the caches behind these stay valid).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
@@ -313,8 +373,28 @@ impl Store for PostgresStore {
     }
 
     async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
-        let client = self.client().await?;
-        jobs::claim(&client, &params).await
+        let limits = self.current_limits().await?;
+        let after = lock(&self.claim_after)
+            .get(&params.queue)
+            .cloned()
+            .unwrap_or_default();
+        let mut client = self.client().await?;
+        let claimed = if limits.is_empty() {
+            limits::claim_unlimited(&client, &params, &after).await?
+        } else {
+            limits::claim_limited(
+                &mut client,
+                &params,
+                &after,
+                &limits,
+                self.limits_lock_key(),
+            )
+            .await?
+        };
+        if let Some(tenant) = claimed.last_tenant {
+            lock(&self.claim_after).insert(params.queue, tenant);
+        }
+        Ok(claimed.jobs)
     }
 
     async fn job_heartbeat(&self, params: HeartbeatParams) -> Result<HeartbeatOutcome, StoreError> {
@@ -324,7 +404,15 @@ impl Store for PostgresStore {
 
     async fn job_finish_many(&self, finishes: Vec<JobFinish>) -> Result<Vec<JobId>, StoreError> {
         let mut client = self.client().await?;
-        finish::finish_many(&mut client, &self.channel, &finishes).await
+        let applied = finish::finish_many(&mut client, &self.channel, &finishes).await?;
+        // A finish may bring a tenant or plugin back under its limit: wake claimers everywhere.
+        if !applied.is_empty() && self.has_limits() {
+            let notice = [StoreNotice::JobsAvailable { queue: None }];
+            if let Err(error) = notify::send(&client, &self.channel, &notice).await {
+                tracing::warn!(error = %describe(&error), "announcing freed limit capacity failed");
+            }
+        }
+        Ok(applied)
     }
 
     async fn job_release(&self, owner: &str, ids: &[JobId]) -> Result<u64, StoreError> {
@@ -622,5 +710,35 @@ impl Store for PostgresStore {
     async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
         let client = self.client().await?;
         tokens::revoke(&client, id).await
+    }
+
+    async fn limit_put(&self, limit: JobLimit) -> Result<JobLimit, StoreError> {
+        let mut client = self.client().await?;
+        limits::put(&mut client, &limit).await?;
+        *lock(&self.limits) = None;
+        self.wake_claimers(&client).await;
+        Ok(limit)
+    }
+
+    async fn limit_delete(&self, scope: LimitScope, name: &str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let deleted = limits::delete(&mut client, scope, name).await?;
+        *lock(&self.limits) = None;
+        self.wake_claimers(&client).await;
+        Ok(deleted)
+    }
+
+    async fn limit_list(&self) -> Result<Vec<JobLimit>, StoreError> {
+        let client = self.client().await?;
+        limits::list(&client).await
+    }
+
+    async fn limit_usage(
+        &self,
+        tenant: Option<&str>,
+        plugin: Option<&str>,
+    ) -> Result<Vec<LimitUsage>, StoreError> {
+        let client = self.client().await?;
+        limits::usage(&client, tenant, plugin).await
     }
 }

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::backend_error;
+use crate::store::limits;
 use crate::store::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
     JobCount, JobFilter, JobFinish, JobId, JobStatus, NewJob, PruneParams, StoreError, Timestamp,
@@ -182,22 +183,215 @@ pub(super) fn counts(connection: &Connection) -> Result<Vec<JobCount>, StoreErro
     Ok(counts)
 }
 
-pub(super) fn claim(connection: &Connection, params: &ClaimParams) -> Result<Vec<Job>, StoreError> {
+/// What a claim started, and what the next claim of the queue needs to know.
+pub(super) struct Claimed {
+    pub jobs: Vec<Job>,
+    /// The tenant served last (`""` for jobs without one): the next claim starts after it.
+    pub last_tenant: Option<String>,
+    /// Whether any limit is set; finishes then wake claimers, since a finish may free a slot.
+    pub limited: bool,
+}
+
+/// Above every tenant id (ids are printable ASCII), so a range up to it is open-ended.
+const PAST_EVERY_TENANT: &str = "\u{10FFFF}";
+
+/// Claims up to `params.limit` jobs, taking turns between tenants from the one after `after`
+/// (see `store::limits`) and within the limits in force.
+pub(super) fn claim(
+    connection: &Connection,
+    params: &ClaimParams,
+    after: &str,
+) -> Result<Claimed, StoreError> {
     let now = Timestamp::now();
+    let limits = super::limits::load(connection)?;
+    let counts = super::limits::counts(connection, &limits, now)?;
+    let scan = claim_groups(connection, params, after, now, |tenant| {
+        counts.tenant_open(&limits, tenant)
+    })?;
+    let mut claimed = Claimed {
+        jobs: Vec::new(),
+        last_tenant: scan.last_scanned,
+        limited: !limits.is_empty(),
+    };
+    let groups = scan.open;
+    if groups.is_empty() {
+        return Ok(claimed);
+    }
+    if groups.len() == 1 && limits.is_empty() {
+        // One tenant and no limits: the queue order as it is, in one statement.
+        claimed.jobs = claim_in_order(connection, params, &groups[0], now)?;
+        claimed.last_tenant = groups.into_iter().next();
+        return Ok(claimed);
+    }
+    let window = limits::window(params.limit, groups.len(), !limits.is_empty());
+    let mut windows = Vec::with_capacity(groups.len());
+    for group in &groups {
+        windows.push(claim_window(connection, params, group, now, window)?);
+    }
+    let candidates = limits::interleave(windows);
+    let admission = limits::admit(&limits, &candidates, &counts, params.limit);
+    super::limits::store_tokens(connection, &admission.tokens, now)?;
+    let expires = now.plus(params.lease);
+    let mut start = connection
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
+             lease_expires_at = ?2, started_at = ?3 WHERE id = ?4 AND status = 'queued' \
+             RETURNING {COLUMNS}"
+        ))
+        .map_err(backend_error("job_claim"))?;
+    for id in &admission.ids {
+        let job = start
+            .query_row(params![params.owner, expires.0, now.0, id.0], job_from_row)
+            .optional()
+            .map_err(backend_error("job_claim"))?;
+        claimed.jobs.extend(job);
+    }
+    claimed
+        .jobs
+        .sort_by_key(|job| (job.priority, job.run_at, job.id));
+    if admission.last_tenant.is_some() {
+        claimed.last_tenant = admission.last_tenant;
+    }
+    Ok(claimed)
+}
+
+/// The tenants a claim looks at.
+struct GroupScan {
+    /// Tenants with runnable jobs that their limits let start, in turn order.
+    open: Vec<String>,
+    /// The last tenant looked at, open or not.
+    last_scanned: Option<String>,
+    /// How many tenants were stepped over.
+    skipped: usize,
+}
+
+/// The tenants with runnable jobs in the queue, at most `params.limit` open ones: those after
+/// `after` first, then from the start up to `after`. Tenants `open` refuses are stepped over (at
+/// most [`limits::MOST_SKIPPED_TENANTS`] of them).
+fn claim_groups(
+    connection: &Connection,
+    params: &ClaimParams,
+    after: &str,
+    now: Timestamp,
+    open: impl Fn(&str) -> bool,
+) -> Result<GroupScan, StoreError> {
+    let mut next = connection
+        .prepare_cached(
+            "SELECT COALESCE(tenant, '') FROM jobs \
+             WHERE status = 'queued' AND queue = ?1 AND COALESCE(tenant, '') > ?2 \
+             AND COALESCE(tenant, '') <= ?3 AND run_at <= ?4 \
+             ORDER BY COALESCE(tenant, '') LIMIT 1",
+        )
+        .map_err(backend_error("job_claim"))?;
+    let mut probe = |above: &str, up_to: &str| -> Result<Option<String>, StoreError> {
+        next.query_row(params![params.queue, above, up_to, now.0], |row| row.get(0))
+            .optional()
+            .map_err(backend_error("job_claim"))
+    };
+    let mut scan = GroupScan {
+        open: Vec::new(),
+        last_scanned: None,
+        skipped: 0,
+    };
+    let take = |scan: &mut GroupScan, group: String| {
+        scan.last_scanned = Some(group.clone());
+        if open(&group) {
+            scan.open.push(group);
+        } else {
+            scan.skipped += 1;
+        }
+    };
+    let mut above = after.to_owned();
+    while scan.open.len() < params.limit && scan.skipped < limits::MOST_SKIPPED_TENANTS {
+        let Some(group) = probe(&above, PAST_EVERY_TENANT)? else {
+            break;
+        };
+        above.clone_from(&group);
+        take(&mut scan, group);
+    }
+    // Then from the start: '' (jobs without a tenant) is the lowest key, and `> ''` skips it.
+    if scan.open.len() < params.limit && claim_has_untenanted(connection, params, now)? {
+        take(&mut scan, String::new());
+    }
+    let mut above = String::new();
+    while scan.open.len() < params.limit
+        && scan.skipped < limits::MOST_SKIPPED_TENANTS
+        && above.as_str() < after
+    {
+        let Some(group) = probe(&above, after)? else {
+            break;
+        };
+        above.clone_from(&group);
+        take(&mut scan, group);
+    }
+    Ok(scan)
+}
+
+/// Whether jobs without a tenant are runnable in the queue.
+fn claim_has_untenanted(
+    connection: &Connection,
+    params: &ClaimParams,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 \
+             AND COALESCE(tenant, '') = '' AND run_at <= ?2 LIMIT 1",
+        )
+        .and_then(|mut statement| statement.exists(params![params.queue, now.0]))
+        .map_err(backend_error("job_claim"))
+}
+
+/// The first `window` runnable jobs of one tenant, in queue order.
+fn claim_window(
+    connection: &Connection,
+    params: &ClaimParams,
+    tenant: &str,
+    now: Timestamp,
+    window: usize,
+) -> Result<Vec<limits::Candidate>, StoreError> {
+    let mut select = connection
+        .prepare_cached(
+            "SELECT id, plugin FROM jobs \
+             WHERE status = 'queued' AND queue = ?1 AND COALESCE(tenant, '') = ?2 AND run_at <= ?3 \
+             ORDER BY priority, run_at, id LIMIT ?4",
+        )
+        .map_err(backend_error("job_claim"))?;
+    let window = i64::try_from(window).unwrap_or(i64::MAX);
+    let rows = select
+        .query_map(params![params.queue, tenant, now.0, window], |row| {
+            Ok(limits::Candidate {
+                id: JobId(row.get(0)?),
+                tenant: tenant.to_owned(),
+                plugin: row.get(1)?,
+            })
+        })
+        .map_err(backend_error("job_claim"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("job_claim"))
+}
+
+/// Starts the first `params.limit` runnable jobs of one tenant in one statement.
+fn claim_in_order(
+    connection: &Connection,
+    params: &ClaimParams,
+    tenant: &str,
+    now: Timestamp,
+) -> Result<Vec<Job>, StoreError> {
     let expires = now.plus(params.lease);
     let mut update = connection
         .prepare_cached(&format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
              lease_expires_at = ?2, started_at = ?3 \
              WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ?4 \
-             AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?5) \
+             AND COALESCE(tenant, '') = ?6 AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?5) \
              RETURNING {COLUMNS}"
         ))
         .map_err(backend_error("job_claim"))?;
     let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
     let rows = update
         .query_map(
-            params![params.owner, expires.0, now.0, params.queue, limit],
+            params![params.owner, expires.0, now.0, params.queue, limit, tenant],
             job_from_row,
         )
         .map_err(backend_error("job_claim"))?;

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api tokens",
         include_str!("migrations/0005_api_tokens.sql"),
     ),
+    (
+        6,
+        "job limits",
+        include_str!("migrations/0006_job_limits.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

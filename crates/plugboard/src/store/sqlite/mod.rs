@@ -16,6 +16,7 @@
 
 mod jobs;
 mod kv;
+mod limits;
 mod logs;
 mod migrations;
 mod plugins;
@@ -24,7 +25,9 @@ mod tokens;
 mod watch;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,6 +48,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
+use super::{JobLimit, LimitScope, LimitUsage};
 use writer::Writer;
 
 /// How SQLite syncs commits to disk.
@@ -88,6 +92,10 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     notices: broadcast::Sender<StoreNotice>,
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Per queue, the tenant the last claim served: the next claim starts after it.
+    claim_after: Mutex<HashMap<String, String>>,
+    /// Whether the last claim saw limits; finishes then wake claimers.
+    limited: AtomicBool,
 }
 
 impl SqliteStore {
@@ -126,6 +134,8 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             notices,
             watcher: Mutex::new(watcher),
+            claim_after: Mutex::new(HashMap::new()),
+            limited: AtomicBool::new(false),
         })
     }
 
@@ -347,8 +357,19 @@ impl Store for SqliteStore {
     }
 
     async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
-        self.write(move |connection| jobs::claim(connection, &params))
-            .await
+        let queue = params.queue.clone();
+        let after = lock(&self.claim_after)
+            .get(&queue)
+            .cloned()
+            .unwrap_or_default();
+        let claimed = self
+            .write(move |connection| jobs::claim(connection, &params, &after))
+            .await?;
+        self.limited.store(claimed.limited, Ordering::Relaxed);
+        if let Some(tenant) = claimed.last_tenant {
+            lock(&self.claim_after).insert(queue, tenant);
+        }
+        Ok(claimed.jobs)
     }
 
     async fn job_heartbeat(&self, params: HeartbeatParams) -> Result<HeartbeatOutcome, StoreError> {
@@ -362,6 +383,10 @@ impl Store for SqliteStore {
             .await?;
         for queue in requeued {
             self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
+        }
+        // A finish may bring a tenant or plugin back under its limit.
+        if !applied.is_empty() && self.limited.load(Ordering::Relaxed) {
+            self.announce(StoreNotice::JobsAvailable { queue: None });
         }
         Ok(applied)
     }
@@ -761,6 +786,40 @@ impl Store for SqliteStore {
     async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
         let id = id.to_owned();
         self.write(move |connection| tokens::revoke(connection, &id))
+            .await
+    }
+
+    async fn limit_put(&self, limit: JobLimit) -> Result<JobLimit, StoreError> {
+        let stored = limit.clone();
+        self.write(move |connection| limits::put(connection, &stored))
+            .await?;
+        self.limited.store(true, Ordering::Relaxed);
+        self.announce(StoreNotice::JobsAvailable { queue: None });
+        Ok(limit)
+    }
+
+    async fn limit_delete(&self, scope: LimitScope, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let deleted = self
+            .write(move |connection| limits::delete(connection, scope, &name))
+            .await?;
+        // Jobs the limit held back may start now.
+        self.announce(StoreNotice::JobsAvailable { queue: None });
+        Ok(deleted)
+    }
+
+    async fn limit_list(&self) -> Result<Vec<JobLimit>, StoreError> {
+        self.read(limits::list).await
+    }
+
+    async fn limit_usage(
+        &self,
+        tenant: Option<&str>,
+        plugin: Option<&str>,
+    ) -> Result<Vec<LimitUsage>, StoreError> {
+        let tenant = tenant.map(str::to_owned);
+        let plugin = plugin.map(str::to_owned);
+        self.read(move |connection| limits::usage(connection, tenant.as_deref(), plugin.as_deref()))
             .await
     }
 }
