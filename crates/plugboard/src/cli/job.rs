@@ -213,10 +213,18 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         JobCommand::Show(args) => {
             let queue = open(&args.settings).await?;
             let job = queue.get(JobId(args.id)).await?;
+            let waiting = queue.waiting(&job).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
+                let mut shown = serde_json::to_value(&job)?;
+                if let Some(waiting) = &waiting {
+                    shown["waiting_for"] = json!(waiting.reasons);
+                }
+                println!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
                 print_job(&job);
+                for reason in waiting.iter().flat_map(|waiting| &waiting.reasons) {
+                    println!("waiting for   {reason}");
+                }
             }
             queue.store().close().await;
             Ok(0)

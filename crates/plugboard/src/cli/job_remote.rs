@@ -116,6 +116,9 @@ pub async fn run(client: &ApiClient, command: JobCommand) -> anyhow::Result<i32>
                         println!("{field:<13} {}", text(&job[field]));
                     }
                 }
+                for reason in job["waiting_for"].as_array().into_iter().flatten() {
+                    println!("{:<13} {}", "waiting for", text(reason));
+                }
             }
         }
         JobCommand::Cancel(args) => {
@@ -261,7 +264,7 @@ fn text(value: &Value) -> String {
 }
 
 /// Percent-encodes a query value.
-fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|byte| match byte {

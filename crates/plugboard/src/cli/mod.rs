@@ -10,6 +10,7 @@ mod config;
 mod doctor;
 mod job;
 mod job_remote;
+mod limit;
 mod plugin;
 mod serve;
 mod tenant;
@@ -66,6 +67,9 @@ pub enum Command {
     #[command(subcommand)]
     Event(tenant::EventCommand),
     /// Measure plugboard (see docs/benchmarks.md)
+    /// Concurrency and rate limits per tenant and per plugin
+    #[command(subcommand)]
+    Limit(limit::LimitCommand),
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Show what protects plugin processes on this machine (Landlock, no_new_privs, rlimits, …)
@@ -81,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tenant(command) => tenant::run_tenant(command).await,
         Command::Config(command) => config::run(command).await,
         Command::Event(command) => tenant::run_event(command).await,
+        Command::Limit(command) => limit::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }

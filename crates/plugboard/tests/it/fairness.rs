@@ -180,3 +180,83 @@ async fn a_tenant_limit_of_two_holds_on_three_nodes() {
     store.close().await;
     schema.drop().await;
 }
+
+fn cli(host: &TestHost, args: &[&str]) -> (bool, String, String) {
+    let url = format!("http://{}", host.address);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--url", &url, "--token", &host.admin_token]);
+    let output = crate::harness::plugboard(&all);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `plugboard limit` over the API, and a job held back by a limit says so in `job show`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_set_from_the_cli_and_a_waiting_job_says_why() {
+    let data = temp_dir();
+    let flags = flags(&[]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let node = TestHost::start(data.path(), &flags);
+    let store = crate::harness::sqlite_store(data.path()).await;
+
+    let (ok, _, stderr) = cli(
+        &node,
+        &["limit", "set", "tenant", "acme", "--max-running", "0"],
+    );
+    assert!(!ok, "a limit of 0 is refused");
+    assert!(stderr.contains("max_running"), "{stderr}");
+    let (ok, _, stderr) = cli(
+        &node,
+        &["limit", "set", "tenant", "acme", "--max-running", "1"],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, listed, _) = cli(&node, &["limit", "list"]);
+    assert!(ok && listed.contains("acme"), "{listed}");
+
+    // A change reaches the server's claims within a second (it reads limits afresh each claim on
+    // SQLite); two long jobs of acme: one runs, the other waits for the limit.
+    let ids = enqueue_all(&store, (0..2).map(|_| tenant_job("acme", 3_000)).collect()).await;
+    let (running, waiting) = loop {
+        let jobs = [
+            store.job_get(ids[0]).await.unwrap().unwrap(),
+            store.job_get(ids[1]).await.unwrap().unwrap(),
+        ];
+        if let Some(running) = jobs.iter().find(|job| job.status == JobStatus::Running) {
+            let other = jobs.iter().find(|job| job.id != running.id).unwrap();
+            break (running.id, other.id);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (ok, shown, stderr) = cli(&node, &["job", "show", &waiting.to_string(), "--json"]);
+    assert!(ok, "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "queued");
+    assert_eq!(
+        shown["waiting_for"][0], "tenant acme has 1 of its 1 allowed jobs running",
+        "{shown}"
+    );
+    let (_, shown, _) = cli(&node, &["job", "show", &running.to_string(), "--json"]);
+    assert!(!shown.contains("waiting_for"), "{shown}");
+
+    let (ok, _, stderr) = cli(&node, &["limit", "delete", "tenant", "acme"]);
+    assert!(ok, "{stderr}");
+    let (ok, listed, _) = cli(&node, &["limit", "list", "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listed).unwrap()["limits"],
+        json!([])
+    );
+    // Without the limit the waiting job starts at once.
+    wait_all(
+        &store,
+        &[waiting],
+        JobStatus::Running,
+        Duration::from_secs(2),
+    )
+    .await;
+    store.close().await;
+    drop(node);
+}
