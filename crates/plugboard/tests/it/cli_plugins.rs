@@ -168,3 +168,17 @@ fn an_upload_over_the_size_cap_is_refused_with_413_and_leaves_nothing() {
     assert_eq!(jobs, serde_json::json!([]), "no job was enqueued");
     assert!(host.terminate().success());
 }
+
+#[test]
+fn uploads_a_stopped_server_left_are_removed_when_it_starts() {
+    let data = temp_dir();
+    let leftover = data
+        .path()
+        .join("plugins/.staging/uploads/upload-left-by-a-crash");
+    std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    std::fs::write(&leftover, "part of a package").unwrap();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    assert!(!leftover.exists(), "reconcile empties the staging folder");
+    assert_eq!(uploads_left(data.path()), Vec::<String>::new());
+    assert!(host.terminate().success());
+}
