@@ -23,6 +23,7 @@ mod ratelimit;
 mod tenants;
 mod time;
 mod tokens;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,7 @@ use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
 pub use problem::{ApiError, FieldError, Problem};
+pub use uploads::UploadParams;
 
 /// What the router serves from.
 pub struct ApiParams {
@@ -67,6 +69,8 @@ pub struct ApiParams {
     /// The key that seals config secrets (`tenants/secrets.rs`): the one the workers open
     /// them with.
     pub secret_key: SecretKey,
+    /// Where uploaded plugin packages are written and their size cap.
+    pub uploads: UploadParams,
 }
 
 /// What every handler reaches through `State`.
@@ -79,6 +83,7 @@ pub struct AppState {
     admin: Arc<AdminToken>,
     limits: Arc<ratelimit::RateLimits>,
     metrics: Arc<metrics::HttpMetrics>,
+    uploads: Arc<UploadParams>,
 }
 
 #[derive(OpenApi)]
@@ -177,6 +182,7 @@ pub fn router(params: ApiParams) -> Router {
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         metrics: Arc::new(metrics::HttpMetrics::default()),
+        uploads: Arc::new(params.uploads),
         health: health::HealthState::new(params.queue, params.probe_queue, params.sandbox),
     };
     let (protected, document) = protected_routes().split_for_parts();

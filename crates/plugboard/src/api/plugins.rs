@@ -5,7 +5,7 @@
 //! the admin token or a global write token. The job kinds and payloads are the installer's
 //! (`plugin.install`, …); this module only builds them, so it does not depend on `plugins/`.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::jobs::JobView;
 use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::uploads::{self, BodyKind};
 use super::{time, AppState};
 use crate::store::{InstalledPlugin, NewJob};
 
@@ -111,6 +112,45 @@ pub struct UpdatePlugin {
     pub allow_downgrade: bool,
 }
 
+/// The query of `POST /api/v1/plugins` when the body is the package archive itself.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UploadOptions {
+    /// With an uploaded archive: its expected sha256 (64 hex digits). With a JSON body, give
+    /// `sha256` in the body instead.
+    pub sha256: Option<String>,
+}
+
+/// The query of `POST /api/v1/plugins/{id}/update` when the body is the package archive itself.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUploadOptions {
+    /// With an uploaded archive: its expected sha256 (64 hex digits).
+    pub sha256: Option<String>,
+    /// With an uploaded archive: accept a version older than the active one.
+    pub allow_downgrade: Option<bool>,
+}
+
+/// A package archive sent as the request body (`.tar.gz`, `.tar` or `.zip`): only its
+/// description in the OpenAPI document, the bytes themselves are streamed (`uploads.rs`).
+pub struct PackageArchive;
+
+impl utoipa::PartialSchema for PackageArchive {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .description(Some("A plugin package: .tar.gz, .tar or .zip"))
+            .into()
+    }
+}
+
+impl ToSchema for PackageArchive {}
+
 /// `DELETE /api/v1/plugins/{id}` options.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -135,10 +175,11 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_sha256(sha256: &Option<String>) -> Result<(), ApiError> {
+/// `pointer` is `/sha256` for a JSON body, `sha256` for the query of an upload.
+fn check_sha256(sha256: &Option<String>, pointer: &str) -> Result<(), ApiError> {
     if let Some(sha256) = sha256 {
         if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ApiError::invalid("/sha256", "must be 64 hex digits"));
+            return Err(ApiError::invalid(pointer, "must be 64 hex digits"));
         }
     }
     Ok(())
@@ -169,6 +210,42 @@ async fn enqueue_admin_job(
     let enqueued = state.queue.enqueue(job).await?;
     let job = state.queue.get(enqueued.id).await?;
     Ok(super::jobs::accepted(job))
+}
+
+/// Receives an uploaded archive (admin only), checks it against `sha256` when given, and
+/// enqueues `kind` with the staged file as its `source`. The file stays only if the job was
+/// enqueued; the job removes it when it ends.
+async fn enqueue_upload(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    mut payload: Value,
+    sha256: Option<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    check_sha256(&sha256, "sha256")?;
+    let (parts, body) = request.into_parts();
+    let upload = uploads::receive(&state.uploads, &parts.headers, body).await?;
+    if let Some(expected) = &sha256 {
+        if !expected.eq_ignore_ascii_case(&upload.sha256) {
+            return Err(ApiError::invalid_field(
+                "sha256",
+                format!(
+                    "the uploaded package's sha256 is {}, not the expected {expected}; check the file and the checksum",
+                    upload.sha256
+                ),
+            ));
+        }
+    }
+    tracing::info!(bytes = upload.bytes, sha256 = %upload.sha256, path = %upload.path.display(), "plugin package uploaded");
+    payload["source"] = json!(upload.path.display().to_string());
+    if let Some(sha256) = sha256 {
+        payload["sha256"] = json!(sha256.to_ascii_lowercase());
+    }
+    let answer = enqueue_admin_job(state, caller, kind, payload).await?;
+    upload.keep();
+    Ok(answer)
 }
 
 /// List installed plugins.
@@ -239,24 +316,50 @@ pub async fn show(
     }))
 }
 
-/// Install a plugin from a URL or a server path; answers 202 with the `plugin.install` job.
-#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", request_body = InstallPlugin,
+/// Install a plugin from a URL or a server path (a JSON body), or from the package archive sent
+/// as the body (admin only; `Content-Type: application/gzip`, `application/x-tar`,
+/// `application/zip` or `application/octet-stream`, with `sha256` in the query). Answers 202 with
+/// the `plugin.install` job.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
+    request_body(content(
+        (InstallPlugin = "application/json"),
+        (PackageArchive = "application/gzip"),
+        (PackageArchive = "application/x-tar"),
+        (PackageArchive = "application/zip"),
+        (PackageArchive = "application/octet-stream"),
+    )),
+    params(UploadOptions),
     responses(
         (status = 202, body = JobView, description = "The install job; follow it at /api/v1/jobs/{id}"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn install(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<InstallPlugin>,
+    QueryParams(options): QueryParams<UploadOptions>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     caller.require_global_write()?;
+    if BodyKind::of(request.headers())? == BodyKind::Archive {
+        return enqueue_upload(
+            &state,
+            &caller,
+            "plugin.install",
+            json!({}),
+            options.sha256,
+            request,
+        )
+        .await;
+    }
+    json_only(options.sha256.is_some())?;
+    let JsonBody(body) = JsonBody::<InstallPlugin>::from_request(request, &state).await?;
     check_source(&body.source)?;
-    check_sha256(&body.sha256)?;
+    check_sha256(&body.sha256, "/sha256")?;
     let mut payload = json!({"source": body.source});
     if let Some(sha256) = body.sha256 {
         payload["sha256"] = json!(sha256);
@@ -264,27 +367,66 @@ pub async fn install(
     enqueue_admin_job(&state, &caller, "plugin.install", payload).await
 }
 
-/// Update a plugin to a new package or a kept version; answers 202 with the job.
-#[utoipa::path(post, path = "/api/v1/plugins/{id}/update", tag = "plugins", request_body = UpdatePlugin,
-    params(("id" = String, Path, description = "Plugin id")),
+/// Query parameters belong to uploads; a JSON body carries its own fields.
+fn json_only(has_query: bool) -> Result<(), ApiError> {
+    if has_query {
+        return Err(ApiError::invalid_field(
+            "sha256",
+            "query parameters go with an uploaded archive; with a JSON body, give them as fields of the body",
+        ));
+    }
+    Ok(())
+}
+
+/// Update a plugin to a new package or a kept version (a JSON body), or to the package archive
+/// sent as the body (admin only; as for install, with `sha256` and `allow_downgrade` in the
+/// query). Answers 202 with the job.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/update", tag = "plugins",
+    request_body(content(
+        (UpdatePlugin = "application/json"),
+        (PackageArchive = "application/gzip"),
+        (PackageArchive = "application/x-tar"),
+        (PackageArchive = "application/zip"),
+        (PackageArchive = "application/octet-stream"),
+    )),
+    params(("id" = String, Path, description = "Plugin id"), UpdateUploadOptions),
     responses(
         (status = 202, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdatePlugin>,
+    QueryParams(options): QueryParams<UpdateUploadOptions>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     caller.require_global_write()?;
     check_id(&id)?;
-    check_sha256(&body.sha256)?;
+    if BodyKind::of(request.headers())? == BodyKind::Archive {
+        let mut payload = json!({"plugin": id});
+        if options.allow_downgrade == Some(true) {
+            payload["allow_downgrade"] = json!(true);
+        }
+        return enqueue_upload(
+            &state,
+            &caller,
+            "plugin.update",
+            payload,
+            options.sha256,
+            request,
+        )
+        .await;
+    }
+    json_only(options.sha256.is_some() || options.allow_downgrade.is_some())?;
+    let JsonBody(body) = JsonBody::<UpdatePlugin>::from_request(request, &state).await?;
+    check_sha256(&body.sha256, "/sha256")?;
     let mut payload = json!({"plugin": id});
     match (body.source, body.version) {
         (Some(source), None) => {

@@ -32,7 +32,12 @@ struct Server {
     store: Arc<dyn Store>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// The uploads folder (`UploadParams::dir` is a folder inside it, made on the first upload).
+    uploads: tempfile::TempDir,
 }
+
+/// The package size cap of the test server: 64 KiB.
+const UPLOAD_LIMIT: u64 = 64 * 1024;
 
 impl Server {
     async fn start(store: Arc<dyn Store>, rate_limits: RateLimitSettings) -> Server {
@@ -43,6 +48,7 @@ impl Server {
         );
         crate::plugins::installer::register(&mut registry, None);
         let queue = Queue::new(store.clone(), Arc::new(registry));
+        let uploads = tempfile::tempdir().expect("a temporary uploads folder");
         let app = router(ApiParams {
             queue,
             probe_queue: "default".to_owned(),
@@ -51,6 +57,10 @@ impl Server {
             rate_limits,
             body_limit: 64 * 1024,
             secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
+            uploads: super::UploadParams {
+                dir: uploads.path().join("uploads"),
+                max_bytes: UPLOAD_LIMIT,
+            },
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -73,6 +83,7 @@ impl Server {
             store,
             stop,
             task,
+            uploads,
         }
     }
 
@@ -164,6 +175,7 @@ crate::store::testing::for_each_store!(
     tenant_tokens_reach_only_their_tenant_and_read_tokens_cannot_write,
     config_problems_name_each_failing_field,
     events_fan_out_and_repeat_by_idempotency_key,
+    uploads_are_admin_only_capped_and_become_install_jobs,
 );
 
 /// Every documented operation, with a concrete path.
@@ -1506,5 +1518,206 @@ async fn events_fan_out_and_repeat_by_idempotency_key(store: Arc<dyn Store>) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown["idempotency_key"], json!("submission-7"));
+    server.finish().await;
+}
+
+impl Server {
+    /// POSTs `bytes` as `content_type`; `chunked` leaves `Content-Length` out.
+    async fn upload(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        bytes: Vec<u8>,
+        chunked: bool,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = if chunked {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes
+                .chunks(8 * 1024)
+                .map(|chunk| Ok(chunk.to_vec()))
+                .collect();
+            request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+        } else {
+            request.body(bytes)
+        };
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The files in the uploads folder.
+    fn uploads(&self) -> Vec<std::path::PathBuf> {
+        match std::fs::read_dir(self.uploads.path().join("uploads")) {
+            Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+async fn uploads_are_admin_only_capped_and_become_install_jobs(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let archive = b"\x1f\x8b not really a package, the job would find out".to_vec();
+    let sha256 = crate::plugins::package::hex(&<sha2::Sha256 as sha2::Digest>::digest(&archive));
+    let (_, read) = server.token(None, "read").await;
+    let (_, write) = server.token(None, "write").await;
+    let (_, tenant) = server.token(Some("acme"), "write").await;
+    let refusals = [
+        (None, StatusCode::UNAUTHORIZED, "needs a token"),
+        (Some(read.as_str()), StatusCode::FORBIDDEN, "may only read"),
+        (
+            Some(write.as_str()),
+            StatusCode::FORBIDDEN,
+            "only the admin token",
+        ),
+        (
+            Some(tenant.as_str()),
+            StatusCode::FORBIDDEN,
+            "scoped to tenant acme",
+        ),
+    ];
+    for path in ["/api/v1/plugins", "/api/v1/plugins/hello/update"] {
+        for (token, status, says) in &refusals {
+            let (answered, body) = server
+                .upload(path, *token, "application/gzip", archive.clone(), false)
+                .await;
+            assert_eq!(answered, *status, "{path} {token:?}: {body}");
+            assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
+        }
+    }
+    assert!(server.uploads().is_empty());
+
+    // The admin's upload becomes a plugin.install job whose source is the staged file.
+    let (status, job) = server
+        .upload(
+            &format!("/api/v1/plugins?sha256={sha256}"),
+            Some(ADMIN),
+            "application/gzip",
+            archive.clone(),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], json!("plugin.install"));
+    assert_eq!(job["payload"]["sha256"], json!(sha256));
+    let source = std::path::PathBuf::from(job["payload"]["source"].as_str().unwrap());
+    assert_eq!(server.uploads(), std::slice::from_ref(&source));
+    assert_eq!(std::fs::read(&source).unwrap(), archive);
+    std::fs::remove_file(&source).unwrap();
+    let (status, job) = server
+        .upload(
+            "/api/v1/plugins/hello/update?allow_downgrade=true",
+            Some(ADMIN),
+            "application/octet-stream",
+            archive.clone(),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], json!("plugin.update"));
+    assert_eq!(job["payload"]["plugin"], json!("hello"));
+    assert_eq!(job["payload"]["allow_downgrade"], json!(true));
+    std::fs::remove_file(job["payload"]["source"].as_str().unwrap()).unwrap();
+
+    // Refused uploads leave nothing behind.
+    let (status, problem) = server
+        .upload(
+            &format!("/api/v1/plugins?sha256={}", "0".repeat(64)),
+            Some(ADMIN),
+            "application/gzip",
+            archive.clone(),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], json!("sha256"));
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&sha256),
+        "{problem}"
+    );
+    let (status, problem) = server
+        .upload(
+            "/api/v1/plugins?sha256=xyz",
+            Some(ADMIN),
+            "application/gzip",
+            archive.clone(),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let large = vec![7u8; UPLOAD_LIMIT as usize + 1];
+    for chunked in [false, true] {
+        let (status, problem) = server
+            .upload(
+                "/api/v1/plugins",
+                Some(ADMIN),
+                "application/zip",
+                large.clone(),
+                chunked,
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "chunked {chunked}: {problem}"
+        );
+        assert_eq!(
+            problem["type"],
+            json!("urn:plugboard:problem:payload-too-large")
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("package_max_mb"),
+            "{problem}"
+        );
+    }
+    let (status, problem) = server
+        .upload(
+            "/api/v1/plugins",
+            Some(ADMIN),
+            "application/x-tar",
+            Vec::new(),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, problem) = server
+        .upload(
+            "/api/v1/plugins",
+            Some(ADMIN),
+            "text/plain",
+            archive.clone(),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{problem}");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("application/gzip"));
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/api/v1/plugins?sha256={sha256}"),
+            Some(ADMIN),
+            Some(json!({"source": "https://example.test/hello.tar.gz"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(server.uploads().is_empty(), "{:?}", server.uploads());
     server.finish().await;
 }

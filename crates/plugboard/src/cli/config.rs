@@ -1,11 +1,15 @@
 //! `plugboard config …`: a tenant's plugin configs: set, list, show (with next fires), validate,
 //! test, run now, enable, disable, delete.
+//!
+//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the API
+//! (`config_remote.rs`); without one, it opens the store directly.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::client::RemoteArgs;
 use super::tenant::open_tenants;
 use crate::config::SettingsArgs;
 use crate::plugins::config_calls;
@@ -71,6 +75,8 @@ pub struct SetArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +89,8 @@ pub struct ListArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +101,8 @@ pub struct NameArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +119,8 @@ pub struct PluginCallArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// One line of a config listing.
@@ -162,7 +174,25 @@ fn print_view(view: &ConfigView) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl ConfigCommand {
+    fn remote(&self) -> &RemoteArgs {
+        match self {
+            ConfigCommand::Set(args) => &args.remote,
+            ConfigCommand::List(args) => &args.remote,
+            ConfigCommand::Validate(args) | ConfigCommand::Test(args) => &args.remote,
+            ConfigCommand::Show(args)
+            | ConfigCommand::RunNow(args)
+            | ConfigCommand::Enable(args)
+            | ConfigCommand::Disable(args)
+            | ConfigCommand::Delete(args) => &args.remote,
+        }
+    }
+}
+
 pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
+    if let Some(client) = command.remote().client()? {
+        return super::config_remote::run(&client, command).await;
+    }
     match command {
         ConfigCommand::Set(args) => {
             let values = args

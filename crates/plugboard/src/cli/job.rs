@@ -1,6 +1,7 @@
 //! `plugboard job …`: enqueue, list, show, cancel, retry, and read or follow logs.
 //!
-//! With `--url` (or `PLUGBOARD_URL`) each command calls the server's API (`job_remote.rs`);
+//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the server's
+//! API (`job_remote.rs`);
 //! without it, it opens the store the settings name, so it must run where the data directory or
 //! the PostgreSQL database is reachable.
 
@@ -143,8 +144,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.remote,
         JobCommand::Logs(args) => &args.remote,
     };
-    if let Some(url) = remote.url.clone() {
-        let client = super::client::ApiClient::new(&url, remote.token.as_deref())?;
+    if let Some(client) = remote.client()? {
         return super::job_remote::run(&client, command).await;
     }
     match command {

@@ -4,12 +4,12 @@
 use std::io::Write;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::client::ApiClient;
 use super::job::JobCommand;
+use super::output::{encode, text};
 
 pub async fn run(client: &ApiClient, command: JobCommand) -> anyhow::Result<i32> {
     match command {
@@ -195,52 +195,7 @@ async fn follow(
     after: i64,
     stdout: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut last = after;
-    let mut failures = 0;
-    loop {
-        let response = client
-            .send(
-                Method::GET,
-                &format!("/api/v1/jobs/{id}/logs?after_seq={last}"),
-                None,
-                Some("text/event-stream"),
-            )
-            .await?;
-        let mut stream = response.bytes_stream();
-        let mut buffer = String::new();
-        let (mut event, mut data) = (String::new(), String::new());
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else { break };
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find('\n') {
-                let line = buffer[..end].trim_end_matches('\r').to_owned();
-                buffer.drain(..=end);
-                if line.is_empty() {
-                    match event.as_str() {
-                        "log" => {
-                            let line: Value = serde_json::from_str(&data)
-                                .context("the server sent a log event that is not JSON")?;
-                            last = line["seq"].as_i64().unwrap_or(last);
-                            print_line(stdout, &line)?;
-                        }
-                        "end" => return Ok(()),
-                        "error" => anyhow::bail!("{data}"),
-                        _ => {}
-                    }
-                    event.clear();
-                    data.clear();
-                } else if let Some(value) = line.strip_prefix("event:") {
-                    event = value.trim().to_owned();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push_str(value.trim_start());
-                }
-            }
-        }
-        failures += 1;
-        if failures > 5 {
-            anyhow::bail!("the log stream of job {id} kept dropping; try again");
-        }
-    }
+    super::follow::stream_logs(client, id, after, |line| print_line(stdout, line)).await
 }
 
 fn print_line(stdout: &mut impl Write, line: &Value) -> anyhow::Result<()> {
@@ -252,26 +207,4 @@ fn print_line(stdout: &mut impl Write, line: &Value) -> anyhow::Result<()> {
         text(&line["message"])
     )
     .context("writing to stdout")
-}
-
-/// A JSON value for a table cell: strings without quotes.
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Percent-encodes a query value.
-pub(super) fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -71,16 +71,12 @@ fn scope(text: &str) -> LimitScope {
 }
 
 fn client(remote: &RemoteArgs) -> anyhow::Result<Option<ApiClient>> {
-    remote
-        .url
-        .as_deref()
-        .map(|url| ApiClient::new(url, remote.token.as_deref()))
-        .transpose()
+    remote.client()
 }
 
 /// The path of one limit, with the name escaped (`*` included).
 fn path(scope: &str, name: &str) -> String {
-    format!("/api/v1/limits/{scope}/{}", super::job_remote::encode(name))
+    format!("/api/v1/limits/{scope}/{}", super::output::encode(name))
 }
 
 pub async fn run(command: LimitCommand) -> anyhow::Result<i32> {

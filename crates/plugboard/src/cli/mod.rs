@@ -2,18 +2,31 @@
 //!
 //! Owns: parsing flags (with their environment variables), turning settings into a running
 //! store, exit codes and what a person sees. Must not touch: SQL, job rules (it calls `queue/`).
-//! Until the HTTP API exists, `plugboard job …` opens the store directly, so it must run on a
-//! machine that reaches the same data directory or PostgreSQL database as the server.
+//!
+//! `job`, `plugin`, `tenant`, `config` and `event` call the server's API when a server is named
+//! (`--url`, `PLUGBOARD_URL`, or a profile: `client.rs`, `profile.rs`, one `*_remote.rs` per
+//! group); without one they open the store directly, so they must run on a machine that reaches
+//! the same data directory or PostgreSQL database as the server. `token` exists only over the
+//! API.
 
 mod client;
+mod completions;
 mod config;
+mod config_remote;
 mod doctor;
+mod follow;
 mod job;
 mod job_remote;
 mod limit;
+mod login;
+mod output;
 mod plugin;
+mod plugin_remote;
+mod profile;
 mod serve;
 mod tenant;
+mod tenant_remote;
+mod token;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,10 +79,17 @@ pub enum Command {
     /// Post and list events
     #[command(subcommand)]
     Event(tenant::EventCommand),
-    /// Measure plugboard (see docs/benchmarks.md)
+    /// Create, list and revoke API tokens (admin; over the API only)
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Check a server's URL and token and save them as a profile (~/.config/plugboard/config.toml)
+    Login(login::LoginArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(completions::CompletionsArgs),
     /// Concurrency and rate limits per tenant and per plugin
     #[command(subcommand)]
     Limit(limit::LimitCommand),
+    /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Show what protects plugin processes on this machine (Landlock, no_new_privs, rlimits, …)
@@ -86,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(command) => config::run(command).await,
         Command::Event(command) => tenant::run_event(command).await,
         Command::Limit(command) => limit::run(command).await,
+        Command::Token(command) => token::run(command).await,
+        Command::Login(args) => login::run(args).await,
+        Command::Completions(args) => completions::run(args),
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }

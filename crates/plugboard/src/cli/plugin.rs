@@ -1,16 +1,17 @@
 //! `plugboard plugin …`: install, update, roll back, uninstall, enable and disable plugins, each
 //! by enqueueing its admin job and following it to the end; list and show the registry.
 //!
-//! Like `plugboard job`, this opens the store directly until the API has plugin endpoints, so a
-//! `plugboard serve` must run on the same data directory or database to run the jobs. A path
-//! given as a source is made absolute here; the server reads it, so it must be on the server's
-//! machine.
+//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the API
+//! (`plugin_remote.rs`), and a source on this machine is uploaded. Without one, it opens the
+//! store directly, so a `plugboard serve` must run on the same data directory or database to
+//! run the jobs; a path given as a source is then made absolute here and read by the server.
 
 use std::io::Write;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::client::RemoteArgs;
 use crate::config::SettingsArgs;
 use crate::plugins::installer::{
     PLUGIN_DISABLE, PLUGIN_ENABLE, PLUGIN_INSTALL, PLUGIN_REFRESH_METADATA, PLUGIN_ROLLBACK,
@@ -46,20 +47,27 @@ pub struct FollowArgs {
     /// Print the job id and return instead of following the job
     #[arg(long)]
     pub no_wait: bool,
-    /// Print the job's result as JSON when it succeeds
+    /// Print the job's result as JSON when it succeeds (over the API: the job as the API
+    /// shows it)
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
-    /// A URL (http or https), or the path of an archive or folder
+    /// A URL (http or https), or the path of an archive or folder (uploaded when calling a
+    /// server)
     pub source: String,
     /// The archive's expected sha256 (64 hex digits); the install fails if it differs
     #[arg(long)]
     pub sha256: Option<String>,
+    /// With a server: SOURCE is a path on the server's machine, sent as it is, not uploaded
+    #[arg(long)]
+    pub on_server: bool,
     #[command(flatten)]
     pub follow: FollowArgs,
 }
@@ -75,6 +83,9 @@ pub struct UpdateArgs {
     pub to_version: Option<String>,
     #[arg(long)]
     pub sha256: Option<String>,
+    /// With a server: SOURCE is a path on the server's machine, sent as it is, not uploaded
+    #[arg(long)]
+    pub on_server: bool,
     /// Accept a version older than the active one
     #[arg(long)]
     pub allow_downgrade: bool,
@@ -105,6 +116,8 @@ pub struct ListArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +127,8 @@ pub struct ShowArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// A source as the server will read it: URLs as they are, paths made absolute and checked.
@@ -132,7 +147,26 @@ fn resolve_source(source: &str) -> anyhow::Result<String> {
     Ok(path.display().to_string())
 }
 
+impl PluginCommand {
+    fn remote(&self) -> &RemoteArgs {
+        match self {
+            PluginCommand::Install(args) => &args.follow.remote,
+            PluginCommand::Update(args) => &args.follow.remote,
+            PluginCommand::Uninstall(args) => &args.follow.remote,
+            PluginCommand::Rollback(args)
+            | PluginCommand::Enable(args)
+            | PluginCommand::Disable(args)
+            | PluginCommand::RefreshMetadata(args) => &args.follow.remote,
+            PluginCommand::List(args) => &args.remote,
+            PluginCommand::Show(args) => &args.remote,
+        }
+    }
+}
+
 pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
+    if let Some(client) = command.remote().client()? {
+        return super::plugin_remote::run(&client, command).await;
+    }
     let (kind, payload, follow) = match command {
         PluginCommand::List(args) => return list(args).await,
         PluginCommand::Show(args) => return show(args).await,

@@ -67,6 +67,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     // disk and the processes in line before any job is taken.
     let plugins_dir = std::path::absolute(settings.data_dir.join("plugins"))
         .context("resolving the installed plugins' directory")?;
+    let uploads = crate::api::UploadParams {
+        dir: installer::uploads_dir(&plugins_dir),
+        max_bytes: settings.packages.max_archive_bytes,
+    };
     let installer = Arc::new(Installer::new(
         store.clone(),
         plugin_host.clone(),
@@ -158,6 +162,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         rate_limits: settings.rate_limits,
         body_limit: settings.api_body_limit,
         secret_key,
+        uploads,
     };
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");

@@ -1,7 +1,11 @@
 //! `plugboard tenant …` and `plugboard event …`: tenants, and events posted by hand.
+//!
+//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the API
+//! (`tenant_remote.rs`); without one, it opens the store directly.
 
 use serde_json::json;
 
+use super::client::RemoteArgs;
 use super::settings_and_store;
 use crate::config::SettingsArgs;
 use crate::events::{Events, PostEvent};
@@ -31,6 +35,8 @@ pub struct TenantCreateArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +46,8 @@ pub struct TenantIdArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +56,8 @@ pub struct JsonArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -75,6 +85,8 @@ pub struct EventPostArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +101,8 @@ pub struct EventListArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// The tenants facade over the store the settings name, with the data directory's secret key.
@@ -99,7 +113,29 @@ pub async fn open_tenants(args: &SettingsArgs) -> anyhow::Result<Tenants> {
     Ok(Tenants::new(store, key))
 }
 
+impl TenantCommand {
+    fn remote(&self) -> &RemoteArgs {
+        match self {
+            TenantCommand::Create(args) => &args.remote,
+            TenantCommand::List(args) => &args.remote,
+            TenantCommand::Show(args) | TenantCommand::Delete(args) => &args.remote,
+        }
+    }
+}
+
+impl EventCommand {
+    fn remote(&self) -> &RemoteArgs {
+        match self {
+            EventCommand::Post(args) => &args.remote,
+            EventCommand::List(args) => &args.remote,
+        }
+    }
+}
+
 pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
+    if let Some(client) = command.remote().client()? {
+        return super::tenant_remote::run_tenant(&client, command).await;
+    }
     match command {
         TenantCommand::Create(args) => {
             let tenants = open_tenants(&args.settings).await?;
@@ -162,6 +198,9 @@ pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
 }
 
 pub async fn run_event(command: EventCommand) -> anyhow::Result<i32> {
+    if let Some(client) = command.remote().client()? {
+        return super::tenant_remote::run_event(&client, command).await;
+    }
     match command {
         EventCommand::Post(args) => {
             let payload =

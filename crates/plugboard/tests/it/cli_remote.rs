@@ -1,9 +1,12 @@
-//! `plugboard job …` with `--url`: the CLI as a client of a running server's API.
+//! `plugboard job|tenant|config|event|token …` with a server named: the CLI as a client of a
+//! running server's API. Each group: success, the `--json` shape, a bad input with its problem
+//! printed, a wrong token.
 
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::harness::cli::Cli;
 use crate::harness::{temp_dir, TestHost, BINARY, FAST_LEASES};
 
 fn job_command(host: &TestHost, token: &str, args: &[&str]) -> (bool, String, String) {
@@ -51,5 +54,263 @@ fn job_commands_call_the_api_with_url_and_token() {
         "{stderr}"
     );
     assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(host.terminate().success());
+}
+
+/// A plugin's config schema in the store, as if the plugin had reported it at its handshake.
+async fn uptime_schema(data_dir: &std::path::Path) {
+    use plugboard::store::{MetadataState, PluginMetadataRecord, Timestamp};
+    let store = crate::harness::sqlite_store(data_dir).await;
+    store
+        .plugin_metadata_put(PluginMetadataRecord {
+            plugin: "uptime".into(),
+            version: "1.0.0".into(),
+            checksum: "test".into(),
+            state: MetadataState::Fresh,
+            metadata: Some(serde_json::json!({"configSchema": {
+                "type": "object",
+                "properties": {"url": {"type": "string"}, "port": {"type": "integer", "maximum": 65535}},
+                "required": ["url"],
+                "additionalProperties": false,
+            }})),
+            error: None,
+            updated_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+const WRONG_TOKEN: &str = "pb_wrong-token-that-is-long-enough-0000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_config_and_event_commands_call_the_api() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    uptime_schema(data.path()).await;
+    let cli = Cli::new(&host);
+
+    // Tenants: tables for people, the API's JSON for scripts, problems with their fields.
+    let out = cli.run(&["tenant", "create", "acme", "--name", "Acme Inc."]);
+    assert_eq!(out.expect_ok("tenant create").trim(), "tenant acme created");
+    let tenant = cli.run(&["tenant", "create", "globex", "--json"]).json();
+    assert_eq!(tenant["id"], "globex");
+    assert!(tenant["created_at"].is_string(), "{tenant}");
+    let table = cli.run(&["tenant", "list"]);
+    assert!(
+        table.expect_ok("tenant list").contains("Acme Inc."),
+        "{table:?}"
+    );
+    let list = cli.run(&["tenant", "list", "--json"]).json();
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 2, "{list}");
+    let refused = cli.run(&["tenant", "create", "no spaces"]);
+    refused.expect_refused("Invalid request");
+    refused.expect_refused("HTTP 422");
+    refused.expect_refused("/id");
+    cli.run_as(WRONG_TOKEN, &["tenant", "list"])
+        .expect_refused("HTTP 401");
+
+    // Configs, named by tenant, plugin and name as with the store opened directly.
+    let config = cli.run(&[
+        "config",
+        "set",
+        "--tenant",
+        "acme",
+        "--plugin",
+        "uptime",
+        "--name",
+        "home",
+        "--values",
+        r#"{"url": "https://example.com"}"#,
+        "--schedule",
+        r#"{"interval_seconds": 300}"#,
+        "--events",
+        "site.*",
+        "--json",
+    ]);
+    let config = config.json();
+    assert!(
+        config["id"].as_str().unwrap().starts_with("cfg_"),
+        "{config}"
+    );
+    assert_eq!(config["schedule"]["interval_seconds"], 300);
+    // What `set` does not name is kept.
+    let changed = cli
+        .run(&[
+            "config",
+            "set",
+            "--tenant",
+            "acme",
+            "--plugin",
+            "uptime",
+            "--name",
+            "home",
+            "--values",
+            r#"{"url": "https://example.org"}"#,
+            "--json",
+        ])
+        .json();
+    assert_eq!(changed["id"], config["id"]);
+    assert_eq!(changed["values"]["url"], "https://example.org");
+    assert_eq!(changed["schedule"]["interval_seconds"], 300, "{changed}");
+    assert_eq!(changed["events"], serde_json::json!(["site.*"]));
+    let shown = cli.run(&[
+        "config", "show", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+    ]);
+    assert!(
+        shown
+            .expect_ok("config show")
+            .contains("https://example.org"),
+        "{shown:?}"
+    );
+    let listed = cli.run(&["config", "list", "--json"]).json();
+    assert_eq!(listed["configs"].as_array().unwrap().len(), 1, "{listed}");
+    let refused = cli.run(&[
+        "config",
+        "set",
+        "--tenant",
+        "acme",
+        "--plugin",
+        "uptime",
+        "--name",
+        "bad",
+        "--values",
+        r#"{"url": "https://example.com", "port": 70000}"#,
+    ]);
+    refused.expect_refused("HTTP 422");
+    refused.expect_refused("/values/port: 70000 is greater than the maximum of 65535");
+    let valid = cli.run(&[
+        "config", "validate", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+    ]);
+    assert_eq!(valid.expect_ok("config validate").trim(), "valid");
+    let disabled = cli
+        .run(&[
+            "config", "disable", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+            "--json",
+        ])
+        .json();
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(disabled["schedule"]["interval_seconds"], 300, "{disabled}");
+    let run = cli
+        .run(&[
+            "config", "run-now", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+            "--json",
+        ])
+        .json();
+    assert_eq!(run["kind"], "plugin.run", "{run}");
+    cli.run(&[
+        "config", "show", "--tenant", "acme", "--plugin", "uptime", "--name", "nope",
+    ])
+    .expect_refused("has no config `nope` of plugin uptime");
+    cli.run(&["config", "test", "--tenant", "acme", "--plugin", "uptime"])
+        .expect_refused("needs the store");
+    cli.run_as(WRONG_TOKEN, &["config", "list", "--tenant", "acme"])
+        .expect_refused("HTTP 401");
+
+    // Events.
+    let posted = cli.run(&[
+        "event",
+        "post",
+        "site.down",
+        r#"{"n": 1}"#,
+        "--tenant",
+        "acme",
+        "--idempotency-key",
+        "k1",
+    ]);
+    assert!(
+        posted.expect_ok("event post").contains("posted"),
+        "{posted:?}"
+    );
+    let again = cli
+        .run(&[
+            "event",
+            "post",
+            "site.down",
+            "--tenant",
+            "acme",
+            "--idempotency-key",
+            "k1",
+            "--json",
+        ])
+        .json();
+    assert_eq!(again["created"], false, "{again}");
+    let events = cli
+        .run(&["event", "list", "--tenant", "acme", "--json"])
+        .json();
+    assert_eq!(events["events"][0]["type"], "site.down", "{events}");
+    let table = cli.run(&["event", "list"]);
+    assert!(table.expect_ok("event list").contains("site.down"));
+    let refused = cli.run(&["event", "post", "site.down", "--tenant", "initech"]);
+    refused.expect_refused("/tenant");
+    cli.run_as(WRONG_TOKEN, &["event", "list"])
+        .expect_refused("HTTP 401");
+
+    // Deleting.
+    cli.run(&[
+        "config", "delete", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
+    ])
+    .expect_ok("config delete");
+    let shown = cli.run(&["tenant", "show", "acme", "--json"]).json();
+    assert_eq!(shown["configs"], serde_json::json!([]), "{shown}");
+    cli.run(&["tenant", "delete", "globex"])
+        .expect_ok("tenant delete");
+    cli.run(&["tenant", "show", "globex"])
+        .expect_refused("HTTP 404");
+    assert!(host.terminate().success());
+}
+
+#[test]
+fn token_commands_create_list_and_revoke() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let created = cli
+        .run(&[
+            "token",
+            "create",
+            "ci",
+            "--access",
+            "read",
+            "--expires-in",
+            "1h",
+            "--json",
+        ])
+        .json();
+    let secret = created["secret"].as_str().expect("the secret").to_owned();
+    let id = created["id"].as_str().expect("an id").to_owned();
+    assert!(secret.starts_with("pb_"), "{created}");
+    assert!(created["expires_at"].is_string(), "{created}");
+    // The secret alone on stdout, for `TOKEN=$(plugboard token create …)`.
+    let plain = cli.run(&["token", "create", "ops", "--access", "write"]);
+    assert!(plain.expect_ok("token create").trim().starts_with("pb_"));
+    assert!(plain.stderr.contains("shown this once"), "{plain:?}");
+    let table = cli.run(&["token", "list"]);
+    assert!(table.expect_ok("token list").contains(&id), "{table:?}");
+    assert!(!table.stdout.contains(&secret), "secrets are never listed");
+    let listed = cli.run(&["token", "list", "--json"]).json();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 2, "{listed}");
+    // The read token reads, cannot write, and cannot manage tokens.
+    cli.run_as(&secret, &["tenant", "list"])
+        .expect_ok("tenant list with a read token");
+    cli.run_as(&secret, &["tenant", "create", "acme"])
+        .expect_refused("may only read");
+    cli.run_as(&secret, &["token", "list"])
+        .expect_refused("HTTP 403");
+    cli.run(&["token", "create", "x", "--access", "admin"])
+        .expect_usage_error("invalid value 'admin'");
+    cli.run(&["token", "create", "", "--access", "read"])
+        .expect_refused("/name");
+    cli.run_as(WRONG_TOKEN, &["token", "list"])
+        .expect_refused("HTTP 401");
+    let revoked = cli.run(&["token", "revoke", &id]);
+    assert!(revoked.expect_ok("token revoke").contains("revoked"));
+    cli.run_as(&secret, &["tenant", "list"])
+        .expect_refused("was revoked");
+    cli.run(&["token", "revoke", "tok_nope"])
+        .expect_refused("HTTP 404");
+    // Tokens exist only over the API.
+    crate::harness::cli::run_in(cli.config_home.path(), &["token", "list"], &[])
+        .expect_refused("calls the server's API");
     assert!(host.terminate().success());
 }

@@ -3,6 +3,8 @@
 
 mod api_auth;
 mod bad_input;
+mod cli_plugins;
+mod cli_profiles;
 mod cli_remote;
 mod crash;
 mod doctor;

@@ -24,6 +24,7 @@
 mod actions;
 mod reconcile;
 mod steps;
+mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::queue::{JobContext, JobError, JobHandler, Registry};
 use crate::store::{NewJob, Store, StoreError};
 
 pub use reconcile::ReconcileReport;
+pub use uploads::uploads_dir;
 
 /// `plugin.install`: `{"source": URL or absolute path, "sha256"?: HEX}`.
 pub const PLUGIN_INSTALL: &str = "plugin.install";
@@ -381,6 +383,21 @@ impl JobHandler for AdminJob {
         let payload = context.job().payload.clone();
         self.check(&payload).map_err(JobError::permanent)?;
         let parse_error = |error: String| JobError::permanent(error);
+        let mut upload = payload
+            .get("source")
+            .and_then(Value::as_str)
+            .filter(|_| matches!(self.action, Action::Install | Action::Update))
+            .and_then(|source| uploads::UploadedSource::of(source, &installer.config.plugins_dir));
+        if upload
+            .as_ref()
+            .is_some_and(uploads::UploadedSource::is_gone)
+        {
+            let message = "the uploaded package is no longer on this node (the server restarted before the job ran, or another node took the job); upload it again";
+            let _ = context
+                .log(crate::store::LogLevel::Error, message.to_owned())
+                .await;
+            return Err(JobError::permanent(message));
+        }
         let outcome = match self.action {
             Action::Install => {
                 let install: InstallPayload = parse_payload(&payload, "").map_err(parse_error)?;
@@ -411,7 +428,14 @@ impl JobHandler for AdminJob {
                 let _ = context
                     .log(crate::store::LogLevel::Error, error.to_string())
                     .await;
-                Err(error.into_job_error())
+                let error = error.into_job_error();
+                let job = context.job();
+                if error.retryable && job.attempt < job.max_attempts {
+                    if let Some(upload) = upload.as_mut() {
+                        upload.keep();
+                    }
+                }
+                Err(error)
             }
         }
     }

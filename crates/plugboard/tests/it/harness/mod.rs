@@ -1,6 +1,7 @@
 //! The test harness: runs the real `plugboard` binary in a temporary data directory on a port
 //! chosen by the OS, and kills and reaps it on drop.
 
+pub mod cli;
 pub mod packages;
 
 use std::io::{BufRead, BufReader};
@@ -208,11 +209,16 @@ pub fn die_with_the_test(command: &mut Command) {
     }
 }
 
-/// Runs `plugboard ARGS…` to completion.
+/// Runs `plugboard ARGS…` to completion, on the store: nothing names a server (no profile file
+/// is found where `XDG_CONFIG_HOME` points).
 pub fn plugboard(args: &[&str]) -> Output {
     Command::new(BINARY)
         .args(args)
         .env_remove("PLUGBOARD_DATABASE_URL")
+        .env_remove("PLUGBOARD_URL")
+        .env_remove("PLUGBOARD_TOKEN")
+        .env_remove("PLUGBOARD_PROFILE")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
         .env("PLUGBOARD_LOG", "warn")
         .stdin(Stdio::null())
         .output()

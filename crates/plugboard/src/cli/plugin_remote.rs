@@ -1,0 +1,333 @@
+//! `plugboard plugin …` over the HTTP API: each action answers with its job, which is followed
+//! to its end with a progress bar (`follow.rs`); list and show read `/api/v1/plugins`.
+//!
+//! A source that is a file or folder on this machine is uploaded: a folder is packed into a
+//! `.tar.gz` first, then the archive is sent as the request body. A URL is sent as it is, for
+//! the server to download; `--on-server` sends a path as it is, for the server to read.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::client::ApiClient;
+use super::follow::{follow_job, Display};
+use super::output::{encode, or_dash, print_json, text};
+use super::plugin::{FollowArgs, PluginCommand};
+use crate::plugins::installer::PLUGIN_REFRESH_METADATA;
+
+pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i32> {
+    let (job, follow) = match command {
+        PluginCommand::List(args) => return list(client, args.json).await,
+        PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
+        PluginCommand::Install(args) => {
+            let display = Display::new();
+            let job = match Source::of(&args.source, args.on_server)? {
+                Source::Remote(source) => {
+                    client
+                        .call(
+                            Method::POST,
+                            "/api/v1/plugins",
+                            Some(json!({"source": source, "sha256": args.sha256})),
+                        )
+                        .await?
+                }
+                Source::Local(path) => {
+                    let query = super::output::query(&[("sha256", args.sha256.clone())]);
+                    upload(
+                        client,
+                        &format!("/api/v1/plugins{query}"),
+                        &path,
+                        &args.sha256,
+                        &display,
+                    )
+                    .await?
+                }
+            };
+            (job, args.follow)
+        }
+        PluginCommand::Update(args) => {
+            let display = Display::new();
+            let path = format!("/api/v1/plugins/{}/update", encode(&args.plugin));
+            let job = match (&args.source, &args.to_version) {
+                (Some(source), _) => match Source::of(source, args.on_server)? {
+                    Source::Remote(source) => {
+                        client
+                            .call(
+                                Method::POST,
+                                &path,
+                                Some(json!({"source": source, "sha256": args.sha256, "allow_downgrade": args.allow_downgrade})),
+                            )
+                            .await?
+                    }
+                    Source::Local(local) => {
+                        let query = super::output::query(&[
+                            ("sha256", args.sha256.clone()),
+                            (
+                                "allow_downgrade",
+                                args.allow_downgrade.then(|| "true".to_owned()),
+                            ),
+                        ]);
+                        upload(client, &format!("{path}{query}"), &local, &args.sha256, &display)
+                            .await?
+                    }
+                },
+                (None, Some(version)) => {
+                    client
+                        .call(
+                            Method::POST,
+                            &path,
+                            Some(json!({"version": version, "allow_downgrade": args.allow_downgrade})),
+                        )
+                        .await?
+                }
+                (None, None) => bail!("give the new version's SOURCE, or --to VERSION for a kept one"),
+            };
+            (job, args.follow)
+        }
+        PluginCommand::Uninstall(args) => {
+            let path = format!(
+                "/api/v1/plugins/{}?delete_data={}",
+                encode(&args.plugin),
+                args.delete_data
+            );
+            (client.call(Method::DELETE, &path, None).await?, args.follow)
+        }
+        PluginCommand::Rollback(args) => {
+            (action(client, &args.plugin, "rollback").await?, args.follow)
+        }
+        PluginCommand::Enable(args) => (action(client, &args.plugin, "enable").await?, args.follow),
+        PluginCommand::Disable(args) => {
+            (action(client, &args.plugin, "disable").await?, args.follow)
+        }
+        PluginCommand::RefreshMetadata(args) => {
+            // No route of its own: the admin enqueues the kind like any built-in job.
+            let job = client
+                .call(
+                    Method::POST,
+                    "/api/v1/jobs",
+                    Some(json!({"kind": PLUGIN_REFRESH_METADATA, "payload": {"plugin": args.plugin}, "max_attempts": 3})),
+                )
+                .await?;
+            (job, args.follow)
+        }
+    };
+    finish(client, job, &follow).await
+}
+
+/// Where a package comes from, seen from this machine.
+enum Source {
+    /// A URL, or a path on the server: sent as it is.
+    Remote(String),
+    /// A file or folder here: uploaded.
+    Local(PathBuf),
+}
+
+impl Source {
+    fn of(source: &str, on_server: bool) -> anyhow::Result<Source> {
+        if source.contains("://") || on_server {
+            return Ok(Source::Remote(source.to_owned()));
+        }
+        let path =
+            std::path::absolute(source).with_context(|| format!("resolving the path {source}"))?;
+        if !path.exists() {
+            bail!(
+                "{} does not exist on this machine; give a URL, the path of a package archive or folder here (it is uploaded), or pass --on-server for a path on the server",
+                path.display()
+            );
+        }
+        Ok(Source::Local(path))
+    }
+}
+
+/// Uploads a local archive, or a folder packed into a `.tar.gz`; answers the job.
+async fn upload(
+    client: &ApiClient,
+    path: &str,
+    local: &Path,
+    sha256: &Option<String>,
+    display: &Display,
+) -> anyhow::Result<Value> {
+    let packed = tempfile::tempdir().context("a temporary folder to pack the package in")?;
+    let archive = if local.is_dir() {
+        if sha256.is_some() {
+            bail!("{} is a folder, and a sha256 checks an archive; leave --sha256 out or give the archive", local.display());
+        }
+        let archive = packed.path().join("package.tar.gz");
+        let (folder, target) = (local.to_path_buf(), archive.clone());
+        tokio::task::spawn_blocking(move || crate::plugins::package::pack_folder(&folder, &target))
+            .await
+            .context("packing the folder stopped unexpectedly")?
+            .with_context(|| format!("packing the folder {}", local.display()))?;
+        archive
+    } else {
+        local.to_path_buf()
+    };
+    let size = std::fs::metadata(&archive)
+        .with_context(|| format!("cannot read {}", archive.display()))?
+        .len();
+    display.line(&format!("uploading {} ({size} bytes)", local.display()));
+    let progress = display.clone();
+    let job = client
+        .upload(path, &archive, content_type(&archive)?, move |sent| {
+            progress.bytes(sent, size)
+        })
+        .await;
+    display.finish();
+    job.with_context(|| format!("uploading {}", local.display()))
+}
+
+/// The media type of an archive, from its first bytes.
+fn content_type(archive: &Path) -> anyhow::Result<&'static str> {
+    use std::io::Read;
+    let mut head = [0u8; 262];
+    let mut file = std::fs::File::open(archive)
+        .with_context(|| format!("cannot read {}", archive.display()))?;
+    let mut filled = 0;
+    while filled < head.len() {
+        let read = file
+            .read(&mut head[filled..])
+            .with_context(|| format!("cannot read {}", archive.display()))?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    Ok(if filled >= 2 && head[..2] == [0x1f, 0x8b] {
+        "application/gzip"
+    } else if filled >= 4 && head[..4] == *b"PK\x03\x04" {
+        "application/zip"
+    } else if filled >= 262 && &head[257..262] == b"ustar" {
+        "application/x-tar"
+    } else {
+        "application/octet-stream"
+    })
+}
+
+async fn action(client: &ApiClient, plugin: &str, action: &str) -> anyhow::Result<Value> {
+    client
+        .call(
+            Method::POST,
+            &format!("/api/v1/plugins/{}/{action}", encode(plugin)),
+            None,
+        )
+        .await
+}
+
+/// Prints the job's id (`--no-wait`), or follows it and ends with its outcome: exit 0 when it
+/// succeeded, 1 with its error otherwise.
+async fn finish(client: &ApiClient, job: Value, follow: &FollowArgs) -> anyhow::Result<i32> {
+    if follow.no_wait {
+        if follow.json {
+            print_json(&job)?;
+        } else {
+            println!("{}", job["id"]);
+        }
+        return Ok(0);
+    }
+    let display = Display::new();
+    let job = follow_job(client, &job, &display).await?;
+    if follow.json {
+        print_json(&job)?;
+    }
+    match job["status"].as_str() {
+        Some("succeeded") => {
+            if !follow.json {
+                let result = &job["result"];
+                println!(
+                    "{} {}: {} succeeded",
+                    or_dash(&result["plugin"]),
+                    or_dash(&result["version"]),
+                    text(&job["kind"]).trim_start_matches("plugin.")
+                );
+            }
+            Ok(0)
+        }
+        status => {
+            eprintln!(
+                "job {} {}: {}",
+                job["id"],
+                status.unwrap_or("ended"),
+                job["error"].as_str().unwrap_or("no error was recorded")
+            );
+            Ok(1)
+        }
+    }
+}
+
+async fn list(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
+    let answer = client.call(Method::GET, "/api/v1/plugins", None).await?;
+    if json {
+        print_json(&answer)?;
+        return Ok(0);
+    }
+    let plugins = answer["plugins"].as_array().cloned().unwrap_or_default();
+    if plugins.is_empty() {
+        println!("no plugins are installed; `plugboard plugin install SOURCE` installs one");
+        return Ok(0);
+    }
+    println!(
+        "{:<24}  {:<12}  {:<12}  {:<10}  error",
+        "plugin", "version", "previous", "state"
+    );
+    for plugin in &plugins {
+        println!(
+            "{:<24}  {:<12}  {:<12}  {:<10}  {}",
+            text(&plugin["id"]),
+            or_dash(&plugin["active_version"]),
+            or_dash(&plugin["previous_version"]),
+            text(&plugin["state"]),
+            text(&plugin["error"])
+        );
+    }
+    Ok(0)
+}
+
+async fn show(client: &ApiClient, plugin: &str, json: bool) -> anyhow::Result<i32> {
+    let plugin = client
+        .call(
+            Method::GET,
+            &format!("/api/v1/plugins/{}", encode(plugin)),
+            None,
+        )
+        .await?;
+    if json {
+        print_json(&plugin)?;
+        return Ok(0);
+    }
+    println!("plugin        {}", text(&plugin["id"]));
+    println!("version       {}", or_dash(&plugin["active_version"]));
+    println!("previous      {}", or_dash(&plugin["previous_version"]));
+    println!("state         {}", text(&plugin["state"]));
+    if !plugin["error"].is_null() {
+        println!("error         {}", text(&plugin["error"]));
+    }
+    println!("source        {}", or_dash(&plugin["source"]));
+    if !plugin["changed_by"].is_null() {
+        println!("changed by    job {}", plugin["changed_by"]);
+    }
+    println!("updated       {}", text(&plugin["updated_at"]));
+    if !plugin["busy_with_job"].is_null() {
+        println!("busy with     job {}", plugin["busy_with_job"]);
+    }
+    let metadata = &plugin["metadata"];
+    if !metadata.is_null() {
+        println!(
+            "metadata      {} (version {})",
+            text(&metadata["state"]),
+            text(&metadata["version"])
+        );
+    }
+    println!("kept versions");
+    for version in plugin["versions"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<12}  {:>10} bytes  sha256 {}  {}",
+            text(&version["version"]),
+            text(&version["size"]),
+            text(&version["sha256"]),
+            text(&version["source"])
+        );
+    }
+    Ok(0)
+}
