@@ -96,6 +96,12 @@ pub struct QueueBenchArgs {
     /// SQLite durability for the run
     #[arg(long, default_value = "normal")]
     pub sqlite_synchronous: Synchronous,
+    /// Spread the throughput jobs over this many tenants (0: no tenant), so claims take turns
+    #[arg(long, default_value_t = 0)]
+    pub tenants: usize,
+    /// Limit every tenant to this many running jobs (0: no limit), so claims go through limits
+    #[arg(long, default_value_t = 0)]
+    pub tenant_limit: u32,
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
@@ -191,6 +197,12 @@ async fn queue_bench(args: QueueBenchArgs) -> anyhow::Result<()> {
         if args.history > 0 {
             name.push_str(&format!("-history-{}", args.history));
         }
+        if args.tenants > 0 {
+            name.push_str(&format!("-tenants-{}", args.tenants));
+        }
+        if args.tenant_limit > 0 {
+            name.push_str(&format!("-limit-{}", args.tenant_limit));
+        }
         name
     });
     let raw = report::with_name(raw, &base);
@@ -240,10 +252,27 @@ async fn measure(args: &QueueBenchArgs, target: &Target) -> anyhow::Result<Value
     if args.history > 0 {
         fill_history(store, args.history).await?;
     }
+    if args.tenant_limit > 0 {
+        store
+            .limit_put(crate::store::JobLimit {
+                scope: crate::store::LimitScope::Tenant,
+                name: crate::store::limits::EVERY.to_owned(),
+                max_running: Some(args.tenant_limit),
+                rate_per_second: None,
+                burst: None,
+            })
+            .await?;
+    }
     let mut throughput_runs = Vec::new();
     for rep in 1..=args.reps {
         let jobs: Vec<NewJob> = (0..args.n)
-            .map(|_| NewJob::new("noop", json!({})))
+            .map(|i| {
+                let mut job = NewJob::new("noop", json!({}));
+                if args.tenants > 0 {
+                    job.tenant = Some(format!("tenant-{}", i % args.tenants));
+                }
+                job
+            })
             .collect();
         let started = Instant::now();
         store.job_enqueue_many(jobs).await?;
