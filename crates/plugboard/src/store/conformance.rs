@@ -1308,6 +1308,7 @@ mod plugin_registry {
         assert_eq!(store.plugin_lock_holder("hello").await.unwrap(), None);
     }
 }
+mod nodes;
 mod tenants;
 
 /// API tokens: stored by hash, found by hash, listed and revoked.

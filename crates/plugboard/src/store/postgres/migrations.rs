@@ -32,6 +32,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api tokens",
         include_str!("migrations/0005_api_tokens.sql"),
     ),
+    (7, "nodes", include_str!("migrations/0007_nodes.sql")),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api tokens",
         include_str!("migrations/0005_api_tokens.sql"),
     ),
+    (7, "nodes", include_str!("migrations/0007_nodes.sql")),
 ];
 
 /// Brings the database to the newest schema this build knows.

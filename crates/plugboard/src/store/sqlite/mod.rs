@@ -18,6 +18,7 @@ mod jobs;
 mod kv;
 mod logs;
 mod migrations;
+mod nodes;
 mod plugins;
 mod tenants;
 mod tokens;
@@ -45,6 +46,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
+use super::{JobKindCount, NewNode, Node};
 use writer::Writer;
 
 /// How SQLite syncs commits to disk.
@@ -761,6 +763,47 @@ impl Store for SqliteStore {
     async fn token_revoke(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
         let id = id.to_owned();
         self.write(move |connection| tokens::revoke(connection, &id))
+            .await
+    }
+
+    async fn config_create(&self, put: ConfigPut) -> Result<Config, StoreError> {
+        self.write(move |connection| tenants::config_create(connection, &put))
+            .await
+    }
+
+    async fn job_counts_by_kind(&self) -> Result<Vec<JobKindCount>, StoreError> {
+        self.read(jobs::counts_by_kind).await
+    }
+
+    async fn node_register(&self, node: NewNode) -> Result<Node, StoreError> {
+        self.write(move |connection| nodes::register(connection, &node))
+            .await
+    }
+
+    async fn node_heartbeat(&self, id: &str, plugins: Vec<String>) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| nodes::heartbeat(connection, &id, &plugins))
+            .await
+    }
+
+    async fn node_stop(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| nodes::stop(connection, &id))
+            .await
+    }
+
+    async fn node_list(&self) -> Result<Vec<Node>, StoreError> {
+        self.read(nodes::list).await
+    }
+
+    async fn node_get(&self, id: &str) -> Result<Option<Node>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |connection| nodes::get(connection, &id))
+            .await
+    }
+
+    async fn node_prune(&self, not_seen_for: Duration) -> Result<u64, StoreError> {
+        self.write(move |connection| nodes::prune(connection, not_seen_for))
             .await
     }
 }
