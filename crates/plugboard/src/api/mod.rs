@@ -1,5 +1,5 @@
 //! The HTTP surface: the probes `/livez` and `/readyz`, the versioned API under `/api/v1` (health,
-//! jobs, plugins, tenants and configs, events, tokens), `/metrics`, and the OpenAPI document generated from the handlers.
+//! jobs, plugins, tenants and configs, events, tokens, nodes), `/metrics`, and the OpenAPI document generated from the handlers.
 //!
 //! Every route under `/api/v1` except the OpenAPI document and its reference page needs a token
 //! (`auth.rs`), is rate limited per client address and per token (`ratelimit.rs`), and answers
@@ -15,7 +15,9 @@ mod docs;
 mod events;
 mod health;
 mod jobs;
+mod local;
 mod metrics;
+mod nodes;
 mod plugins;
 mod problem;
 mod ratelimit;
@@ -48,6 +50,7 @@ use crate::queue::Queue;
 use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
+pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError};
 pub use problem::{ApiError, FieldError, Problem};
 
 /// What the router serves from.
@@ -66,6 +69,9 @@ pub struct ApiParams {
     /// The key that seals config secrets (`tenants/secrets.rs`): the one the workers open
     /// them with.
     pub secret_key: SecretKey,
+    /// This node's id, worker pool and plugin processes, for readiness, metrics and config
+    /// tests.
+    pub local: LocalNode,
 }
 
 /// What every handler reaches through `State`.
@@ -78,6 +84,7 @@ pub struct AppState {
     admin: Arc<AdminToken>,
     limits: Arc<ratelimit::RateLimits>,
     metrics: Arc<metrics::HttpMetrics>,
+    local: LocalNode,
 }
 
 #[derive(OpenApi)]
@@ -97,6 +104,7 @@ pub struct AppState {
         (name = "configs", description = "Tenants' plugin configs: values, schedules, event subscriptions, runs"),
         (name = "events", description = "Events and their fan-out to subscribed configs"),
         (name = "tokens", description = "API tokens (admin only)"),
+        (name = "nodes", description = "The plugboard servers sharing the store"),
         (name = "health", description = "Health and metrics"),
     )
 )]
@@ -145,6 +153,10 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::show))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::show))
+        .routes(routes!(tenants::test_config))
+        .routes(routes!(tenants::validate_new_config))
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -173,7 +185,13 @@ pub fn router(params: ApiParams) -> Router {
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         metrics: Arc::new(metrics::HttpMetrics::default()),
-        health: health::HealthState::new(params.queue, params.probe_queue, params.sandbox),
+        health: health::HealthState::new(
+            params.queue,
+            params.probe_queue,
+            params.sandbox,
+            params.local.workers.clone(),
+        ),
+        local: params.local,
     };
     let (protected, document) = protected_routes().split_for_parts();
     let document = Arc::new(

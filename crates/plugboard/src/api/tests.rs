@@ -36,6 +36,15 @@ struct Server {
 
 impl Server {
     async fn start(store: Arc<dyn Store>, rate_limits: RateLimitSettings) -> Server {
+        Server::start_with(store, rate_limits, super::LocalNode::default()).await
+    }
+
+    /// A server that sees `local` as its own workers and plugins.
+    async fn start_with(
+        store: Arc<dyn Store>,
+        rate_limits: RateLimitSettings,
+        local: super::LocalNode,
+    ) -> Server {
         let mut registry = Registry::with_builtin_kinds();
         registry.register(
             crate::plugins::host::PLUGIN_RUN,
@@ -51,6 +60,7 @@ impl Server {
             rate_limits,
             body_limit: 64 * 1024,
             secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
+            local,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -165,6 +175,8 @@ crate::store::testing::for_each_store!(
     config_problems_name_each_failing_field,
     events_fan_out_and_repeat_by_idempotency_key,
 );
+
+mod nodes_and_configs;
 
 /// Every documented operation, with a concrete path.
 fn documented_operations() -> Vec<(Method, String)> {
@@ -922,6 +934,7 @@ async fn every_route_is_in_the_openapi_document() {
         include_str!("tenants.rs"),
         include_str!("events.rs"),
         include_str!("tokens.rs"),
+        include_str!("nodes.rs"),
         include_str!("health.rs"),
         include_str!("metrics.rs"),
         include_str!("docs.rs"),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::client::{ApiClient, RemoteArgs};
 use super::tenant::open_tenants;
 use crate::config::SettingsArgs;
 use crate::plugins::config_calls;
@@ -23,10 +24,11 @@ pub enum ConfigCommand {
     List(ListArgs),
     /// Show a config (secrets hidden) and its next fire times
     Show(NameArgs),
-    /// Check a config's values against the plugin's schema, and with --plugin DIR the plugin's
-    /// own config/validate
+    /// Check a config's values (or proposed ones with --values) against the plugin's schema, and
+    /// with --plugin-dir DIR the plugin's own config/validate; with --url the server checks
     Validate(PluginCallArgs),
-    /// Run the plugin's config/test with a config's values and print its answer
+    /// Run the plugin's config/test with a config's values and print its answer; with --url the
+    /// server's running plugin answers, otherwise the plugin is started here from --plugin-dir
     Test(PluginCallArgs),
     /// Enqueue a manual run of a config now
     RunNow(NameArgs),
@@ -99,9 +101,13 @@ pub struct NameArgs {
 pub struct PluginCallArgs {
     #[command(flatten)]
     pub config: ConfigName,
-    /// The plugin's package folder: it is started here to answer
+    /// The plugin's package folder: it is started here to answer (without --url)
     #[arg(long = "plugin-dir", value_name = "DIR")]
     pub plugin_dir: Option<std::path::PathBuf>,
+    /// validate: check these values (JSON) as creating the config would, instead of the stored
+    /// config's; nothing is stored
+    #[arg(long, value_name = "JSON")]
+    pub values: Option<String>,
     /// How long to wait for the plugin
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -109,6 +115,9 @@ pub struct PluginCallArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// With --url, the server checks the config and its running plugin answers the test
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// One line of a config listing.
@@ -241,6 +250,10 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
             }
         }
         ConfigCommand::Validate(args) => {
+            if let Some(url) = &args.remote.url {
+                let client = ApiClient::new(url, args.remote.token.as_deref())?;
+                return super::config_remote::validate(&client, &args).await;
+            }
             let tenants = open_tenants(&args.settings).await?;
             let outcome = validate(&tenants, &args).await;
             tenants.store().close().await;
@@ -261,6 +274,10 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
             return Ok(if problems.is_empty() { 0 } else { 1 });
         }
         ConfigCommand::Test(args) => {
+            if let Some(url) = &args.remote.url {
+                let client = ApiClient::new(url, args.remote.token.as_deref())?;
+                return super::config_remote::test(&client, &args).await;
+            }
             let tenants = open_tenants(&args.settings).await?;
             let outcome = plugin_test(&tenants, &args).await;
             tenants.store().close().await;
@@ -356,6 +373,21 @@ async fn validate(
     args: &PluginCallArgs,
 ) -> anyhow::Result<(Vec<String>, Option<Value>)> {
     let name = &args.config;
+    if let Some(values) = &args.values {
+        let values: Value = serde_json::from_str(values).context("--values is not JSON")?;
+        let request = ConfigRequest {
+            tenant: name.tenant.clone(),
+            plugin: name.plugin.clone(),
+            name: name.name.clone(),
+            values: Some(values),
+            ..ConfigRequest::default()
+        };
+        return Ok(match tenants.check_new_config(&request).await {
+            Ok(()) => (Vec::new(), None),
+            Err(crate::tenants::TenantError::SchemaRejects { problems, .. }) => (problems, None),
+            Err(error) => return Err(error.into()),
+        });
+    }
     let config = tenants
         .config(&name.tenant, &name.plugin, &name.name)
         .await?;

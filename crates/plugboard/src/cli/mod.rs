@@ -7,9 +7,12 @@
 
 mod client;
 mod config;
+mod config_remote;
 mod doctor;
 mod job;
 mod job_remote;
+mod local_plugins;
+mod node;
 mod plugin;
 mod serve;
 mod tenant;
@@ -65,6 +68,9 @@ pub enum Command {
     /// Post and list events
     #[command(subcommand)]
     Event(tenant::EventCommand),
+    /// List and show the plugboard servers sharing the store, over the HTTP API
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -81,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tenant(command) => tenant::run_tenant(command).await,
         Command::Config(command) => config::run(command).await,
         Command::Event(command) => tenant::run_event(command).await,
+        Command::Node(command) => node::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }
@@ -135,11 +142,18 @@ pub async fn settings_and_store(args: &SettingsArgs) -> anyhow::Result<(Settings
     Ok((settings, store))
 }
 
+/// This machine's host name (`host` when it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_owned())
+}
+
 /// A lease owner name that is unique per process: host, process id and a random suffix.
 pub fn worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "host".to_owned());
+    let host = hostname();
     format!(
         "{host}-{}-{:04x}",
         std::process::id(),
