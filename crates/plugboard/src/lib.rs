@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod nodes;
 pub mod plugins;
 pub mod queue;
 pub mod schedule;

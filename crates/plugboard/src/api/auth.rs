@@ -90,6 +90,18 @@ impl Caller {
         Ok(())
     }
 
+    /// Refuses tenant-scoped tokens: what spans the whole cluster (nodes) is for the admin token
+    /// and global tokens, read or write.
+    pub fn require_global(&self) -> Result<(), ApiError> {
+        if let Some(tenant) = self.tenant() {
+            return Err(ApiError::Forbidden(format!(
+                "token {} is scoped to tenant {tenant}; this needs the admin token or a global token",
+                self.label()
+            )));
+        }
+        Ok(())
+    }
+
     /// Refuses everything but the admin token.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {

@@ -60,13 +60,17 @@ impl From<EventRecord> for EventView {
 pub struct PostEventBody {
     /// The event type (`form.submitted`): 1 to 128 letters, digits, `_ - . : /`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z0-9_.:/-]{1,128}$")]
     pub event_type: String,
     /// The tenant it belongs to; a tenant token's own tenant by default.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
     /// Given to every job it starts; default `{}`.
     #[serde(default = "empty_object")]
     pub payload: Value,
-    /// A second post of the tenant with this key answers the first event and starts nothing.
+    /// A second post of the tenant with this key answers the first event and starts nothing:
+    /// 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
     pub idempotency_key: Option<String>,
 }
 
@@ -240,7 +244,7 @@ pub async fn list(
 
 /// Show an event.
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
-    params(("id" = i64, Path, description = "Event id")),
+    params(("id" = i64, Path, description = "Event id", minimum = 1)),
     responses(
         (status = 200, body = EventView),
         (status = 400, body = Problem, content_type = "application/problem+json"),

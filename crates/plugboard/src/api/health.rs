@@ -1,7 +1,9 @@
-//! Health probes. `/livez`: the process answers. `/readyz`: the store answers. `/api/v1/health`:
-//! each check with its detail, including a `noop` job's round trip through the queue and a
-//! worker (run at most once per 10 seconds, so probing cannot flood the queue), and the
-//! protections of plugin processes on this node (`sandbox`, worked out once at start).
+//! Health probes. `/livez`: the process answers. `/readyz`: the store answers and this node's
+//! worker pool is taking jobs (each queue's claim loop went round recently and has not stopped).
+//! `/api/v1/health`: each check with its detail, the claim loops included, a `noop` job's round
+//! trip through the queue and a worker (run at most once per 10 seconds, so probing cannot
+//! flood the queue), and the protections of plugin processes on this node (`sandbox`, worked out
+//! once at start).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use tokio::sync::Mutex;
 use super::auth::Caller;
 use super::problem::Problem;
 use super::AppState;
-use crate::queue::Queue;
+use crate::queue::{PoolStats, Queue};
 use crate::store::{JobStatus, NewJob};
 
 const PROBE_EVERY: Duration = Duration::from_secs(10);
@@ -26,16 +28,34 @@ pub(super) struct HealthState {
     queue: Queue,
     probe_queue: String,
     sandbox: Arc<Value>,
+    workers: Option<Arc<PoolStats>>,
     last_probe: Arc<Mutex<Option<(Instant, Value)>>>,
 }
 
 impl HealthState {
-    pub(super) fn new(queue: Queue, probe_queue: String, sandbox: Value) -> HealthState {
+    pub(super) fn new(
+        queue: Queue,
+        probe_queue: String,
+        sandbox: Value,
+        workers: Option<Arc<PoolStats>>,
+    ) -> HealthState {
         HealthState {
             queue,
             probe_queue,
             sandbox: Arc::new(sandbox),
+            workers,
             last_probe: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The claim loops' check: `ok` false with a `reason` when one is stuck or stopped. A
+    /// server without a worker pool (none was handed over) has nothing to check.
+    fn claim_loops(&self) -> Value {
+        match &self.workers {
+            Some(workers) => json!(workers.liveness()),
+            None => {
+                json!({"ok": true, "queues": [], "detail": "no worker pool runs in this server"})
+            }
         }
     }
 }
@@ -45,17 +65,27 @@ pub(super) async fn livez() -> &'static str {
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    match state.health.queue.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
-        Err(error) => (
+    if let Err(error) = state.health.queue.store().ping().await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {error}\n"),
-        ),
+            format!("not ready: store unavailable: {error}\n"),
+        );
     }
+    if let Some(workers) = &state.health.workers {
+        let liveness = workers.liveness();
+        if let Some(reason) = liveness.reason {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: workers: {reason}\n"),
+            );
+        }
+    }
+    (StatusCode::OK, "ok\n".to_owned())
 }
 
-/// Every check with its detail: the store, a `noop` job's round trip through a worker, and the
-/// protections of plugin processes. `503` when one fails.
+/// Every check with its detail: the store, the worker pool's claim loops (alive, stuck or
+/// stopped, per queue), a `noop` job's round trip through a worker, and the protections of
+/// plugin processes. `503` when one fails.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health",
     responses(
         (status = 200, description = "Every check passed", body = Object),
@@ -93,7 +123,9 @@ pub(super) async fn health(
         }
     };
     let sandbox_check = (*state.sandbox).clone();
+    let claim_loops = state.claim_loops();
     let ok = store_check["ok"] == json!(true)
+        && claim_loops["ok"] == json!(true)
         && worker_check["ok"] == json!(true)
         && sandbox_check["ok"] == json!(true);
     let status = if ok {
@@ -104,7 +136,7 @@ pub(super) async fn health(
     (
         status,
         Json(
-            json!({"ok": ok, "checks": {"store": store_check, "workers": worker_check, "sandbox": sandbox_check}, "jobs": counts}),
+            json!({"ok": ok, "checks": {"store": store_check, "claim_loops": claim_loops, "workers": worker_check, "sandbox": sandbox_check}, "jobs": counts}),
         ),
     )
 }

@@ -109,22 +109,33 @@ impl From<Job> for JobView {
 pub struct CreateJob {
     /// A registered kind: `plugin.run` for any write token; built-in kinds (`noop`, the
     /// `plugin.*` admin kinds) for the admin token only.
+    #[schema(
+        pattern = "^(noop|plugin\\.(run|install|update|rollback|uninstall|enable|disable|refresh-metadata))$"
+    )]
     pub kind: String,
     /// What the kind expects; default `{}`.
     #[serde(default = "empty_object")]
     pub payload: Value,
-    /// Default `default`.
+    /// 1 to 64 letters, digits, `_`, `-` or `.`; default `default`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub queue: Option<String>,
     /// Lower runs first; default 0.
     pub priority: Option<i32>,
     /// RFC 3339; default now.
+    #[schema(format = DateTime)]
     pub run_at: Option<String>,
     /// 1 to 1000; default 3.
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_attempts: Option<i32>,
+    /// Per attempt, in milliseconds; default the server's job timeout.
+    #[schema(minimum = 1)]
     pub timeout_ms: Option<i64>,
-    /// A second enqueue with the same key answers the first job (`200` instead of `201`).
+    /// A second enqueue with the same key answers the first job (`200` instead of `201`): 1 to
+    /// 512 characters.
+    #[schema(min_length = 1, max_length = 512)]
     pub unique_key: Option<String>,
     /// The tenant the job belongs to; a tenant token's own tenant by default.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
 }
 
@@ -176,8 +187,10 @@ pub struct CancelResult {
 #[serde(deny_unknown_fields)]
 pub struct ListLogs {
     /// Lines with a sequence number above this; default 0 (from the start).
+    #[param(minimum = 0)]
     pub after_seq: Option<i64>,
     /// 1 to 1000; default 500.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -413,7 +426,7 @@ pub async fn list(
 
 /// Show a job.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = i64, Path, description = "Job id")),
+    params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -435,7 +448,7 @@ pub async fn show(
 
 /// Cancel a job: at once when queued; a running job is told to stop.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = i64, Path, description = "Job id")),
+    params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = CancelResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -468,7 +481,7 @@ pub async fn cancel(
 
 /// Put a failed or cancelled job back in the queue with fresh attempts.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = i64, Path, description = "Job id")),
+    params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -492,7 +505,7 @@ pub async fn retry(
 /// (each with `id` = its sequence number; reconnect with `Last-Event-ID` to resume after it),
 /// ending with one `end` event carrying the job's final status.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/logs", tag = "jobs",
-    params(("id" = i64, Path, description = "Job id"), ListLogs,
+    params(("id" = i64, Path, description = "Job id", minimum = 1), ListLogs,
         ("Last-Event-ID" = Option<i64>, Header, description = "SSE: resume after this sequence number")),
     responses(
         (status = 200, body = LogPage, description = "A page of lines (JSON), or an SSE stream with `Accept: text/event-stream`"),

@@ -1,6 +1,11 @@
-//! `/metrics` in the Prometheus text format: jobs by queue and status (from the store, so every
-//! node reports the whole queue), installed plugins by state, and this node's HTTP requests by
-//! route, method and status with their total duration, and open log streams.
+//! `/metrics` in the Prometheus text format: jobs by queue and status and by kind and status
+//! (from the store, so every node reports the whole queue), installed plugins by state, and this
+//! node's own: run durations of the jobs it finished (a histogram by kind and outcome), its
+//! plugin processes by state and their restarts, HTTP requests by route, method and status with
+//! their total duration, and open log streams.
+//!
+//! Labels stay bounded: a kind this node's registry does not know counts as `other`, plugins are
+//! the ones loaded here, routes are the matched templates. Job ids and tenants are never labels.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -120,6 +125,13 @@ pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> Result<R
             escape(queue)
         );
     }
+    write_kinds(&mut out, &state, store.job_counts_by_kind().await?);
+    if let Some(workers) = &state.local.workers {
+        write_run_seconds(&mut out, workers);
+    }
+    if let Some(local_plugins) = &state.local.plugins {
+        write_local_plugins(&mut out, &local_plugins.plugins());
+    }
     let plugins = store.plugin_list().await?;
     let _ = writeln!(out, "# HELP plugboard_plugins Installed plugins by state.");
     let _ = writeln!(out, "# TYPE plugboard_plugins gauge");
@@ -169,4 +181,94 @@ pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> Result<R
         state.metrics.sse_open.load(Ordering::Relaxed)
     );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+fn write_kinds(out: &mut String, state: &AppState, counts: Vec<crate::store::JobKindCount>) {
+    let known = state.queue.registry().kinds();
+    let mut by_kind: BTreeMap<(&str, String), i64> = BTreeMap::new();
+    for count in &counts {
+        let kind = known
+            .iter()
+            .find(|kind| **kind == count.kind)
+            .copied()
+            .unwrap_or(crate::queue::OTHER_KIND);
+        *by_kind.entry((kind, count.status.to_string())).or_default() += count.count;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_jobs_by_kind Jobs in the store by kind and status (kinds this node does not run count as other)."
+    );
+    let _ = writeln!(out, "# TYPE plugboard_jobs_by_kind gauge");
+    for ((kind, status), count) in by_kind {
+        let _ = writeln!(
+            out,
+            "plugboard_jobs_by_kind{{kind=\"{}\",status=\"{status}\"}} {count}",
+            escape(kind)
+        );
+    }
+}
+
+fn write_run_seconds(out: &mut String, workers: &crate::queue::PoolStats) {
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_job_run_seconds How long the attempts this node finished ran, by kind and outcome."
+    );
+    let _ = writeln!(out, "# TYPE plugboard_job_run_seconds histogram");
+    for ((kind, outcome), histogram) in workers.runs() {
+        let labels = format!("kind=\"{}\",outcome=\"{outcome}\"", escape(&kind));
+        for (bound, count) in crate::queue::RUN_SECONDS_BUCKETS
+            .iter()
+            .zip(&histogram.buckets)
+        {
+            let _ = writeln!(
+                out,
+                "plugboard_job_run_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "plugboard_job_run_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            histogram.count
+        );
+        let _ = writeln!(
+            out,
+            "plugboard_job_run_seconds_sum{{{labels}}} {}",
+            histogram.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "plugboard_job_run_seconds_count{{{labels}}} {}",
+            histogram.count
+        );
+    }
+}
+
+fn write_local_plugins(out: &mut String, plugins: &[super::LocalPlugin]) {
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_plugin_instances This node's plugin processes by plugin and state."
+    );
+    let _ = writeln!(out, "# TYPE plugboard_plugin_instances gauge");
+    for plugin in plugins {
+        for (instance_state, count) in &plugin.instances {
+            let _ = writeln!(
+                out,
+                "plugboard_plugin_instances{{plugin=\"{}\",state=\"{instance_state}\"}} {count}",
+                escape(&plugin.id)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_plugin_restarts_total Plugin processes this node started again after one ended (since the plugin's version was loaded)."
+    );
+    let _ = writeln!(out, "# TYPE plugboard_plugin_restarts_total counter");
+    for plugin in plugins {
+        let _ = writeln!(
+            out,
+            "plugboard_plugin_restarts_total{{plugin=\"{}\"}} {}",
+            escape(&plugin.id),
+            plugin.restarts
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The HTTP surface: the probes `/livez` and `/readyz`, the versioned API under `/api/v1` (health,
-//! jobs, plugins, tenants and configs, events, tokens), `/metrics`, and the OpenAPI document generated from the handlers.
+//! jobs, plugins, tenants and configs, events, tokens, nodes), `/metrics`, and the OpenAPI document generated from the handlers.
 //!
 //! Every route under `/api/v1` except the OpenAPI document and its reference page needs a token
 //! (`auth.rs`), is rate limited per client address and per token (`ratelimit.rs`), and answers
@@ -16,7 +16,9 @@ mod events;
 mod health;
 mod jobs;
 mod limits;
+mod local;
 mod metrics;
+mod nodes;
 mod plugins;
 mod problem;
 mod ratelimit;
@@ -50,6 +52,7 @@ use crate::queue::Queue;
 use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
+pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError};
 pub use problem::{ApiError, FieldError, Problem};
 pub use uploads::UploadParams;
 
@@ -71,6 +74,9 @@ pub struct ApiParams {
     pub secret_key: SecretKey,
     /// Where uploaded plugin packages are written and their size cap.
     pub uploads: UploadParams,
+    /// This node's id, worker pool and plugin processes, for readiness, metrics and config
+    /// tests.
+    pub local: LocalNode,
 }
 
 /// What every handler reaches through `State`.
@@ -84,6 +90,7 @@ pub struct AppState {
     limits: Arc<ratelimit::RateLimits>,
     metrics: Arc<metrics::HttpMetrics>,
     uploads: Arc<UploadParams>,
+    local: LocalNode,
 }
 
 #[derive(OpenApi)]
@@ -103,6 +110,7 @@ pub struct AppState {
         (name = "configs", description = "Tenants' plugin configs: values, schedules, event subscriptions, runs"),
         (name = "events", description = "Events and their fan-out to subscribed configs"),
         (name = "tokens", description = "API tokens (admin only)"),
+        (name = "nodes", description = "The plugboard servers sharing the store"),
         (name = "health", description = "Health and metrics"),
         (name = "limits", description = "Concurrency and rate limits per tenant and per plugin"),
     )
@@ -154,6 +162,10 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(limits::list))
         .routes(routes!(limits::put, limits::delete))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::show))
+        .routes(routes!(tenants::test_config))
+        .routes(routes!(tenants::validate_new_config))
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -183,7 +195,13 @@ pub fn router(params: ApiParams) -> Router {
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         metrics: Arc::new(metrics::HttpMetrics::default()),
         uploads: Arc::new(params.uploads),
-        health: health::HealthState::new(params.queue, params.probe_queue, params.sandbox),
+        health: health::HealthState::new(
+            params.queue,
+            params.probe_queue,
+            params.sandbox,
+            params.local.workers.clone(),
+        ),
+        local: params.local,
     };
     let (protected, document) = protected_routes().split_for_parts();
     let document = Arc::new(

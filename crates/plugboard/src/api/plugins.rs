@@ -93,8 +93,10 @@ pub struct PluginList {
 #[serde(deny_unknown_fields)]
 pub struct InstallPlugin {
     /// An http(s) URL, or an absolute path on the server of an archive or folder.
+    #[schema(pattern = "^(https?://|/)")]
     pub source: String,
     /// The archive's expected sha256 (64 hex digits).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
 }
 
@@ -103,9 +105,12 @@ pub struct InstallPlugin {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePlugin {
     /// A URL or server path holding the new version; or give `version`.
+    #[schema(pattern = "^(https?://|/)")]
     pub source: Option<String>,
     /// A version kept in the store from an earlier install or update.
     pub version: Option<String>,
+    /// The archive's expected sha256 (64 hex digits), with `source`.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
     /// Accept a version older than the active one.
     #[serde(default)]

@@ -83,6 +83,12 @@ pub enum ApiError {
     /// The store or another dependency is unavailable; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// A plugin asked on the caller's behalf answered with an error.
+    #[error("{0}")]
+    PluginError(String),
+    /// A plugin asked on the caller's behalf did not answer in time.
+    #[error("{0}")]
+    PluginTimeout(String),
     /// A bug or an unexpected failure; the cause is logged, not answered.
     #[error("internal error: {0}")]
     Internal(String),
@@ -148,6 +154,12 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            ApiError::PluginError(_) => (StatusCode::BAD_GATEWAY, "plugin-error", "Plugin error"),
+            ApiError::PluginTimeout(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "plugin-timeout",
+                "Plugin timeout",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

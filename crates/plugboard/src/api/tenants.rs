@@ -59,6 +59,7 @@ pub struct TenantList {
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// 1 to 64 letters, digits, `_`, `-` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub id: String,
     /// A display name; default the id.
     pub name: Option<String>,
@@ -123,8 +124,10 @@ pub struct ConfigList {
 #[serde(deny_unknown_fields)]
 pub struct CreateConfig {
     /// The plugin's id; it must have reported its config schema.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub plugin: String,
     /// Unique per tenant and plugin: 1 to 64 letters, digits, `_`, `-` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Checked against the plugin's config schema; default `{}`.
     #[serde(default = "empty_object")]
@@ -173,6 +176,7 @@ pub struct ValidationResult {
 #[serde(deny_unknown_fields)]
 pub struct NextFiresQuery {
     /// 1 to 100; default 5.
+    #[param(minimum = 1, maximum = 100)]
     pub count: Option<usize>,
 }
 
@@ -199,9 +203,9 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
         TenantError::UnknownTenant(_)
         | TenantError::UnknownConfig { .. }
         | TenantError::UnknownConfigId(_) => ApiError::NotFound(error.to_string()),
-        TenantError::TenantExists(_) | TenantError::ConfigInvalid { .. } => {
-            ApiError::Conflict(error.to_string())
-        }
+        TenantError::TenantExists(_)
+        | TenantError::ConfigInvalid { .. }
+        | TenantError::ConfigExists { .. } => ApiError::Conflict(error.to_string()),
         TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
         TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
         TenantError::SchemaRejects {
@@ -452,24 +456,37 @@ pub async fn create_config(
         .config_find(&tenant, &body.plugin, &body.name)
         .await?
     {
-        return Err(ApiError::Conflict(format!(
-            "tenant {tenant} already has config `{}` for plugin {} ({}); change it with PUT /api/v1/configs/{}",
-            body.name, body.plugin, existing.id, existing.id
-        )));
+        return Err(config_exists(
+            &tenant,
+            &body.plugin,
+            &body.name,
+            &existing.id,
+        ));
     }
-    let view = state
-        .tenants
-        .set_config(ConfigRequest {
-            tenant,
-            plugin: body.plugin,
-            name: body.name,
-            values: Some(body.values),
-            schedule: Some(schedule),
-            events: Some(body.events.clone()),
-            enabled: Some(body.enabled.unwrap_or(true)),
-        })
-        .await
-        .map_err(|error| tenant_error(error, &body.events))?;
+    let request = ConfigRequest {
+        tenant: tenant.clone(),
+        plugin: body.plugin.clone(),
+        name: body.name.clone(),
+        values: Some(body.values),
+        schedule: Some(schedule),
+        events: Some(body.events.clone()),
+        enabled: Some(body.enabled.unwrap_or(true)),
+    };
+    // The check above gives the usual answer; a create that races another one of the same name
+    // is refused by the store, and gets the same answer.
+    let view = match state.tenants.create_config(request).await {
+        Ok(view) => view,
+        Err(TenantError::ConfigExists { .. }) => {
+            let existing = state
+                .tenants
+                .store()
+                .config_find(&tenant, &body.plugin, &body.name)
+                .await?;
+            let id = existing.map_or_else(|| "being created".to_owned(), |config| config.id);
+            return Err(config_exists(&tenant, &body.plugin, &body.name, &id));
+        }
+        Err(error) => return Err(tenant_error(error, &body.events)),
+    };
     let location = format!("/api/v1/configs/{}", view.config.id);
     Ok((
         StatusCode::CREATED,
@@ -477,6 +494,12 @@ pub async fn create_config(
         Json(ConfigBody::from(view)),
     )
         .into_response())
+}
+
+fn config_exists(tenant: &str, plugin: &str, name: &str, id: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "tenant {tenant} already has config `{name}` for plugin {plugin} ({id}); change it with PUT /api/v1/configs/{id}"
+    ))
 }
 
 /// Show a config (secrets as `********`) with its next fires.
@@ -653,4 +676,180 @@ pub async fn next_fires(
         config: config.id,
         fires,
     }))
+}
+
+/// The answer of a check that passed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Valid {
+    /// Always true: a check that fails answers 422 with the failing fields.
+    pub valid: bool,
+}
+
+/// Check a config as create would, without storing anything: 200 with `{"valid": true}`, or 422
+/// with the same field errors create answers. Whether the name is taken is not checked.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs/validate", tag = "configs",
+    request_body = CreateConfig,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = Valid),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn validate_new_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    JsonBody(body): JsonBody<CreateConfig>,
+) -> Result<Json<Valid>, ApiError> {
+    caller.require_write()?;
+    visible_tenant(&state, &caller, &tenant).await?;
+    let schedule = parse_schedule(body.schedule)?;
+    state
+        .tenants
+        .check_new_config(&ConfigRequest {
+            tenant,
+            plugin: body.plugin,
+            name: body.name,
+            values: Some(body.values),
+            schedule: Some(schedule),
+            events: Some(body.events.clone()),
+            enabled: Some(body.enabled.unwrap_or(true)),
+        })
+        .await
+        .map_err(|error| tenant_error(error, &body.events))?;
+    Ok(Json(Valid { valid: true }))
+}
+
+/// The longest a config test may wait for the plugin, in seconds.
+const MAX_TEST_SECONDS: u64 = 300;
+
+/// `POST /api/v1/configs/{id}/test`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TestQuery {
+    /// How long to wait for the plugin to be ready and answer: 1 to 300 seconds; default 30.
+    #[param(minimum = 1, maximum = 300)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The plugin's answer to `config/test`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigTestAnswer {
+    pub config: String,
+    pub plugin: String,
+    /// The node whose plugin process answered.
+    pub node: Option<String>,
+    /// True when the test passed.
+    pub ok: bool,
+    /// What happened, for a person.
+    pub message: String,
+    /// Anything more the plugin showed.
+    pub details: Option<Value>,
+}
+
+/// Run the plugin's own `config/test` with a stored config's values (for example, a login with
+/// its credentials) on this server's running instance of the plugin, and answer what it said.
+/// A failed test is a 200 with `ok: false`; problems reaching the plugin are problem documents.
+#[utoipa::path(post, path = "/api/v1/configs/{id}/test", tag = "configs",
+    params(("id" = String, Path, description = "Config id"), TestQuery),
+    responses(
+        (status = 200, body = ConfigTestAnswer),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The plugin is disabled, has failed, or does not run on this node"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin answered with an error"),
+        (status = 504, body = Problem, content_type = "application/problem+json", description = "The plugin did not answer in time"),
+    ))]
+pub async fn test_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<TestQuery>,
+) -> Result<Json<ConfigTestAnswer>, ApiError> {
+    let timeout = query.timeout_seconds.unwrap_or(30);
+    if !(1..=MAX_TEST_SECONDS).contains(&timeout) {
+        return Err(ApiError::invalid(
+            "timeout_seconds",
+            format!("{timeout} is out of range; use 1 to {MAX_TEST_SECONDS}"),
+        ));
+    }
+    caller.require_write()?;
+    let config = visible_config(&state, &caller, &id).await?;
+    let store = state.tenants.store();
+    if let Some(installed) = store.plugin_get(&config.plugin).await? {
+        if installed.state == crate::store::PluginState::Disabled {
+            return Err(ApiError::Conflict(format!(
+                "plugin {} is disabled, so its configs cannot be tested; enable it with POST /api/v1/plugins/{}/enable",
+                config.plugin, config.plugin
+            )));
+        }
+    }
+    let values = state
+        .tenants
+        .open_values(&config)
+        .map_err(|error| tenant_error(error, &[]))?;
+    let outcome = match &state.local.plugins {
+        Some(plugins) => {
+            plugins
+                .config_test(
+                    &config.plugin,
+                    &config.tenant,
+                    values,
+                    std::time::Duration::from_secs(timeout),
+                )
+                .await
+        }
+        None => Err(super::PluginCallError::NotLoaded(config.plugin.clone())),
+    };
+    let node = state.local.node_id.clone();
+    let here = node.as_deref().unwrap_or("this node");
+    match outcome {
+        Ok(answer) => Ok(Json(ConfigTestAnswer {
+            config: config.id,
+            plugin: config.plugin,
+            node,
+            ok: answer.ok,
+            message: answer.message,
+            details: answer.details,
+        })),
+        Err(super::PluginCallError::NotLoaded(plugin)) => {
+            let elsewhere: Vec<String> = store
+                .node_list()
+                .await?
+                .into_iter()
+                .filter(|other| {
+                    crate::nodes::NodeStatus::of(other) == crate::nodes::NodeStatus::Up
+                        && other.plugins.contains(&plugin)
+                })
+                .map(|other| format!("{} ({})", other.id, other.listen))
+                .collect();
+            Err(ApiError::Conflict(if elsewhere.is_empty() {
+                format!(
+                    "plugin {plugin} is not running on {here}, nor on any other node; install and enable it (POST /api/v1/plugins), or start a server with --plugin DIR"
+                )
+            } else {
+                format!(
+                    "plugin {plugin} is not running on {here}; send the request to a node that runs it: {}",
+                    elsewhere.join(", ")
+                )
+            }))
+        }
+        Err(error @ super::PluginCallError::Failed { .. }) => Err(ApiError::Conflict(format!(
+            "{error}; GET /api/v1/plugins/{} and the server's log say why",
+            config.plugin
+        ))),
+        Err(super::PluginCallError::TimedOut(reason)) => Err(ApiError::PluginTimeout(format!(
+            "{reason}; try again with a longer timeout_seconds, or look at the plugin's log"
+        ))),
+        Err(super::PluginCallError::Answered(reason)) => Err(ApiError::PluginError(reason)),
+    }
 }

@@ -41,6 +41,15 @@ const UPLOAD_LIMIT: u64 = 64 * 1024;
 
 impl Server {
     async fn start(store: Arc<dyn Store>, rate_limits: RateLimitSettings) -> Server {
+        Server::start_with(store, rate_limits, super::LocalNode::default()).await
+    }
+
+    /// A server that sees `local` as its own workers and plugins.
+    async fn start_with(
+        store: Arc<dyn Store>,
+        rate_limits: RateLimitSettings,
+        local: super::LocalNode,
+    ) -> Server {
         let mut registry = Registry::with_builtin_kinds();
         registry.register(
             crate::plugins::host::PLUGIN_RUN,
@@ -61,6 +70,7 @@ impl Server {
                 dir: uploads.path().join("uploads"),
                 max_bytes: UPLOAD_LIMIT,
             },
+            local,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -177,6 +187,8 @@ crate::store::testing::for_each_store!(
     events_fan_out_and_repeat_by_idempotency_key,
     uploads_are_admin_only_capped_and_become_install_jobs,
 );
+
+mod nodes_and_configs;
 
 /// Every documented operation, with a concrete path.
 fn documented_operations() -> Vec<(Method, String)> {
@@ -934,6 +946,7 @@ async fn every_route_is_in_the_openapi_document() {
         include_str!("tenants.rs"),
         include_str!("events.rs"),
         include_str!("tokens.rs"),
+        include_str!("nodes.rs"),
         include_str!("health.rs"),
         include_str!("metrics.rs"),
         include_str!("docs.rs"),

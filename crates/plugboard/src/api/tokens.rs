@@ -59,16 +59,21 @@ pub struct TokenList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// What the token is for (1 to 200 characters).
+    /// What the token is for (1 to 200 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// Confine the token to one tenant; absent: every tenant.
+    #[schema(min_length = 1, max_length = 128)]
     pub tenant: Option<String>,
     /// `read` or `write`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(read|write)$")]
     pub access: TokenAccess,
-    /// RFC 3339; absent with `expires_in_seconds` absent too: never expires.
+    /// RFC 3339, in the future; absent with `expires_in_seconds` absent too: never expires.
+    /// Give one of the two at most.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-    /// Expire this many seconds from now.
+    /// Expire this many seconds from now: 1 to 315360000 (ten years).
+    #[schema(minimum = 1, maximum = 315360000)]
     pub expires_in_seconds: Option<u64>,
 }
 

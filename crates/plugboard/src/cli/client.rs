@@ -284,6 +284,38 @@ impl ApiClient {
         let text = response.text().await.unwrap_or_default();
         Err(ApiProblem::parse(status, &text).into())
     }
+
+    /// Sends a request and answers the status with the JSON body, problem documents included,
+    /// for commands that show a refusal themselves (a validation's field errors).
+    ///
+    /// # Errors
+    /// The server unreachable, or an answer that is not JSON.
+    pub async fn call_answer(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach plugboard at {}; is `plugboard serve` running there? (--url, PLUGBOARD_URL)", self.base))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .context("reading the server's answer")?;
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("the server answered something that is not JSON: {text}"))?;
+        Ok((status, value))
+    }
 }
 
 async fn json_of(response: reqwest::Response) -> anyhow::Result<Value> {

@@ -27,10 +27,11 @@ pub enum ConfigCommand {
     List(ListArgs),
     /// Show a config (secrets hidden) and its next fire times
     Show(NameArgs),
-    /// Check a config's values against the plugin's schema, and with --plugin DIR the plugin's
-    /// own config/validate
+    /// Check a config's values (or proposed ones with --values) against the plugin's schema, and
+    /// with --plugin-dir DIR the plugin's own config/validate; with --url the server checks
     Validate(PluginCallArgs),
-    /// Run the plugin's config/test with a config's values and print its answer
+    /// Run the plugin's config/test with a config's values and print its answer; with --url the
+    /// server's running plugin answers, otherwise the plugin is started here from --plugin-dir
     Test(PluginCallArgs),
     /// Enqueue a manual run of a config now
     RunNow(NameArgs),
@@ -109,9 +110,13 @@ pub struct NameArgs {
 pub struct PluginCallArgs {
     #[command(flatten)]
     pub config: ConfigName,
-    /// The plugin's package folder: it is started here to answer
+    /// The plugin's package folder: it is started here to answer (without --url)
     #[arg(long = "plugin-dir", value_name = "DIR")]
     pub plugin_dir: Option<std::path::PathBuf>,
+    /// validate: check these values (JSON) as creating the config would, instead of the stored
+    /// config's; nothing is stored
+    #[arg(long, value_name = "JSON")]
+    pub values: Option<String>,
     /// How long to wait for the plugin
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -119,6 +124,7 @@ pub struct PluginCallArgs {
     pub json: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// With --url, the server checks the config and its running plugin answers the test
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -386,6 +392,21 @@ async fn validate(
     args: &PluginCallArgs,
 ) -> anyhow::Result<(Vec<String>, Option<Value>)> {
     let name = &args.config;
+    if let Some(values) = &args.values {
+        let values: Value = serde_json::from_str(values).context("--values is not JSON")?;
+        let request = ConfigRequest {
+            tenant: name.tenant.clone(),
+            plugin: name.plugin.clone(),
+            name: name.name.clone(),
+            values: Some(values),
+            ..ConfigRequest::default()
+        };
+        return Ok(match tenants.check_new_config(&request).await {
+            Ok(()) => (Vec::new(), None),
+            Err(crate::tenants::TenantError::SchemaRejects { problems, .. }) => (problems, None),
+            Err(error) => return Err(error.into()),
+        });
+    }
     let config = tenants
         .config(&name.tenant, &name.plugin, &name.name)
         .await?;

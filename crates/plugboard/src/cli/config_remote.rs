@@ -129,25 +129,10 @@ pub async fn run(client: &ApiClient, command: ConfigCommand) -> anyhow::Result<i
             if args.plugin_dir.is_some() {
                 bail!("--plugin-dir starts the plugin in this process and needs the store: run it without a server (no --url, PLUGBOARD_URL or profile) where the data directory or database is reachable");
             }
-            let config = get(client, &args.config).await?;
-            let answer = client
-                .call(Method::POST, &config_path(&config, "/validate"), None)
-                .await?;
-            let valid = answer["valid"].as_bool() == Some(true);
-            if args.json {
-                print_json(&answer)?;
-            } else if valid {
-                println!("valid");
-            } else {
-                println!("invalid:");
-                for problem in answer["problems"].as_array().into_iter().flatten() {
-                    println!("  {}", text(problem));
-                }
-            }
-            return Ok(if valid { 0 } else { 1 });
+            return super::config_check_remote::validate(client, &args).await;
         }
-        ConfigCommand::Test(_) => {
-            bail!("`plugboard config test` starts the plugin in this process and needs the store: run it without a server (no --url, PLUGBOARD_URL or profile) where the data directory or database is reachable, with --plugin-dir");
+        ConfigCommand::Test(args) => {
+            return super::config_check_remote::test(client, &args).await;
         }
         ConfigCommand::RunNow(args) => {
             let config = get(client, &args.config).await?;

@@ -12,13 +12,16 @@
 mod client;
 mod completions;
 mod config;
+mod config_check_remote;
 mod config_remote;
 mod doctor;
 mod follow;
 mod job;
 mod job_remote;
 mod limit;
+mod local_plugins;
 mod login;
+mod node;
 mod output;
 mod plugin;
 mod plugin_remote;
@@ -89,6 +92,9 @@ pub enum Command {
     /// Concurrency and rate limits per tenant and per plugin
     #[command(subcommand)]
     Limit(limit::LimitCommand),
+    /// List and show the plugboard servers sharing the store, over the HTTP API
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -109,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(command) => token::run(command).await,
         Command::Login(args) => login::run(args).await,
         Command::Completions(args) => completions::run(args),
+        Command::Node(command) => node::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
     }
@@ -163,11 +170,18 @@ pub async fn settings_and_store(args: &SettingsArgs) -> anyhow::Result<(Settings
     Ok((settings, store))
 }
 
+/// This machine's host name (`host` when it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_owned())
+}
+
 /// A lease owner name that is unique per process: host, process id and a random suffix.
 pub fn worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "host".to_owned());
+    let host = hostname();
     format!(
         "{host}-{}-{:04x}",
         std::process::id(),

@@ -1,4 +1,5 @@
-//! `plugboard serve`: the store, the worker pool and the HTTP endpoints, until a signal.
+//! `plugboard serve`: the store, the worker pool, this node's presence in the nodes table and
+//! the HTTP endpoints, until a signal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,15 +7,18 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::api::{AdminToken, ApiParams, ADMIN_TOKEN_MIN_LEN};
+use super::local_plugins::HostPlugins;
+use crate::api::{AdminToken, ApiParams, LocalNode, ADMIN_TOKEN_MIN_LEN};
 use crate::config::{Database, SettingsArgs};
 use crate::events::Events;
+use crate::nodes::Presence;
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
 use crate::plugins::installer::{self, Installer, InstallerConfig};
 use crate::plugins::protections::Protections;
 use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{Queue, Registry, WorkerPool};
 use crate::schedule::{Scheduler, SchedulerConfig, SystemClock};
+use crate::store::{NewNode, NodeQueue};
 use crate::tenants::run::SecretsOpened;
 use crate::tenants::{SecretKey, Tenants};
 
@@ -154,6 +158,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             background_stop.clone(),
         ),
     ];
+    // This node in the nodes table: registered before it answers, heartbeating with the leases'
+    // interval, marked stopped at a clean shutdown.
+    let loaded_plugins = plugin_host.clone();
+    let presence = Presence::start(
+        store.clone(),
+        NewNode {
+            id: pool.worker_id().to_owned(),
+            hostname: super::hostname(),
+            pid: i64::from(std::process::id()),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            listen: address.to_string(),
+            queues: settings
+                .queues
+                .iter()
+                .map(|queue| NodeQueue {
+                    name: queue.name.clone(),
+                    concurrency: queue.concurrency,
+                })
+                .collect(),
+            plugins: plugin_host.ids(),
+            heartbeat_ms: i64::try_from(settings.heartbeat.as_millis()).unwrap_or(i64::MAX),
+        },
+        Arc::new(move || loaded_plugins.ids()),
+    )
+    .await
+    .context("registering this node in the store")?;
     let api = ApiParams {
         queue,
         probe_queue,
@@ -163,6 +193,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         body_limit: settings.api_body_limit,
         secret_key,
         uploads,
+        local: LocalNode {
+            node_id: Some(pool.worker_id().to_owned()),
+            workers: Some(pool.stats()),
+            plugins: Some(Arc::new(HostPlugins(plugin_host.clone()))),
+        },
     };
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
@@ -188,6 +223,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         let _ = task.await;
     }
     pool.shutdown().await;
+    presence.stop().await;
     plugin_host.stop_all().await;
     let _ = http.await;
     store.close().await;

@@ -17,6 +17,12 @@ pub enum ConfigCallError {
     Failed { plugin: String, reason: String },
     #[error("plugin `{plugin}` did not become ready within {} s", timeout.as_secs())]
     NotReady { plugin: String, timeout: Duration },
+    #[error("plugin `{plugin}` did not answer `{method}` within {} s", timeout.as_secs())]
+    NoAnswer {
+        plugin: String,
+        method: &'static str,
+        timeout: Duration,
+    },
     #[error("plugin `{plugin}` answered `{method}` with an error: {reason}")]
     Call {
         plugin: String,
@@ -117,7 +123,11 @@ async fn call(
         .send_request(method, &params)
         .map_err(|error| failed(error.to_string()))?;
     match tokio::time::timeout_at(deadline, answer).await {
-        Err(_) => Err(failed(format!("no answer within {} s", timeout.as_secs()))),
+        Err(_) => Err(ConfigCallError::NoAnswer {
+            plugin: plugin.to_owned(),
+            method,
+            timeout,
+        }),
         Ok(Err(_)) => Err(failed("the connection closed".to_owned())),
         Ok(Ok(Err(error))) => Err(failed(error.to_string())),
         Ok(Ok(Ok(value))) => Ok(value),

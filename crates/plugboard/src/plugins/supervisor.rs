@@ -86,6 +86,7 @@ struct Slot {
 pub struct Supervisor {
     manifest: Arc<Manifest>,
     slots: Vec<Arc<Slot>>,
+    restarts: Arc<std::sync::atomic::AtomicU64>,
     stop: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -107,6 +108,7 @@ impl Supervisor {
         let manifest = Arc::new(manifest);
         let stop = CancellationToken::new();
         let ids = Arc::new(std::sync::atomic::AtomicI64::new(1));
+        let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut slots = Vec::new();
         let mut tasks = Vec::new();
         for index in 0..manifest.instances as usize {
@@ -126,6 +128,7 @@ impl Supervisor {
                 slot: slot.clone(),
                 stop: stop.clone(),
                 ids: ids.clone(),
+                restarts: restarts.clone(),
             };
             tasks.push(tokio::spawn(instance.run()));
             slots.push(slot);
@@ -133,6 +136,7 @@ impl Supervisor {
         Supervisor {
             manifest,
             slots,
+            restarts,
             stop,
             tasks: Mutex::new(tasks),
         }
@@ -243,6 +247,12 @@ impl Supervisor {
             .sum()
     }
 
+    /// How many times a process of this plugin was started again after one ended (a crash, or
+    /// a hung run's process replaced).
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// True once [`Supervisor::stop`] was called.
     pub fn is_stopping(&self) -> bool {
         self.stop.is_cancelled()
@@ -271,6 +281,7 @@ struct Instance {
     slot: Arc<Slot>,
     stop: CancellationToken,
     ids: Arc<std::sync::atomic::AtomicI64>,
+    restarts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 enum Ended {
@@ -324,6 +335,8 @@ impl Instance {
                         .swap(false, std::sync::atomic::Ordering::SeqCst) =>
                 {
                     tracing::info!(plugin = %self.label, "plugin process replaced after a run it did not finish");
+                    self.restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     backoff = self.config.restart_backoff;
                     self.set(InstanceState::Stopped);
                 }
@@ -357,6 +370,8 @@ impl Instance {
                         backoff = self.config.restart_backoff;
                     }
                     self.set(InstanceState::Stopped);
+                    self.restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = self.stop.cancelled() => {}

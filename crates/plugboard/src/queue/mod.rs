@@ -13,6 +13,7 @@ mod maintenance;
 mod noop;
 mod registry;
 mod retry;
+mod stats;
 mod watch;
 mod worker;
 
@@ -29,6 +30,7 @@ use crate::store::{
 
 pub use registry::{JobContext, JobError, JobHandler, Registry, StopReason};
 pub use retry::RetryPolicy;
+pub use stats::{Histogram, Liveness, PoolStats, QueueLiveness, OTHER_KIND, RUN_SECONDS_BUCKETS};
 pub use worker::{PoolConfig, QueueConfig, WorkerPool};
 
 /// The built-in `noop` handler, for callers that wrap it (the benchmark records start times).

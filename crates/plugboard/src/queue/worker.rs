@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use super::maintenance::{self, MaintenanceConfig};
 use super::registry::{JobContext, JobError, Registry};
 use super::retry::RetryPolicy;
+use super::stats::PoolStats;
 use crate::store::{
     ClaimParams, FinishOutcome, HeartbeatParams, Job, JobFinish, JobId, Store, StoreError,
     StoreNotice, Timestamp,
@@ -124,6 +125,7 @@ struct Shared {
     abort: CancellationToken,
     idle: Notify,
     jobs: TaskTracker,
+    stats: Arc<PoolStats>,
 }
 
 struct Slots {
@@ -167,6 +169,15 @@ impl WorkerPool {
                 (queue.name.clone(), Arc::new(slots))
             })
             .collect();
+        let stats = Arc::new(PoolStats::new(
+            config
+                .queues
+                .iter()
+                .map(|queue| queue.name.clone())
+                .collect(),
+            registry.kinds().into_iter().map(str::to_owned).collect(),
+            config.poll_interval,
+        ));
         let shared = Arc::new(Shared {
             store: store.clone(),
             registry,
@@ -177,6 +188,7 @@ impl WorkerPool {
             abort: CancellationToken::new(),
             idle: Notify::new(),
             jobs: TaskTracker::new(),
+            stats,
         });
         let stop_claiming = CancellationToken::new();
         let stop_background = CancellationToken::new();
@@ -237,6 +249,11 @@ impl WorkerPool {
     /// How many attempts this pool has finished and written to the store, as it changes.
     pub fn committed(&self) -> watch::Receiver<u64> {
         self.committed.clone()
+    }
+
+    /// Whether the claim loops are alive, and the run durations of finished attempts.
+    pub fn stats(&self) -> Arc<PoolStats> {
+        self.shared.stats.clone()
     }
 
     /// How many jobs this pool is running now.
@@ -303,10 +320,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Marks a claim loop stopped however it ends (a panic included).
+struct LoopEnd<'a>(&'a PoolStats, &'a str);
+
+impl Drop for LoopEnd<'_> {
+    fn drop(&mut self) {
+        self.0.loop_stopped(self.1);
+    }
+}
+
 async fn fetch_loop(shared: Arc<Shared>, slots: Arc<Slots>, stop: CancellationToken) {
     let config = &shared.config;
+    let _end = LoopEnd(&shared.stats, &slots.name);
     let mut may_have_more = true;
     loop {
+        shared.stats.loop_round(&slots.name);
         if stop.is_cancelled() {
             return;
         }
@@ -377,6 +405,7 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
         .and_then(|ms| u64::try_from(ms).ok())
         .map(Duration::from_millis)
         .unwrap_or(config.default_timeout);
+    let mut started_running = None;
     let ending = match shared.registry.get(&job.kind) {
         None => Ending::Returned(Err(JobError::permanent(format!(
             "no handler for job kind `{}` on worker {}; this plugboard runs: {}",
@@ -414,6 +443,7 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
                 stop.clone(),
                 shared.store.clone(),
             );
+            started_running = Some(tokio::time::Instant::now());
             let work = AssertUnwindSafe(handler.run(context)).catch_unwind();
             let cancel_grace = config.cancel_grace;
             let stopped_after_cancel = async {
@@ -450,6 +480,8 @@ async fn run_job(shared: Arc<Shared>, slots: Arc<Slots>, job: Job, cancel: Cance
         }),
     };
     if let Finished::Attempt(JobFinish { outcome, .. }) = &finished {
+        let took = started_running.map_or(Duration::ZERO, |at| at.elapsed());
+        shared.stats.record_run(&job.kind, outcome, took);
         note_failed_attempt(&shared, &job, outcome).await;
         if let FinishOutcome::Retry { run_at, .. } = outcome {
             // Come back for it when it is due, rather than at the next fallback poll.

@@ -1309,6 +1309,7 @@ mod plugin_registry {
     }
 }
 mod limits;
+mod nodes;
 mod tenants;
 
 /// API tokens: stored by hash, found by hash, listed and revoked.

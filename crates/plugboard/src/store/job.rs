@@ -360,3 +360,11 @@ pub struct LogLine {
     pub level: LogLevel,
     pub message: String,
 }
+
+/// How many jobs have one kind and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobKindCount {
+    pub kind: String,
+    pub status: JobStatus,
+    pub count: i64,
+}

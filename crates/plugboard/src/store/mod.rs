@@ -15,6 +15,7 @@
 mod job;
 mod kv;
 pub mod limits;
+mod nodes;
 mod plugins;
 pub mod postgres;
 pub mod sqlite;
@@ -31,11 +32,12 @@ use tokio::sync::broadcast;
 
 pub use job::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, LogLevel, LogLine, NewJob,
-    NewLogLine, PruneParams, Timestamp,
+    JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobOutput, JobStatus, LogLevel, LogLine,
+    NewJob, NewLogLine, PruneParams, Timestamp,
 };
 pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 pub use limits::{JobLimit, LimitScope, LimitUsage};
+pub use nodes::{NewNode, Node, NodeQueue};
 pub use plugins::{
     InstalledPlugin, LockOutcome, PackageInfo, PackageRecord, PluginRemoval, PluginState,
 };
@@ -425,4 +427,33 @@ pub trait Store: Send + Sync + 'static {
         tenant: Option<&str>,
         plugin: Option<&str>,
     ) -> Result<Vec<LimitUsage>, StoreError>;
+    /// Inserts a new config and returns it as stored, never replacing one: an id that exists,
+    /// a second config of one tenant and plugin with the same name, or a tenant that does not
+    /// exist is [`StoreError::Conflict`] and writes nothing. Of concurrent creations of one
+    /// tenant, plugin and name, exactly one succeeds.
+    async fn config_create(&self, put: ConfigPut) -> Result<Config, StoreError>;
+
+    /// Counts jobs by kind and status.
+    async fn job_counts_by_kind(&self) -> Result<Vec<JobKindCount>, StoreError>;
+
+    /// Records a node that started: inserts it, or replaces the row of the same id, with
+    /// `started_at` and `last_seen_at` now and no `stopped_at`.
+    async fn node_register(&self, node: NewNode) -> Result<Node, StoreError>;
+
+    /// A node's heartbeat: `last_seen_at` now, and the plugins it has loaded. False when there
+    /// is no such node (its row was pruned: register again).
+    async fn node_heartbeat(&self, id: &str, plugins: Vec<String>) -> Result<bool, StoreError>;
+
+    /// Records that a node shut down cleanly (`stopped_at` now); false when there is no such
+    /// node.
+    async fn node_stop(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every registered node, the most recently started first.
+    async fn node_list(&self) -> Result<Vec<Node>, StoreError>;
+
+    /// Reads one node.
+    async fn node_get(&self, id: &str) -> Result<Option<Node>, StoreError>;
+
+    /// Deletes the nodes not seen for longer than `not_seen_for`; returns how many.
+    async fn node_prune(&self, not_seen_for: std::time::Duration) -> Result<u64, StoreError>;
 }

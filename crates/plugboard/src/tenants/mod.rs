@@ -51,6 +51,12 @@ pub enum TenantError {
     },
     #[error("config {0} does not exist")]
     UnknownConfigId(String),
+    #[error("tenant {tenant} already has config `{name}` for plugin {plugin}; change it with `plugboard config set`")]
+    ConfigExists {
+        tenant: String,
+        plugin: String,
+        name: String,
+    },
     #[error("plugin `{0}` has not reported its config schema yet; start `plugboard serve --plugin DIR` with it once, then set the config")]
     NoMetadata(String),
     #[error("plugin {plugin} declares a config schema that is not valid JSON Schema: {reason}; fix the plugin")]
@@ -168,7 +174,60 @@ impl Tenants {
             .store
             .config_find(&request.tenant, &request.plugin, &request.name)
             .await?;
-        let schedule_spec = match (&request.schedule, &existing) {
+        let now = Timestamp::now();
+        let put = self.prepare(&request, existing.as_ref(), now).await?;
+        let stored = self.store.config_put(put).await?;
+        Ok(self.view(stored, now))
+    }
+
+    /// Creates a config that must not exist yet, with the checks of [`Tenants::set_config`]. Of
+    /// concurrent creations of one tenant, plugin and name exactly one succeeds; the others get
+    /// [`TenantError::ConfigExists`].
+    ///
+    /// # Errors
+    /// See [`TenantError`]; nothing is stored when one is returned.
+    pub async fn create_config(&self, request: ConfigRequest) -> Result<ConfigView, TenantError> {
+        check_name("plugin id", &request.plugin)?;
+        check_name("config name", &request.name)?;
+        self.tenant(&request.tenant).await?;
+        let now = Timestamp::now();
+        let put = self.prepare(&request, None, now).await?;
+        let stored = self
+            .store
+            .config_create(put)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => TenantError::ConfigExists {
+                    tenant: request.tenant.clone(),
+                    plugin: request.plugin.clone(),
+                    name: request.name.clone(),
+                },
+                other => other.into(),
+            })?;
+        Ok(self.view(stored, now))
+    }
+
+    /// Runs every check [`Tenants::create_config`] runs on a new config, and stores nothing.
+    ///
+    /// # Errors
+    /// The first check that fails, as create would answer it.
+    pub async fn check_new_config(&self, request: &ConfigRequest) -> Result<(), TenantError> {
+        check_name("plugin id", &request.plugin)?;
+        check_name("config name", &request.name)?;
+        self.tenant(&request.tenant).await?;
+        self.prepare(request, None, Timestamp::now()).await?;
+        Ok(())
+    }
+
+    /// Checks a request against the config it changes (`None`: a new one) and builds what to
+    /// store: values with secrets sealed, the schedule's cursor when it changes.
+    async fn prepare(
+        &self,
+        request: &ConfigRequest,
+        existing: Option<&Config>,
+        now: Timestamp,
+    ) -> Result<ConfigPut, TenantError> {
+        let schedule_spec = match (&request.schedule, existing) {
             (Some(spec), _) => spec.clone(),
             (None, Some(config)) => config
                 .schedule
@@ -177,12 +236,11 @@ impl Tenants {
                 .transpose()?,
             (None, None) => None,
         };
-        let now = Timestamp::now();
         let compiled = schedule_spec
             .as_ref()
-            .map(|spec| spec.compile(existing.as_ref().map_or(now, |config| config.created_at)))
+            .map(|spec| spec.compile(existing.map_or(now, |config| config.created_at)))
             .transpose()?;
-        let events = match (&request.events, &existing) {
+        let events = match (&request.events, existing) {
             (Some(events), _) => events.clone(),
             (None, Some(config)) => config.events.clone(),
             (None, None) => Vec::new(),
@@ -190,7 +248,7 @@ impl Tenants {
         for pattern in &events {
             check_event_pattern(pattern)?;
         }
-        let mut values = match (&request.values, &existing) {
+        let mut values = match (&request.values, existing) {
             (Some(values), _) => values.clone(),
             (None, Some(config)) => config.values.clone(),
             (None, None) => json!({}),
@@ -200,7 +258,7 @@ impl Tenants {
             .as_ref()
             .map(secrets::secret_paths)
             .unwrap_or_default();
-        if let Some(config) = &existing {
+        if let Some(config) = existing {
             secrets::keep_unchanged_secrets(&mut values, &config.values, &secret_paths);
         }
         if let Some(schema) = &schema {
@@ -221,9 +279,9 @@ impl Tenants {
         self.key.seal(&mut values, &secret_paths);
         let enabled = request
             .enabled
-            .or(existing.as_ref().map(|config| config.enabled))
+            .or(existing.map(|config| config.enabled))
             .unwrap_or(true);
-        let schedule_changed = existing.as_ref().is_none_or(|config| {
+        let schedule_changed = existing.is_none_or(|config| {
             config.schedule != schedule_spec.as_ref().map(ScheduleSpec::to_value)
                 || (enabled && !config.enabled)
         });
@@ -235,9 +293,7 @@ impl Tenants {
                 .and_then(|schedule| schedule.next_after(now)),
         });
         let config = Config {
-            id: existing
-                .as_ref()
-                .map_or_else(new_config_id, |config| config.id.clone()),
+            id: existing.map_or_else(new_config_id, |config| config.id.clone()),
             tenant: request.tenant.clone(),
             plugin: request.plugin.clone(),
             name: request.name.clone(),
@@ -251,8 +307,7 @@ impl Tenants {
             created_at: now,
             updated_at: now,
         };
-        let stored = self.store.config_put(ConfigPut { config, cursor }).await?;
-        Ok(self.view(stored, now))
+        Ok(ConfigPut { config, cursor })
     }
 
     /// Finds a config by tenant, plugin and name.

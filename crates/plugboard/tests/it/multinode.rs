@@ -65,3 +65,84 @@ async fn two_nodes_share_jobs_without_overlap_and_survive_a_kill9() {
     assert!(node_b.terminate().success());
     schema.drop().await;
 }
+
+/// Waits until `GET /api/v1/nodes` on `host` shows every `(id, status)` of `expected`.
+async fn wait_for_nodes(
+    host: &TestHost,
+    expected: &[(&str, &str)],
+    what: &str,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = host.get("/api/v1/nodes");
+        assert_eq!(status, 200, "{body}");
+        let nodes: serde_json::Value = serde_json::from_str(&body).expect("the nodes as JSON");
+        let all_there = expected.iter().all(|(id, state)| {
+            nodes["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|node| node["id"] == json!(id) && node["status"] == json!(state))
+        });
+        if all_there {
+            return nodes;
+        }
+        assert!(Instant::now() < deadline, "{what}: {nodes}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_nodes_are_listed_and_a_killed_one_becomes_gone() {
+    let Some(schema) = PostgresSchema::new("both_nodes_are_listed_and_a_killed_one_becomes_gone")
+    else {
+        return;
+    };
+    let mut flags: Vec<String> = FAST_LEASES.iter().map(|s| s.to_string()).collect();
+    flags.extend(schema.flags());
+    flags.extend(["--queues".to_string(), "default=3,mail=1".to_string()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (data_a, data_b) = (temp_dir(), temp_dir());
+    let node_a = TestHost::start(data_a.path(), &flags);
+    let node_b = TestHost::start(data_b.path(), &flags);
+    let (id_a, id_b) = (node_a.worker_id(), node_b.worker_id());
+
+    let nodes = wait_for_nodes(
+        &node_b,
+        &[(&id_a, "up"), (&id_b, "up")],
+        "both nodes are up",
+    )
+    .await;
+    let a = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["id"] == json!(id_a))
+        .unwrap()
+        .clone();
+    assert_eq!(a["pid"], json!(node_a.pid()));
+    assert_eq!(a["listen"], json!(node_a.address));
+    assert_eq!(
+        a["queues"],
+        json!([{"name": "default", "concurrency": 3}, {"name": "mail", "concurrency": 1}])
+    );
+    assert_eq!(a["heartbeat_ms"], json!(300));
+
+    node_a.kill9();
+    wait_for_nodes(
+        &node_b,
+        &[(&id_a, "gone"), (&id_b, "up")],
+        "the killed node is shown gone",
+    )
+    .await;
+    let (status, body) = node_b.get(&format!("/api/v1/nodes/{id_a}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"gone\""), "{body}");
+
+    assert!(node_b.terminate().success());
+    let store = schema.store().await;
+    let stopped = store.node_get(&id_b).await.unwrap().expect("node b's row");
+    assert!(stopped.stopped_at.is_some(), "a clean shutdown is recorded");
+    store.close().await;
+    schema.drop().await;
+}

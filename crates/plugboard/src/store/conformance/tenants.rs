@@ -20,6 +20,8 @@ crate::store::testing::for_each_store!(
     fire_skips_or_defers_while_a_run_is_active,
     subscribed_configs_and_event_delivery,
     events_are_listed_filtered_and_pruned,
+    config_create_never_replaces,
+    concurrent_creates_of_one_config_store_exactly_one,
 );
 
 fn config(id: &str, tenant: &str, name: &str) -> Config {
@@ -443,4 +445,71 @@ async fn events_are_listed_filtered_and_pruned(store: Arc<dyn Store>) {
             .len(),
         2
     );
+}
+
+async fn config_create_never_replaces(store: Arc<dyn Store>) {
+    store.tenant_create("acme", "Acme").await.unwrap();
+    let created = store
+        .config_create(ConfigPut {
+            config: config("c1", "acme", "main"),
+            cursor: cursor(10, 20),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.id, "c1");
+    assert_eq!(created.next_fire_at, Some(Timestamp(20)));
+    assert_eq!(created.values["token"], json!({"$sealed": "v1:xyz"}));
+    let mut same_id = config("c1", "acme", "other");
+    same_id.values = json!({"url": "https://changed.example"});
+    let mut same_name = config("c2", "acme", "main");
+    same_name.values = json!({"url": "https://changed.example"});
+    for clash in [same_id, same_name, config("c3", "nobody", "main")] {
+        let outcome = store
+            .config_create(ConfigPut {
+                config: clash,
+                cursor: None,
+            })
+            .await;
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict(_))),
+            "{outcome:?}"
+        );
+    }
+    let stored = store.config_get("c1").await.unwrap().unwrap();
+    assert_eq!(stored, created, "the first config is untouched");
+    assert!(store.config_get("c2").await.unwrap().is_none());
+    assert!(store.config_get("c3").await.unwrap().is_none());
+}
+
+async fn concurrent_creates_of_one_config_store_exactly_one(store: Arc<dyn Store>) {
+    store.tenant_create("acme", "Acme").await.unwrap();
+    let attempts = (0..8).map(|index| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .config_create(ConfigPut {
+                    config: config(&format!("c{index}"), "acme", "main"),
+                    cursor: None,
+                })
+                .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut created = 0;
+    for outcome in outcomes {
+        match outcome.expect("the task ran") {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("a clash is a conflict, not {other}"),
+        }
+    }
+    assert_eq!(created, 1);
+    let listed = store
+        .config_list(ConfigFilter {
+            tenant: Some("acme".into()),
+            ..ConfigFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
 }

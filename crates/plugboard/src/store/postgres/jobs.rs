@@ -16,8 +16,8 @@ use tokio_postgres::Row;
 
 use super::{database_error, micros, notify};
 use crate::store::{
-    CancelOutcome, HeartbeatOutcome, HeartbeatParams, Job, JobCount, JobFilter, JobId, JobStatus,
-    PruneParams, StoreError, StoreNotice, Timestamp,
+    CancelOutcome, HeartbeatOutcome, HeartbeatParams, Job, JobCount, JobFilter, JobId,
+    JobKindCount, JobStatus, PruneParams, StoreError, StoreNotice, Timestamp,
 };
 
 /// Every column of a job, in the order [`job_from_row`] reads them. Qualified, so it also works
@@ -176,6 +176,39 @@ pub(super) async fn counts<C: GenericClient>(client: &C) -> Result<Vec<JobCount>
         );
         counts.push(JobCount {
             queue,
+            status: status.parse().map_err(StoreError::Corrupt)?,
+            count,
+        });
+    }
+    Ok(counts)
+}
+
+pub(super) async fn counts_by_kind<C: GenericClient>(
+    client: &C,
+) -> Result<Vec<JobKindCount>, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT kind, status, count(*) FROM jobs GROUP BY kind, status \
+             ORDER BY kind COLLATE \"C\", status COLLATE \"C\"",
+        )
+        .await
+        .map_err(database_error("job_counts_by_kind"))?;
+    let rows = client
+        .query(&statement, &[])
+        .await
+        .map_err(database_error("job_counts_by_kind"))?;
+    let mut counts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (kind, status, count): (String, String, i64) = (
+            row.try_get(0)
+                .map_err(database_error("job_counts_by_kind"))?,
+            row.try_get(1)
+                .map_err(database_error("job_counts_by_kind"))?,
+            row.try_get(2)
+                .map_err(database_error("job_counts_by_kind"))?,
+        );
+        counts.push(JobKindCount {
+            kind,
             status: status.parse().map_err(StoreError::Corrupt)?,
             count,
         });

@@ -37,6 +37,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job limits",
         include_str!("migrations/0006_job_limits.sql"),
     ),
+    (7, "nodes", include_str!("migrations/0007_nodes.sql")),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

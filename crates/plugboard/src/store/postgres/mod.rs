@@ -22,6 +22,7 @@ mod kv;
 mod limits;
 mod logs;
 mod migrations;
+mod nodes;
 mod notify;
 mod plugins;
 mod tenants;
@@ -57,6 +58,8 @@ use super::{
     Timestamp,
 };
 use super::{JobLimit, LimitScope, LimitUsage};
+
+use super::{JobKindCount, NewNode, Node};
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -740,5 +743,45 @@ impl Store for PostgresStore {
     ) -> Result<Vec<LimitUsage>, StoreError> {
         let client = self.client().await?;
         limits::usage(&client, tenant, plugin).await
+    }
+
+    async fn config_create(&self, put: ConfigPut) -> Result<Config, StoreError> {
+        let client = self.client().await?;
+        tenants::config_create(&client, &put).await
+    }
+
+    async fn job_counts_by_kind(&self) -> Result<Vec<JobKindCount>, StoreError> {
+        let client = self.client().await?;
+        jobs::counts_by_kind(&client).await
+    }
+
+    async fn node_register(&self, node: NewNode) -> Result<Node, StoreError> {
+        let client = self.client().await?;
+        nodes::register(&client, &node).await
+    }
+
+    async fn node_heartbeat(&self, id: &str, plugins: Vec<String>) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        nodes::heartbeat(&client, id, &plugins).await
+    }
+
+    async fn node_stop(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        nodes::stop(&client, id).await
+    }
+
+    async fn node_list(&self) -> Result<Vec<Node>, StoreError> {
+        let client = self.client().await?;
+        nodes::list(&client).await
+    }
+
+    async fn node_get(&self, id: &str) -> Result<Option<Node>, StoreError> {
+        let client = self.client().await?;
+        nodes::get(&client, id).await
+    }
+
+    async fn node_prune(&self, not_seen_for: Duration) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        nodes::prune(&client, not_seen_for).await
     }
 }

@@ -202,6 +202,60 @@ pub(super) async fn config_put<C: GenericClient>(
     config_from_row(&row).map_err(database_error("config_put"))
 }
 
+/// Inserts a config, never replacing one: any clash of id, of tenant, plugin and name, or a
+/// missing tenant is a conflict.
+pub(super) async fn config_create<C: GenericClient>(
+    client: &C,
+    put: &ConfigPut,
+) -> Result<Config, StoreError> {
+    let config = &put.config;
+    let last_fire = time(put.cursor.and_then(|cursor| cursor.last_fire_at));
+    let next_fire = time(put.cursor.and_then(|cursor| cursor.next_fire_at));
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, \
+                 events, invalid_reason, last_fire_at, next_fire_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 RETURNING {CONFIG_COLUMNS}"
+            ),
+            &[
+                &config.id,
+                &config.tenant,
+                &config.plugin,
+                &config.name,
+                &config.values,
+                &config.enabled,
+                &config.schedule,
+                &config.events,
+                &config.invalid_reason,
+                &last_fire,
+                &next_fire,
+            ],
+        )
+        .await
+        .map_err(|error| {
+            let rule_broken = matches!(
+                error.code(),
+                Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                    | Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+            );
+            if rule_broken {
+                StoreError::Conflict(format!(
+                    "config `{}` of plugin {} for tenant {} cannot be created: {}; a tenant's \
+                     config names are unique per plugin, and the tenant must exist",
+                    config.name,
+                    config.plugin,
+                    config.tenant,
+                    super::describe(&error)
+                ))
+            } else {
+                database_error("config_create")(error)
+            }
+        })?;
+    config_from_row(&row).map_err(database_error("config_create"))
+}
+
 pub(super) async fn config_get<C: GenericClient>(
     client: &C,
     id: &str,

@@ -8,7 +8,8 @@ use super::backend_error;
 use crate::store::limits;
 use crate::store::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, JobStatus, NewJob, PruneParams, StoreError, Timestamp,
+    JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobStatus, NewJob, PruneParams,
+    StoreError, Timestamp,
 };
 
 const COLUMNS: &str =
@@ -176,6 +177,34 @@ pub(super) fn counts(connection: &Connection) -> Result<Vec<JobCount>, StoreErro
         let status = status.parse().map_err(StoreError::Corrupt)?;
         counts.push(JobCount {
             queue,
+            status,
+            count,
+        });
+    }
+    Ok(counts)
+}
+
+pub(super) fn counts_by_kind(connection: &Connection) -> Result<Vec<JobKindCount>, StoreError> {
+    let mut select = connection
+        .prepare_cached(
+            "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+        )
+        .map_err(backend_error("job_counts_by_kind"))?;
+    let rows = select
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend_error("job_counts_by_kind"))?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let (kind, status, count) = row.map_err(backend_error("job_counts_by_kind"))?;
+        let status = status.parse().map_err(StoreError::Corrupt)?;
+        counts.push(JobKindCount {
+            kind,
             status,
             count,
         });

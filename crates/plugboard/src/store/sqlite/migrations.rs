@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job limits",
         include_str!("migrations/0006_job_limits.sql"),
     ),
+    (7, "nodes", include_str!("migrations/0007_nodes.sql")),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -19,6 +19,7 @@ mod kv;
 mod limits;
 mod logs;
 mod migrations;
+mod nodes;
 mod plugins;
 mod tenants;
 mod tokens;
@@ -48,6 +49,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
+use super::{JobKindCount, NewNode, Node};
 use super::{JobLimit, LimitScope, LimitUsage};
 use writer::Writer;
 
@@ -820,6 +822,47 @@ impl Store for SqliteStore {
         let tenant = tenant.map(str::to_owned);
         let plugin = plugin.map(str::to_owned);
         self.read(move |connection| limits::usage(connection, tenant.as_deref(), plugin.as_deref()))
+            .await
+    }
+
+    async fn config_create(&self, put: ConfigPut) -> Result<Config, StoreError> {
+        self.write(move |connection| tenants::config_create(connection, &put))
+            .await
+    }
+
+    async fn job_counts_by_kind(&self) -> Result<Vec<JobKindCount>, StoreError> {
+        self.read(jobs::counts_by_kind).await
+    }
+
+    async fn node_register(&self, node: NewNode) -> Result<Node, StoreError> {
+        self.write(move |connection| nodes::register(connection, &node))
+            .await
+    }
+
+    async fn node_heartbeat(&self, id: &str, plugins: Vec<String>) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| nodes::heartbeat(connection, &id, &plugins))
+            .await
+    }
+
+    async fn node_stop(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| nodes::stop(connection, &id))
+            .await
+    }
+
+    async fn node_list(&self) -> Result<Vec<Node>, StoreError> {
+        self.read(nodes::list).await
+    }
+
+    async fn node_get(&self, id: &str) -> Result<Option<Node>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |connection| nodes::get(connection, &id))
+            .await
+    }
+
+    async fn node_prune(&self, not_seen_for: Duration) -> Result<u64, StoreError> {
+        self.write(move |connection| nodes::prune(connection, not_seen_for))
             .await
     }
 }

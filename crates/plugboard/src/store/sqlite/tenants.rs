@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{backend_error, jobs};
 use crate::store::{
     ActiveRule, Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome,
-    StoreError, Tenant, Timestamp,
+    ScheduleCursor, StoreError, Tenant, Timestamp,
 };
 
 const CONFIG_COLUMNS: &str = "id, tenant, plugin, name, config_values, enabled, schedule, events, \
@@ -187,6 +187,54 @@ pub(super) fn config_put(connection: &Connection, put: &ConfigPut) -> Result<Con
         })?;
     config_get(connection, &config.id)?
         .ok_or_else(|| StoreError::Corrupt(format!("config {} vanished after put", config.id)))
+}
+
+/// Inserts a config, never replacing one: any clash of id, of tenant, plugin and name, or a
+/// missing tenant is a conflict.
+pub(super) fn config_create(
+    connection: &Connection,
+    put: &ConfigPut,
+) -> Result<Config, StoreError> {
+    let config = &put.config;
+    let now = Timestamp::now().0;
+    let events = serde_json::to_string(&config.events)
+        .map_err(|error| StoreError::Corrupt(format!("config events: {error}")))?;
+    let cursor = put.cursor.unwrap_or(ScheduleCursor {
+        last_fire_at: None,
+        next_fire_at: None,
+    });
+    connection
+        .prepare_cached(
+            "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, events, \
+             invalid_reason, last_fire_at, next_fire_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                config.id,
+                config.tenant,
+                config.plugin,
+                config.name,
+                config.values.to_string(),
+                config.enabled,
+                config.schedule.as_ref().map(Value::to_string),
+                events,
+                config.invalid_reason,
+                cursor.last_fire_at.map(|time| time.0),
+                cursor.next_fire_at.map(|time| time.0),
+                now,
+            ])
+        })
+        .map_err(|error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(format!(
+                "config `{}` of plugin {} for tenant {} cannot be created: {error}; a tenant's \
+                 config names are unique per plugin, and the tenant must exist",
+                config.name, config.plugin, config.tenant
+            )),
+            _ => backend_error("config_create")(error),
+        })?;
+    config_get(connection, &config.id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("config {} vanished after create", config.id)))
 }
 
 pub(super) fn config_get(connection: &Connection, id: &str) -> Result<Option<Config>, StoreError> {

@@ -1,0 +1,67 @@
+//! What this node knows about itself that `api` cannot ask `plugins/` or `queue/`'s running pool
+//! for directly: handed over by `cli` at start, as the health check's `sandbox` is. Servers
+//! without workers or plugins (tests, tools) leave these empty.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plugboard_protocol::methods::ConfigTestResult;
+use serde_json::Value;
+
+use crate::queue::PoolStats;
+
+/// This node: its id in the nodes table, its worker pool and its plugin processes.
+#[derive(Clone, Default)]
+pub struct LocalNode {
+    /// The id this node registered under (its worker pool's lease owner name).
+    pub node_id: Option<String>,
+    /// The worker pool's liveness and run durations; `None`: no workers here.
+    pub workers: Option<Arc<PoolStats>>,
+    /// The plugin processes of this node; `None`: no plugins here.
+    pub plugins: Option<Arc<dyn LocalPlugins>>,
+}
+
+/// One loaded plugin's processes on this node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalPlugin {
+    pub id: String,
+    /// How many instances are in each state (`starting`, `ready`, `stopping`, `stopped`,
+    /// `failed`).
+    pub instances: Vec<(&'static str, usize)>,
+    /// Processes started again after one ended (a crash, or a hung run replaced) since the
+    /// plugin's current version was loaded.
+    pub restarts: u64,
+}
+
+/// Why a plugin could not answer a call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginCallError {
+    #[error("plugin `{0}` is not loaded on this node")]
+    NotLoaded(String),
+    /// Every instance failed.
+    #[error("plugin `{plugin}` has failed on this node: {reason}")]
+    Failed { plugin: String, reason: String },
+    /// No instance became ready, or it did not answer, within the time given.
+    #[error("{0}")]
+    TimedOut(String),
+    /// It answered with an error, or with something that is not an answer.
+    #[error("{0}")]
+    Answered(String),
+}
+
+/// The plugin processes of this node.
+#[async_trait]
+pub trait LocalPlugins: Send + Sync {
+    /// Every loaded plugin, by id.
+    fn plugins(&self) -> Vec<LocalPlugin>;
+
+    /// Runs the plugin's `config/test` with `values` (secrets opened) on a ready instance.
+    async fn config_test(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: Value,
+        timeout: Duration,
+    ) -> Result<ConfigTestResult, PluginCallError>;
+}

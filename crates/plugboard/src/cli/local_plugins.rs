@@ -1,0 +1,74 @@
+//! What `serve` hands the API about this node's plugin processes (`api::LocalPlugins`): their
+//! states and restarts for `/metrics`, and `config/test` on a running instance. It lives here,
+//! at the edge that holds both, so that `api` does not depend on `plugins`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plugboard_protocol::methods::ConfigTestResult;
+use serde_json::Value;
+
+use crate::api::{LocalPlugin, LocalPlugins, PluginCallError};
+use crate::plugins::config_calls::{self, ConfigCallError};
+use crate::plugins::host::PluginHost;
+use crate::plugins::supervisor::InstanceState;
+
+/// The plugins of this node's [`PluginHost`].
+pub struct HostPlugins(pub Arc<PluginHost>);
+
+#[async_trait]
+impl LocalPlugins for HostPlugins {
+    fn plugins(&self) -> Vec<LocalPlugin> {
+        self.0
+            .ids()
+            .into_iter()
+            .filter_map(|id| {
+                let supervisor = self.0.supervisor(&id)?;
+                let mut instances: Vec<(&'static str, usize)> = Vec::new();
+                for state in supervisor.states() {
+                    let name = match state {
+                        InstanceState::Stopped => "stopped",
+                        InstanceState::Starting => "starting",
+                        InstanceState::Ready => "ready",
+                        InstanceState::Stopping => "stopping",
+                        InstanceState::Failed(_) => "failed",
+                    };
+                    match instances.iter_mut().find(|(known, _)| *known == name) {
+                        Some((_, count)) => *count += 1,
+                        None => instances.push((name, 1)),
+                    }
+                }
+                instances.sort();
+                Some(LocalPlugin {
+                    id,
+                    instances,
+                    restarts: supervisor.restarts(),
+                })
+            })
+            .collect()
+    }
+
+    async fn config_test(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: Value,
+        timeout: Duration,
+    ) -> Result<ConfigTestResult, PluginCallError> {
+        config_calls::test(&self.0, plugin, Some(tenant), values, timeout)
+            .await
+            .map_err(|error| match error {
+                ConfigCallError::NotLoaded(plugin) => PluginCallError::NotLoaded(plugin),
+                ConfigCallError::Failed { plugin, reason } => {
+                    PluginCallError::Failed { plugin, reason }
+                }
+                error @ (ConfigCallError::NotReady { .. } | ConfigCallError::NoAnswer { .. }) => {
+                    PluginCallError::TimedOut(error.to_string())
+                }
+                error @ (ConfigCallError::Call { .. } | ConfigCallError::Malformed { .. }) => {
+                    PluginCallError::Answered(error.to_string())
+                }
+            })
+    }
+}

@@ -1,0 +1,165 @@
+//! `plugboard node list|show`: the plugboard servers sharing the store, from the HTTP API
+//! (`GET /api/v1/nodes`), with `--url` and `--token` as `plugboard job` takes them. Tables by
+//! default, the API's JSON with `--json`.
+
+use anyhow::Context;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::client::{ApiClient, RemoteArgs};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+    /// List the nodes: up, gone (not seen for 3 heartbeats) or stopped
+    List(ListArgs),
+    /// Show one node: its queues, plugins and when it was last seen
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The node's id, as `plugboard node list` shows it
+    pub id: String,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+fn client(remote: &RemoteArgs) -> anyhow::Result<ApiClient> {
+    let url = remote.url.as_deref().context(
+        "plugboard node asks a server: pass --url http://HOST:PORT or set PLUGBOARD_URL",
+    )?;
+    ApiClient::new(url, remote.token.as_deref())
+}
+
+pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
+    match command {
+        NodeCommand::List(args) => {
+            let answer = client(&args.remote)?
+                .call(Method::GET, "/api/v1/nodes", None)
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer["nodes"])?);
+                return Ok(0);
+            }
+            println!(
+                "{:<32}  {:<7}  {:<21}  {:<9}  {:>8}  {:<24}  plugins",
+                "id", "status", "listen", "version", "seen", "queues"
+            );
+            for node in answer["nodes"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<32}  {:<7}  {:<21}  {:<9}  {:>8}  {:<24}  {}",
+                    text(&node["id"]),
+                    text(&node["status"]),
+                    text(&node["listen"]),
+                    text(&node["version"]),
+                    seen_ago(&node["seen_ago_ms"]),
+                    queues(&node["queues"]),
+                    list(&node["plugins"]),
+                );
+            }
+        }
+        NodeCommand::Show(args) => {
+            let path = format!("/api/v1/nodes/{}", encode(&args.id));
+            let node = client(&args.remote)?.call(Method::GET, &path, None).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&node)?);
+                return Ok(0);
+            }
+            for (label, value) in [
+                ("id", text(&node["id"])),
+                ("status", text(&node["status"])),
+                ("hostname", text(&node["hostname"])),
+                ("pid", text(&node["pid"])),
+                ("version", text(&node["version"])),
+                ("listen", text(&node["listen"])),
+                ("queues", queues(&node["queues"])),
+                ("plugins", list(&node["plugins"])),
+                ("heartbeat", format!("{} ms", text(&node["heartbeat_ms"]))),
+                ("started_at", text(&node["started_at"])),
+                (
+                    "last_seen_at",
+                    format!(
+                        "{} ({} ago)",
+                        text(&node["last_seen_at"]),
+                        seen_ago(&node["seen_ago_ms"])
+                    ),
+                ),
+                ("stopped_at", text(&node["stopped_at"])),
+            ] {
+                if !value.is_empty() {
+                    println!("{label:<13} {value}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn list(value: &Value) -> String {
+    let items: Vec<String> = value.as_array().into_iter().flatten().map(text).collect();
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+fn queues(value: &Value) -> String {
+    let items: Vec<String> = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|queue| format!("{}={}", text(&queue["name"]), text(&queue["concurrency"])))
+        .collect();
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+fn seen_ago(value: &Value) -> String {
+    let Some(ms) = value.as_i64() else {
+        return "-".to_owned();
+    };
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}h", ms / 3_600_000)
+    }
+}
+
+/// Percent-encodes a path segment.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
