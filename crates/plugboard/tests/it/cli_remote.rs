@@ -202,8 +202,9 @@ async fn tenant_config_and_event_commands_call_the_api() {
         "config", "show", "--tenant", "acme", "--plugin", "uptime", "--name", "nope",
     ])
     .expect_refused("has no config `nope` of plugin uptime");
+    // Over the API, a test runs on the server's plugin: a config that does not exist is named.
     cli.run(&["config", "test", "--tenant", "acme", "--plugin", "uptime"])
-        .expect_refused("needs the store");
+        .expect_refused("has no config `default`");
     cli.run_as(WRONG_TOKEN, &["config", "list", "--tenant", "acme"])
         .expect_refused("HTTP 401");
 
