@@ -180,26 +180,36 @@ pub(super) async fn config_put<C: GenericClient>(
             ],
         )
         .await
-        .map_err(|error| {
-            let rule_broken = matches!(
-                error.code(),
-                Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-                    | Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
-            );
-            if rule_broken {
-                StoreError::Conflict(format!(
-                    "config `{}` of plugin {} for tenant {} cannot be stored: {}; a tenant's \
-                     config names are unique per plugin, and the tenant must exist",
-                    config.name,
-                    config.plugin,
-                    config.tenant,
-                    super::describe(&error)
-                ))
-            } else {
-                database_error("config_put")(error)
-            }
-        })?;
+        .map_err(config_write_error(config, "stored", "config_put"))?;
     config_from_row(&row).map_err(database_error("config_put"))
+}
+
+/// A broken uniqueness or tenant rule as a conflict that says which rule; other errors as they
+/// are.
+fn config_write_error<'a>(
+    config: &'a Config,
+    verb: &'static str,
+    op: &'static str,
+) -> impl Fn(tokio_postgres::Error) -> StoreError + 'a {
+    move |error| {
+        let rule_broken = matches!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                | Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+        );
+        if rule_broken {
+            StoreError::Conflict(format!(
+                "config `{}` of plugin {} for tenant {} cannot be {verb}: {}; a tenant's \
+                 config names are unique per plugin, and the tenant must exist",
+                config.name,
+                config.plugin,
+                config.tenant,
+                super::describe(&error)
+            ))
+        } else {
+            database_error(op)(error)
+        }
+    }
 }
 
 /// Inserts a config, never replacing one: any clash of id, of tenant, plugin and name, or a
@@ -234,25 +244,7 @@ pub(super) async fn config_create<C: GenericClient>(
             ],
         )
         .await
-        .map_err(|error| {
-            let rule_broken = matches!(
-                error.code(),
-                Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-                    | Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
-            );
-            if rule_broken {
-                StoreError::Conflict(format!(
-                    "config `{}` of plugin {} for tenant {} cannot be created: {}; a tenant's \
-                     config names are unique per plugin, and the tenant must exist",
-                    config.name,
-                    config.plugin,
-                    config.tenant,
-                    super::describe(&error)
-                ))
-            } else {
-                database_error("config_create")(error)
-            }
-        })?;
+        .map_err(config_write_error(config, "created", "config_create"))?;
     config_from_row(&row).map_err(database_error("config_create"))
 }
 
