@@ -171,7 +171,24 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-/// Works out the caller from the `Authorization` header.
+/// The subprotocol a WebSocket client offers, and the server answers with, beside its token.
+pub const WEBSOCKET_PROTOCOL: &str = "plugboard.v1";
+
+/// The token a WebSocket client offers as the subprotocol `bearer.TOKEN`: browsers cannot set
+/// `Authorization` on a WebSocket, and a token in the URL would end up in access logs. The server
+/// never echoes it: it answers with [`WEBSOCKET_PROTOCOL`].
+fn websocket_bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|protocol| protocol.trim().strip_prefix("bearer."))
+}
+
+/// Works out the caller from the `Authorization` header (or, for a WebSocket, the `bearer.TOKEN`
+/// subprotocol).
 ///
 /// # Errors
 /// [`ApiError::Unauthorized`] saying what is wrong: no header, not `Bearer`, too short, unknown,
@@ -181,20 +198,24 @@ pub async fn authenticate(
     admin: &AdminToken,
     store: &dyn Store,
 ) -> Result<Caller, ApiError> {
-    let Some(header) = parts.headers.get(AUTHORIZATION) else {
-        return Err(ApiError::Unauthorized(
-            "this needs a token: send `Authorization: Bearer TOKEN` with the admin token or an API token".to_owned(),
-        ));
-    };
-    let header = header.to_str().unwrap_or("");
-    let Some(secret) = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-    else {
-        return Err(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer TOKEN`".to_owned(),
-        ));
+    let secret = match parts.headers.get(AUTHORIZATION) {
+        Some(header) => {
+            let header = header.to_str().unwrap_or("");
+            header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "the Authorization header must be `Bearer TOKEN`".to_owned(),
+                    )
+                })?
+        }
+        None => websocket_bearer(parts).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "this needs a token: send `Authorization: Bearer TOKEN` with the admin token or an API token (WebSocket clients that cannot set headers offer the subprotocol `bearer.TOKEN` beside `plugboard.v1`)".to_owned(),
+            )
+        })?,
     };
     if secret.len() < ADMIN_TOKEN_MIN_LEN {
         return Err(ApiError::Unauthorized(format!(

@@ -8,22 +8,19 @@
 //! Tenancy: a tenant token sees, cancels and retries only its tenant's jobs (another tenant's job
 //! is answered 404, as if it did not exist) and enqueues only `plugin.run` jobs of its tenant.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::header::{ACCEPT, CACHE_CONTROL};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::streams::{StreamEvent, Transport};
 use super::{time, AppState};
 use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob};
 
@@ -225,7 +222,7 @@ pub struct LogPage {
     pub status: String,
 }
 
-fn parse_id(text: &str) -> Result<JobId, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<JobId, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -238,7 +235,11 @@ fn parse_id(text: &str) -> Result<JobId, ApiError> {
 }
 
 /// Reads a job the caller may see; another tenant's job is "not found".
-async fn visible_job(state: &AppState, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
+pub(super) async fn visible_job(
+    state: &AppState,
+    caller: &Caller,
+    id: JobId,
+) -> Result<Job, ApiError> {
     let job = state.queue.get(id).await?;
     if !caller.can_see(job.tenant.as_deref()) {
         return Err(ApiError::NotFound(format!("job {id} does not exist")));
@@ -519,6 +520,7 @@ pub async fn logs(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<ListLogs>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
@@ -527,11 +529,8 @@ pub async fn logs(
     if after_seq < 0 {
         return Err(ApiError::invalid("after_seq", "must be 0 or more"));
     }
-    let wants_stream = headers
-        .get(ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/event-stream"));
-    if wants_stream {
+    let transport = Transport::of(&headers, upgrade)?;
+    if transport.is_stream() {
         let resume = match headers.get("last-event-id") {
             Some(value) => value
                 .to_str()
@@ -546,15 +545,8 @@ pub async fn logs(
                 })?,
             None => after_seq,
         };
-        let stream = log_stream(state, id, resume);
-        let mut response = Sse::new(stream)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response();
-        response.headers_mut().insert(
-            CACHE_CONTROL,
-            "no-cache".parse().expect("a valid header value"),
-        );
-        return Ok(response);
+        let queue = state.queue.clone();
+        return Ok(transport.respond(&state, move |sender| log_stream(queue, id, resume, sender)));
     }
     let limit = query.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
@@ -573,55 +565,37 @@ pub async fn logs(
     .into_response())
 }
 
-fn log_stream(
-    state: AppState,
+/// A job's log lines from `after_seq` on, then one `end` event with its final status.
+async fn log_stream(
+    queue: crate::queue::Queue,
     id: JobId,
     after_seq: i64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let mut lines = state.queue.follow_logs(id, after_seq);
-    let queue = state.queue.clone();
-    state.metrics.sse_opened();
-    let guard = super::metrics::SseGuard(state.metrics.clone());
-    async_stream(move |sender| async move {
-        let _guard = guard;
-        while let Some(line) = lines.recv().await {
-            let event = match line {
-                Ok(line) => {
-                    let seq = line.seq;
-                    Event::default()
-                        .event("log")
-                        .id(seq.to_string())
-                        .json_data(LogLineView::from(line))
-                        .unwrap_or_else(|_| Event::default().event("log").id(seq.to_string()))
-                }
-                Err(error) => Event::default()
-                    .event("error")
-                    .data(ApiError::from(error).problem().detail),
-            };
-            if sender.send(event).await.is_err() {
-                return;
-            }
-        }
-        // follow_logs ends once the job finished and its last line was sent.
-        let end = match queue.get(id).await {
-            Ok(job) => json!({"status": job.status.as_str(), "error": job.error}),
-            Err(error) => json!({"status": null, "error": error.to_string()}),
+    sender: tokio::sync::mpsc::Sender<StreamEvent>,
+) {
+    let mut lines = queue.follow_logs(id, after_seq);
+    while let Some(line) = lines.recv().await {
+        let event = match line {
+            Ok(line) => StreamEvent {
+                event: "log",
+                id: Some(line.seq.to_string()),
+                data: serde_json::to_value(LogLineView::from(line)).unwrap_or(Value::Null),
+            },
+            Err(error) => StreamEvent::error(ApiError::from(error)),
         };
-        let _ = sender
-            .send(Event::default().event("end").data(end.to_string()))
-            .await;
-    })
-}
-
-/// A stream fed by a task through a channel: the task ends when the client goes away.
-fn async_stream<F, Fut>(producer: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(sender));
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
-    })
+        if sender.send(event).await.is_err() {
+            return;
+        }
+    }
+    // follow_logs ends once the job finished and its last line was sent.
+    let end = match queue.get(id).await {
+        Ok(job) => json!({"status": job.status.as_str(), "error": job.error}),
+        Err(error) => json!({"status": null, "error": error.to_string()}),
+    };
+    let _ = sender
+        .send(StreamEvent {
+            event: "end",
+            id: None,
+            data: end,
+        })
+        .await;
 }

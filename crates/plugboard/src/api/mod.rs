@@ -11,6 +11,7 @@
 //! enqueues by kind name).
 
 mod auth;
+mod changes;
 mod docs;
 mod events;
 mod health;
@@ -22,6 +23,7 @@ mod nodes;
 mod plugins;
 mod problem;
 mod ratelimit;
+mod streams;
 mod tenants;
 mod time;
 mod tokens;
@@ -91,6 +93,8 @@ pub struct AppState {
     metrics: Arc<metrics::HttpMetrics>,
     uploads: Arc<UploadParams>,
     local: LocalNode,
+    /// Cancelled when the server stops: ends every open stream.
+    stop: CancellationToken,
 }
 
 #[derive(OpenApi)]
@@ -139,6 +143,8 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::logs))
+        .routes(routes!(changes::list))
+        .routes(routes!(changes::job))
         .routes(routes!(plugins::list, plugins::install))
         .routes(routes!(plugins::show, plugins::uninstall))
         .routes(routes!(plugins::update))
@@ -186,6 +192,11 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &[
 /// it with `into_make_service_with_connect_info::<SocketAddr>()` so that rate limits see client
 /// addresses.
 pub fn router(params: ApiParams) -> Router {
+    router_until(params, CancellationToken::new())
+}
+
+/// [`router`] whose open streams end when `stop` is cancelled.
+fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
     let store = params.queue.store().clone();
     let state = AppState {
         queue: params.queue.clone(),
@@ -202,6 +213,7 @@ pub fn router(params: ApiParams) -> Router {
             params.local.workers.clone(),
         ),
         local: params.local,
+        stop,
     };
     let (protected, document) = protected_routes().split_for_parts();
     let document = Arc::new(
@@ -282,7 +294,7 @@ fn rate_limited(who: &str, wait: u64) -> ApiError {
 
 /// Serves the router on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, params: ApiParams, stop: CancellationToken) {
-    let app = router(params);
+    let app = router_until(params, stop.clone());
     let outcome = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -189,6 +189,7 @@ crate::store::testing::for_each_store!(
 );
 
 mod nodes_and_configs;
+mod streams;
 
 /// Every documented operation, with a concrete path.
 fn documented_operations() -> Vec<(Method, String)> {
@@ -577,9 +578,11 @@ async fn read_events(
     let mut buffer = String::new();
     let mut stream = response.bytes_stream();
     let (mut id, mut event, mut data) = (None, String::new(), String::new());
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+    // One deadline for the whole read: keep-alive comments must not keep a stuck test waiting.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Some(chunk) = tokio::time::timeout_at(deadline, stream.next())
         .await
-        .expect("the stream sends within 20 s")
+        .expect("the stream sends what the test waits for within 30 s")
     {
         buffer.push_str(&String::from_utf8_lossy(&chunk.expect("a chunk")));
         while let Some(end) = buffer.find('\n') {

@@ -46,6 +46,21 @@ pub enum BenchCommand {
     /// crash tests; not for direct use)
     #[command(hide = true)]
     Writer(WriterArgs),
+    /// Stores N queued no-op jobs in the database the settings name, in batches (for the API
+    /// benchmark, `scripts/bench-api`; not for direct use)
+    #[command(hide = true)]
+    Seed(Box<SeedArgs>),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
+    /// A queue no worker serves keeps the jobs queued
+    #[arg(long, default_value = "idle")]
+    pub queue: String,
+    #[command(flatten)]
+    pub settings: crate::config::SettingsArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -111,7 +126,34 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
         BenchCommand::Plugins(args) => plugins::run(args).await.map(|()| 0),
         BenchCommand::Schedules(args) => schedules::run(args).await.map(|()| 0),
         BenchCommand::Writer(args) => write_until_killed(args).await.map(|()| 0),
+        BenchCommand::Seed(args) => seed(*args).await.map(|()| 0),
     }
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let (_, store) = crate::cli::settings_and_store(&args.settings).await?;
+    let started = Instant::now();
+    let mut left = args.jobs;
+    while left > 0 {
+        let batch = left.min(5_000);
+        let jobs = (0..batch)
+            .map(|n| {
+                let mut job = NewJob::new("noop", json!({"n": n}));
+                job.queue = args.queue.clone();
+                job
+            })
+            .collect();
+        store.job_enqueue_many(jobs).await.context("seeding jobs")?;
+        left -= batch;
+    }
+    println!(
+        "stored {} jobs in queue {} in {:.1} s",
+        args.jobs,
+        args.queue,
+        started.elapsed().as_secs_f64()
+    );
+    store.close().await;
+    Ok(())
 }
 
 /// Where the benchmark's database lives, and how a worker process reaches it.

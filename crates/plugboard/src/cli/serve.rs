@@ -225,7 +225,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     pool.shutdown().await;
     presence.stop().await;
     plugin_host.stop_all().await;
-    let _ = http.await;
+    // Open streams ended with the stop; a client that holds its connection open anyway gets
+    // a few seconds before the server lets go of it.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), http)
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open 5 s after the stop were dropped");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(0)

@@ -8,6 +8,7 @@
 //!
 //! Must not touch: SQL (everything goes through [`Store`]), HTTP, processes.
 
+mod changes;
 pub mod limits;
 mod maintenance;
 mod noop;
@@ -25,7 +26,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::store::{
-    CancelOutcome, Enqueued, Job, JobFilter, JobId, JobStatus, LogLine, NewJob, Store, StoreError,
+    CancelOutcome, ChangeCursor, ChangeFilter, Enqueued, Job, JobChange, JobFilter, JobId,
+    JobStatus, LogLine, NewJob, Store, StoreError,
 };
 
 pub use registry::{JobContext, JobError, JobHandler, Registry, StopReason};
@@ -62,11 +64,17 @@ pub enum QueueError {
 pub struct Queue {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
+    changes: Arc<changes::ChangeHub>,
 }
 
 impl Queue {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Queue {
-        Queue { store, registry }
+        let changes = Arc::new(changes::ChangeHub::new(store.clone()));
+        Queue {
+            store,
+            registry,
+            changes,
+        }
     }
 
     /// The store behind the queue.
@@ -221,6 +229,33 @@ impl Queue {
         after_seq: i64,
     ) -> tokio::sync::mpsc::Receiver<Result<LogLine, QueueError>> {
         watch::follow_logs(self.store.clone(), id, after_seq)
+    }
+
+    /// A page of jobs whose latest change comes after `after`, in change order.
+    pub async fn changes(
+        &self,
+        after: ChangeCursor,
+        filter: ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<JobChange>, QueueError> {
+        Ok(self.store.job_changes(after, filter, limit).await?)
+    }
+
+    /// A position after every change readable now.
+    pub async fn change_head(&self) -> Result<ChangeCursor, QueueError> {
+        Ok(self.store.job_change_head().await?)
+    }
+
+    /// Follows job changes live: every change matching `filter` after `after`, in order, each
+    /// once. With `until_finished` the stream ends once a job reaches a finished status (for
+    /// following one job).
+    pub fn follow_changes(
+        &self,
+        filter: ChangeFilter,
+        after: ChangeCursor,
+        until_finished: bool,
+    ) -> tokio::sync::mpsc::Receiver<Result<Arc<JobChange>, QueueError>> {
+        changes::follow(self.changes.clone(), filter, after, until_finished)
     }
 }
 

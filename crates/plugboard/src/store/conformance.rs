@@ -1308,6 +1308,7 @@ mod plugin_registry {
         assert_eq!(store.plugin_lock_holder("hello").await.unwrap(), None);
     }
 }
+mod changes;
 mod limits;
 mod nodes;
 mod tenants;

@@ -12,6 +12,7 @@
 //! Must not touch: retry policy, job kinds, processes or HTTP. The store applies the decisions
 //! `queue/` makes (for example "put this job back at time T"); it never makes them.
 
+mod changes;
 mod job;
 mod kv;
 pub mod limits;
@@ -30,6 +31,7 @@ pub mod testing;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+pub use changes::{ChangeCursor, ChangeFilter, JobChange};
 pub use job::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
     JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobOutput, JobStatus, LogLevel, LogLine,
@@ -74,6 +76,9 @@ pub enum StoreNotice {
     CancelRequested { id: JobId },
     /// A job changed status.
     JobChanged { id: JobId, status: JobStatus },
+    /// Jobs changed in this process (claims, finishes, progress): a hint for readers of
+    /// [`Store::job_changes`], never sent to other processes.
+    JobsChanged,
     /// Log lines up to and including `seq` were appended to a job.
     LogAppended { job_id: JobId, seq: i64 },
 }
@@ -456,4 +461,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the nodes not seen for longer than `not_seen_for`; returns how many.
     async fn node_prune(&self, not_seen_for: std::time::Duration) -> Result<u64, StoreError>;
+
+    /// Jobs whose latest change comes after `after`, in change order, at most `limit`, each in
+    /// its current state (see `changes.rs` for why no change is skipped).
+    async fn job_changes(
+        &self,
+        after: ChangeCursor,
+        filter: ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<JobChange>, StoreError>;
+
+    /// A position at or after every change a reader can see now: where a reader that wants only
+    /// what happens from now on starts.
+    async fn job_change_head(&self) -> Result<ChangeCursor, StoreError>;
 }

@@ -16,3 +16,4 @@ mod multinode;
 mod plugins;
 mod schedules;
 mod serve;
+mod streams;

@@ -18,7 +18,8 @@ use crate::store::{FinishOutcome, JobFinish, JobId, StoreError, StoreNotice};
 
 const SUCCEEDED: &str =
     "UPDATE jobs SET status = 'succeeded', result = finish.result, error = NULL, \
-       finished_at = now(), lease_owner = NULL, lease_expires_at = NULL \
+       finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
+       change_seq = pg_current_xact_id()::text::bigint \
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::jsonb[]) \
        AS finish(id, owner, attempt, result) \
      WHERE jobs.id = finish.id AND jobs.status = 'running' \
@@ -26,7 +27,8 @@ const SUCCEEDED: &str =
      RETURNING jobs.id, jobs.queue";
 
 const RETRY: &str = "UPDATE jobs SET status = 'queued', error = finish.error, \
-       run_at = finish.run_at, lease_owner = NULL, lease_expires_at = NULL \
+       run_at = finish.run_at, lease_owner = NULL, lease_expires_at = NULL, \
+       change_seq = pg_current_xact_id()::text::bigint \
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[]) \
        AS finish(id, owner, attempt, error, run_at) \
      WHERE jobs.id = finish.id AND jobs.status = 'running' \
@@ -34,7 +36,8 @@ const RETRY: &str = "UPDATE jobs SET status = 'queued', error = finish.error, \
      RETURNING jobs.id, jobs.queue";
 
 const FINAL: &str = "UPDATE jobs SET status = finish.status, error = finish.error, \
-       finished_at = now(), lease_owner = NULL, lease_expires_at = NULL \
+       finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
+       change_seq = pg_current_xact_id()::text::bigint \
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[]) \
        AS finish(id, owner, attempt, status, error) \
      WHERE jobs.id = finish.id AND jobs.status = 'running' \

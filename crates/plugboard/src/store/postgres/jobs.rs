@@ -16,8 +16,9 @@ use tokio_postgres::Row;
 
 use super::{database_error, micros, notify};
 use crate::store::{
-    CancelOutcome, HeartbeatOutcome, HeartbeatParams, Job, JobCount, JobFilter, JobId,
-    JobKindCount, JobStatus, PruneParams, StoreError, StoreNotice, Timestamp,
+    CancelOutcome, ChangeCursor, ChangeFilter, HeartbeatOutcome, HeartbeatParams, Job, JobChange,
+    JobCount, JobFilter, JobId, JobKindCount, JobStatus, PruneParams, StoreError, StoreNotice,
+    Timestamp,
 };
 
 /// Every column of a job, in the order [`job_from_row`] reads them. Qualified, so it also works
@@ -154,6 +155,83 @@ pub(super) async fn list<C: GenericClient>(
         .collect()
 }
 
+/// The newest change a reader may see: changes of transactions older than every transaction
+/// still running (see `store/changes.rs`).
+const VISIBLE: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+/// Jobs whose latest change comes after `after`, in change order.
+pub(super) async fn changes<C: GenericClient>(
+    client: &C,
+    after: ChangeCursor,
+    filter: &ChangeFilter,
+    limit: usize,
+) -> Result<Vec<JobChange>, StoreError> {
+    let mut sql = format!(
+        "SELECT {COLUMNS}, jobs.change_seq FROM jobs \
+         WHERE (jobs.change_seq, jobs.id) > ($1, $2) AND jobs.change_seq < {VISIBLE}"
+    );
+    let mut values: Vec<Box<dyn ToSql + Sync + Send>> =
+        vec![Box::new(after.seq), Box::new(after.id)];
+    let mut add = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} ${}", values.len()));
+    };
+    if let Some(id) = filter.job {
+        add("jobs.id =", Box::new(id.0));
+    }
+    for (column, value) in [
+        ("jobs.tenant =", &filter.tenant),
+        ("jobs.plugin =", &filter.plugin),
+        ("jobs.queue =", &filter.queue),
+        ("jobs.kind =", &filter.kind),
+    ] {
+        if let Some(value) = value {
+            add(column, Box::new(value.clone()));
+        }
+    }
+    values.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+    sql.push_str(&format!(
+        " ORDER BY jobs.change_seq, jobs.id LIMIT ${}",
+        values.len()
+    ));
+    let statement = client
+        .prepare_cached(&sql)
+        .await
+        .map_err(database_error("job_changes"))?;
+    let parameters: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = client
+        .query(&statement, &parameters)
+        .await
+        .map_err(database_error("job_changes"))?;
+    rows.iter()
+        .map(|row| {
+            let job = job_from_row(row)?;
+            let seq: i64 = row.try_get(23).map_err(database_error("job_changes"))?;
+            Ok(JobChange {
+                cursor: ChangeCursor { seq, id: job.id.0 },
+                job,
+            })
+        })
+        .collect()
+}
+
+/// Just before the oldest transaction still running: every change a reader can see now.
+pub(super) async fn change_head<C: GenericClient>(client: &C) -> Result<ChangeCursor, StoreError> {
+    let statement = client
+        .prepare_cached(&format!("SELECT {VISIBLE} - 1"))
+        .await
+        .map_err(database_error("job_change_head"))?;
+    let row = client
+        .query_one(&statement, &[])
+        .await
+        .map_err(database_error("job_change_head"))?;
+    let seq: i64 = row.try_get(0).map_err(database_error("job_change_head"))?;
+    Ok(ChangeCursor::after_seq(seq))
+}
+
 pub(super) async fn counts<C: GenericClient>(client: &C) -> Result<Vec<JobCount>, StoreError> {
     // Byte order, as SQLite sorts, whatever the database's collation.
     let statement = client
@@ -268,7 +346,7 @@ pub(super) async fn release<C: GenericClient>(
     let statement = client
         .prepare_cached(
             "UPDATE jobs SET status = 'queued', attempt = greatest(attempt - 1, 0), \
-               lease_owner = NULL, lease_expires_at = NULL, started_at = NULL \
+               lease_owner = NULL, lease_expires_at = NULL, started_at = NULL, change_seq = pg_current_xact_id()::text::bigint \
              WHERE id = ANY($1::bigint[]) AND status = 'running' AND lease_owner = $2",
         )
         .await
@@ -310,7 +388,7 @@ pub(super) async fn rescue<C: GenericClient>(
                                  || jobs.attempt || ' of ' || jobs.max_attempts || ')' END, \
                finished_at = CASE WHEN jobs.cancel_requested OR jobs.attempt >= jobs.max_attempts \
                                   THEN now() ELSE NULL END, \
-               run_at = now(), lease_owner = NULL, lease_expires_at = NULL \
+               run_at = now(), lease_owner = NULL, lease_expires_at = NULL, change_seq = pg_current_xact_id()::text::bigint \
              FROM expired WHERE jobs.id = expired.id \
              RETURNING jobs.id",
         )
@@ -361,7 +439,7 @@ pub(super) async fn cancel(
             JobStatus::Queued => (
                 CancelOutcome::Cancelled,
                 "UPDATE jobs SET status = 'cancelled', error = 'cancelled before it started', \
-             finished_at = now() WHERE id = $1",
+             finished_at = now(), change_seq = pg_current_xact_id()::text::bigint WHERE id = $1",
                 StoreNotice::JobChanged {
                     id,
                     status: JobStatus::Cancelled,
@@ -369,7 +447,7 @@ pub(super) async fn cancel(
             ),
             JobStatus::Running => (
                 CancelOutcome::Requested,
-                "UPDATE jobs SET cancel_requested = true WHERE id = $1",
+                "UPDATE jobs SET cancel_requested = true, change_seq = pg_current_xact_id()::text::bigint WHERE id = $1",
                 StoreNotice::CancelRequested { id },
             ),
             finished => return Ok(CancelOutcome::AlreadyFinished(finished)),
@@ -394,8 +472,8 @@ pub(super) async fn retry<C: GenericClient>(
     let statement = client
         .prepare_cached(&format!(
             "UPDATE jobs SET status = 'queued', run_at = now(), attempt = 0, error = NULL, \
-               cancel_requested = false, finished_at = NULL, started_at = NULL, result = NULL \
-             WHERE jobs.id = $1 AND jobs.status IN ('failed', 'cancelled') \
+               cancel_requested = false, finished_at = NULL, started_at = NULL, result = NULL, \
+               change_seq = pg_current_xact_id()::text::bigint WHERE jobs.id = $1 AND jobs.status IN ('failed', 'cancelled') \
              RETURNING {COLUMNS}"
         ))
         .await
@@ -424,7 +502,7 @@ pub(super) async fn progress<C: GenericClient>(
     progress: &Value,
 ) -> Result<(), StoreError> {
     let statement = client
-        .prepare_cached("UPDATE jobs SET progress = $2 WHERE id = $1")
+        .prepare_cached("UPDATE jobs SET progress = $2, change_seq = pg_current_xact_id()::text::bigint WHERE id = $1")
         .await
         .map_err(database_error("job_progress"))?;
     client

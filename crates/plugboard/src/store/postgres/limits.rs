@@ -252,7 +252,7 @@ pub(super) async fn claim_unlimited<C: GenericClient>(
              chosen AS (SELECT * FROM picked ORDER BY picked_rank, picked_group LIMIT $3::bigint) \
              UPDATE jobs SET status = 'running', attempt = jobs.attempt + 1, lease_owner = $6, \
                lease_expires_at = now() + $7::bigint * interval '1 microsecond', \
-               started_at = now() \
+               started_at = now(), change_seq = pg_current_xact_id()::text::bigint \
              FROM chosen WHERE jobs.id = chosen.picked_id \
              RETURNING {COLUMNS}, chosen.picked_rank, chosen.picked_group"
         ))
@@ -389,7 +389,7 @@ pub(super) async fn claim_limited(
                     "UPDATE jobs SET status = 'running', attempt = jobs.attempt + 1, \
                      lease_owner = $2, \
                      lease_expires_at = clock_timestamp() + $3::bigint * interval '1 microsecond', \
-                     started_at = clock_timestamp() \
+                     started_at = clock_timestamp(), change_seq = pg_current_xact_id()::text::bigint \
                      WHERE jobs.id = ANY($1::bigint[]) AND status = 'queued' \
                      RETURNING {COLUMNS}"
                 ),

@@ -38,6 +38,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_job_limits.sql"),
     ),
     (7, "nodes", include_str!("migrations/0007_nodes.sql")),
+    (
+        8,
+        "job changes",
+        include_str!("migrations/0008_job_changes.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

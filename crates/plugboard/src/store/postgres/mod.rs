@@ -53,6 +53,7 @@ use super::{
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
     NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
+use super::{ChangeCursor, ChangeFilter, JobChange};
 use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
@@ -397,6 +398,9 @@ impl Store for PostgresStore {
         if let Some(tenant) = claimed.last_tenant {
             lock(&self.claim_after).insert(params.queue, tenant);
         }
+        if !claimed.jobs.is_empty() {
+            let _ = self.notices.send(StoreNotice::JobsChanged);
+        }
         Ok(claimed.jobs)
     }
 
@@ -408,6 +412,9 @@ impl Store for PostgresStore {
     async fn job_finish_many(&self, finishes: Vec<JobFinish>) -> Result<Vec<JobId>, StoreError> {
         let mut client = self.client().await?;
         let applied = finish::finish_many(&mut client, &self.channel, &finishes).await?;
+        if !applied.is_empty() {
+            let _ = self.notices.send(StoreNotice::JobsChanged);
+        }
         // A finish may bring a tenant or plugin back under its limit: wake claimers everywhere.
         if !applied.is_empty() && self.has_limits() {
             let notice = [StoreNotice::JobsAvailable { queue: None }];
@@ -440,7 +447,9 @@ impl Store for PostgresStore {
 
     async fn job_progress(&self, id: JobId, progress: serde_json::Value) -> Result<(), StoreError> {
         let client = self.client().await?;
-        jobs::progress(&client, id, &progress).await
+        jobs::progress(&client, id, &progress).await?;
+        let _ = self.notices.send(StoreNotice::JobsChanged);
+        Ok(())
     }
 
     async fn job_prune(&self, params: PruneParams) -> Result<u64, StoreError> {
@@ -783,5 +792,20 @@ impl Store for PostgresStore {
     async fn node_prune(&self, not_seen_for: Duration) -> Result<u64, StoreError> {
         let client = self.client().await?;
         nodes::prune(&client, not_seen_for).await
+    }
+
+    async fn job_changes(
+        &self,
+        after: ChangeCursor,
+        filter: ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<JobChange>, StoreError> {
+        let client = self.client().await?;
+        jobs::changes(&client, after, &filter, limit).await
+    }
+
+    async fn job_change_head(&self) -> Result<ChangeCursor, StoreError> {
+        let client = self.client().await?;
+        jobs::change_head(&client).await
     }
 }

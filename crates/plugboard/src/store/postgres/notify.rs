@@ -59,6 +59,8 @@ enum Payload {
         job: i64,
         seq: i64,
     },
+    /// Local only: [`send`] leaves it out, so it never reaches the wire.
+    Changed,
 }
 
 /// The channel for `schema`: `plugboard`, or `plugboard_<schema>` so that stores in different
@@ -88,6 +90,7 @@ pub(super) fn encode(notice: &StoreNotice) -> String {
             job: job_id.0,
             seq: *seq,
         },
+        StoreNotice::JobsChanged => Payload::Changed,
     };
     serde_json::to_string(&payload).expect("a payload of strings and integers serialises")
 }
@@ -106,6 +109,7 @@ pub(super) fn decode(payload: &str) -> Option<StoreNotice> {
             job_id: JobId(job),
             seq,
         },
+        Payload::Changed => StoreNotice::JobsChanged,
     })
 }
 
@@ -118,10 +122,14 @@ pub(super) async fn send<C>(
 where
     C: deadpool_postgres::GenericClient,
 {
-    if notices.is_empty() {
+    let payloads: Vec<String> = notices
+        .iter()
+        .filter(|notice| **notice != StoreNotice::JobsChanged)
+        .map(encode)
+        .collect();
+    if payloads.is_empty() {
         return Ok(());
     }
-    let payloads: Vec<String> = notices.iter().map(encode).collect();
     let statement = client
         .prepare_cached("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
         .await?;

@@ -7,9 +7,9 @@ use serde_json::Value;
 use super::backend_error;
 use crate::store::limits;
 use crate::store::{
-    CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
-    JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobStatus, NewJob, PruneParams,
-    StoreError, Timestamp,
+    CancelOutcome, ChangeCursor, ChangeFilter, ClaimParams, Enqueued, FinishOutcome,
+    HeartbeatOutcome, HeartbeatParams, Job, JobChange, JobCount, JobFilter, JobFinish, JobId,
+    JobKindCount, JobStatus, NewJob, PruneParams, StoreError, Timestamp,
 };
 
 const COLUMNS: &str =
@@ -62,15 +62,28 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-pub(super) fn enqueue(connection: &Connection, job: &NewJob) -> Result<Enqueued, StoreError> {
+/// Hands out the next change number, inside the caller's write (see `store/changes.rs`).
+pub(super) fn next_change(connection: &Connection) -> Result<i64, StoreError> {
+    connection
+        .prepare_cached("UPDATE job_change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+        .and_then(|mut bump| bump.query_row([], |row| row.get(0)))
+        .map_err(backend_error("job_change"))
+}
+
+/// Inserts a job as change `change` (from [`next_change`]; a batch may share one).
+pub(super) fn enqueue(
+    connection: &Connection,
+    job: &NewJob,
+    change: i64,
+) -> Result<Enqueued, StoreError> {
     let now = Timestamp::now();
     let run_at = job.run_at.unwrap_or(now);
     let payload = job.payload.to_string();
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO jobs (kind, queue, tenant, plugin, config, payload, status, priority, \
-             run_at, max_attempts, timeout_ms, unique_key, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12) \
+             run_at, max_attempts, timeout_ms, unique_key, created_at, change_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING",
         )
         .map_err(backend_error("job_enqueue"))?;
@@ -88,6 +101,7 @@ pub(super) fn enqueue(connection: &Connection, job: &NewJob) -> Result<Enqueued,
             job.timeout_ms,
             job.unique_key,
             now.0,
+            change,
         ])
         .map_err(backend_error("job_enqueue"))?;
     if inserted == 1 {
@@ -111,6 +125,63 @@ pub(super) fn get(connection: &Connection, id: JobId) -> Result<Option<Job>, Sto
         .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))
         .and_then(|mut select| select.query_row([id.0], job_from_row).optional())
         .map_err(backend_error("job_get"))
+}
+
+/// Jobs whose latest change comes after `after`, in change order.
+pub(super) fn changes(
+    connection: &Connection,
+    after: ChangeCursor,
+    filter: &ChangeFilter,
+    limit: usize,
+) -> Result<Vec<JobChange>, StoreError> {
+    let mut sql = format!(
+        "SELECT {COLUMNS}, change_seq FROM jobs \
+         WHERE change_seq >= ?1 AND NOT (change_seq = ?1 AND id <= ?2)"
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![after.seq.into(), after.id.into()];
+    let mut add = |clause: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} = ?{}", values.len()));
+    };
+    if let Some(id) = filter.job {
+        add("id", id.0.into());
+    }
+    for (column, value) in [
+        ("tenant", &filter.tenant),
+        ("plugin", &filter.plugin),
+        ("queue", &filter.queue),
+        ("kind", &filter.kind),
+    ] {
+        if let Some(value) = value {
+            add(column, value.clone().into());
+        }
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    sql.push_str(&format!(" ORDER BY change_seq, id LIMIT {limit}"));
+    let mut select = connection
+        .prepare_cached(&sql)
+        .map_err(backend_error("job_changes"))?;
+    let rows = select
+        .query_map(rusqlite::params_from_iter(values), |row| {
+            let job = job_from_row(row)?;
+            let seq: i64 = row.get(23)?;
+            Ok(JobChange {
+                cursor: ChangeCursor { seq, id: job.id.0 },
+                job,
+            })
+        })
+        .map_err(backend_error("job_changes"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("job_changes"))
+}
+
+/// After every change committed so far.
+pub(super) fn change_head(connection: &Connection) -> Result<ChangeCursor, StoreError> {
+    connection
+        .prepare_cached("SELECT seq FROM job_change_counter WHERE id = 1")
+        .and_then(|mut select| select.query_row([], |row| row.get(0)))
+        .map(ChangeCursor::after_seq)
+        .map_err(backend_error("job_change_head"))
 }
 
 pub(super) fn list(connection: &Connection, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
@@ -261,16 +332,20 @@ pub(super) fn claim(
     let admission = limits::admit(&limits, &candidates, &counts, params.limit);
     super::limits::store_tokens(connection, &admission.tokens, now)?;
     let expires = now.plus(params.lease);
+    let change = next_change(connection)?;
     let mut start = connection
         .prepare_cached(&format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
-             lease_expires_at = ?2, started_at = ?3 WHERE id = ?4 AND status = 'queued' \
-             RETURNING {COLUMNS}"
+             lease_expires_at = ?2, started_at = ?3, change_seq = ?5 \
+             WHERE id = ?4 AND status = 'queued' RETURNING {COLUMNS}"
         ))
         .map_err(backend_error("job_claim"))?;
     for id in &admission.ids {
         let job = start
-            .query_row(params![params.owner, expires.0, now.0, id.0], job_from_row)
+            .query_row(
+                params![params.owner, expires.0, now.0, id.0, change],
+                job_from_row,
+            )
             .optional()
             .map_err(backend_error("job_claim"))?;
         claimed.jobs.extend(job);
@@ -409,10 +484,11 @@ fn claim_in_order(
     now: Timestamp,
 ) -> Result<Vec<Job>, StoreError> {
     let expires = now.plus(params.lease);
+    let change = next_change(connection)?;
     let mut update = connection
         .prepare_cached(&format!(
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?1, \
-             lease_expires_at = ?2, started_at = ?3 \
+             lease_expires_at = ?2, started_at = ?3, change_seq = ?7 \
              WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ?4 \
              AND COALESCE(tenant, '') = ?6 AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?5) \
              RETURNING {COLUMNS}"
@@ -421,7 +497,15 @@ fn claim_in_order(
     let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
     let rows = update
         .query_map(
-            params![params.owner, expires.0, now.0, params.queue, limit, tenant],
+            params![
+                params.owner,
+                expires.0,
+                now.0,
+                params.queue,
+                limit,
+                tenant,
+                change
+            ],
             job_from_row,
         )
         .map_err(backend_error("job_claim"))?;
@@ -466,6 +550,10 @@ pub(super) fn finish_many(
     finishes: &[JobFinish],
 ) -> Result<(Vec<JobId>, Vec<String>), StoreError> {
     let now = Timestamp::now();
+    if finishes.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let change = next_change(connection)?;
     let guard = "WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempt = ?3";
     let mut applied = Vec::with_capacity(finishes.len());
     let mut requeued = Vec::new();
@@ -475,7 +563,7 @@ pub(super) fn finish_many(
             FinishOutcome::Succeeded { result } => connection
                 .prepare_cached(&format!(
                     "UPDATE jobs SET status = 'succeeded', result = ?4, finished_at = ?5, error = NULL, \
-                     lease_owner = NULL, lease_expires_at = NULL {guard}"
+                     lease_owner = NULL, lease_expires_at = NULL, change_seq = ?6 {guard}"
                 ))
                 .and_then(|mut update| {
                     update.execute(params![
@@ -483,19 +571,22 @@ pub(super) fn finish_many(
                         key[1],
                         key[2],
                         result.as_ref().map(Value::to_string),
-                        now.0
+                        now.0,
+                        change
                     ])
                 }),
             FinishOutcome::Retry { error, run_at } => connection
                 .prepare_cached(&format!(
                     "UPDATE jobs SET status = 'queued', error = ?4, run_at = ?5, \
-                     lease_owner = NULL, lease_expires_at = NULL {guard} RETURNING queue"
+                     lease_owner = NULL, lease_expires_at = NULL, change_seq = ?6 {guard} \
+                     RETURNING queue"
                 ))
                 .and_then(|mut update| {
                     update
-                        .query_row(params![key[0], key[1], key[2], error, run_at.0], |row| {
-                            row.get::<_, String>(0)
-                        })
+                        .query_row(
+                            params![key[0], key[1], key[2], error, run_at.0, change],
+                            |row| row.get::<_, String>(0),
+                        )
                         .optional()
                 })
                 .map(|queue| match queue {
@@ -506,10 +597,10 @@ pub(super) fn finish_many(
                     None => 0,
                 }),
             FinishOutcome::Failed { error } => {
-                finish_final(connection, guard, finish, "failed", error, now)
+                finish_final(connection, guard, finish, ("failed", error), now, change)
             }
             FinishOutcome::Cancelled { reason } => {
-                finish_final(connection, guard, finish, "cancelled", reason, now)
+                finish_final(connection, guard, finish, ("cancelled", reason), now, change)
             }
         }
         .map_err(backend_error("job_finish"))?;
@@ -526,14 +617,14 @@ fn finish_final(
     connection: &Connection,
     guard: &str,
     finish: &JobFinish,
-    status: &str,
-    error: &str,
+    (status, error): (&str, &str),
     now: Timestamp,
+    change: i64,
 ) -> rusqlite::Result<usize> {
     connection
         .prepare_cached(&format!(
             "UPDATE jobs SET status = ?4, error = ?5, finished_at = ?6, \
-             lease_owner = NULL, lease_expires_at = NULL {guard}"
+             lease_owner = NULL, lease_expires_at = NULL, change_seq = ?7 {guard}"
         ))?
         .execute(params![
             finish.id.0,
@@ -541,7 +632,8 @@ fn finish_final(
             finish.attempt,
             status,
             error,
-            now.0
+            now.0,
+            change
         ])
 }
 
@@ -550,17 +642,21 @@ pub(super) fn release(
     owner: &str,
     ids: &[JobId],
 ) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let change = next_change(connection)?;
     let mut update = connection
         .prepare_cached(
             "UPDATE jobs SET status = 'queued', attempt = MAX(attempt - 1, 0), lease_owner = NULL, \
-             lease_expires_at = NULL, started_at = NULL \
+             lease_expires_at = NULL, started_at = NULL, change_seq = ?3 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
         )
         .map_err(backend_error("job_release"))?;
     let mut released = 0;
     for id in ids {
         released += update
-            .execute(params![id.0, owner])
+            .execute(params![id.0, owner, change])
             .map_err(backend_error("job_release"))? as u64;
     }
     Ok(released)
@@ -568,6 +664,16 @@ pub(super) fn release(
 
 pub(super) fn rescue(connection: &Connection) -> Result<Vec<JobId>, StoreError> {
     let now = Timestamp::now();
+    let expired: bool = connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND lease_expires_at < ?1)",
+        )
+        .and_then(|mut select| select.query_row([now.0], |row| row.get(0)))
+        .map_err(backend_error("job_rescue"))?;
+    if !expired {
+        return Ok(Vec::new());
+    }
+    let change = next_change(connection)?;
     let mut update = connection
         .prepare_cached(
             "UPDATE jobs SET \
@@ -577,13 +683,13 @@ pub(super) fn rescue(connection: &Connection) -> Result<Vec<JobId>, StoreError> 
                             ELSE 'lease expired: the worker holding this job stopped (attempt ' \
                                  || attempt || ' of ' || max_attempts || ')' END, \
                finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 ELSE NULL END, \
-               run_at = ?1, lease_owner = NULL, lease_expires_at = NULL \
+               run_at = ?1, lease_owner = NULL, lease_expires_at = NULL, change_seq = ?2 \
              WHERE status = 'running' AND lease_expires_at < ?1 \
              RETURNING id",
         )
         .map_err(backend_error("job_rescue"))?;
     let rows = update
-        .query_map([now.0], |row| row.get::<_, i64>(0).map(JobId))
+        .query_map([now.0, change], |row| row.get::<_, i64>(0).map(JobId))
         .map_err(backend_error("job_rescue"))?;
     rows.collect::<Result<Vec<_>, _>>()
         .map_err(backend_error("job_rescue"))
@@ -600,19 +706,23 @@ pub(super) fn cancel(connection: &Connection, id: JobId) -> Result<CancelOutcome
     };
     match status.parse::<JobStatus>().map_err(StoreError::Corrupt)? {
         JobStatus::Queued => {
+            let change = next_change(connection)?;
             connection
                 .prepare_cached(
                     "UPDATE jobs SET status = 'cancelled', error = 'cancelled before it started', \
-                     finished_at = ?2 WHERE id = ?1",
+                     finished_at = ?2, change_seq = ?3 WHERE id = ?1",
                 )
-                .and_then(|mut update| update.execute(params![id.0, now.0]))
+                .and_then(|mut update| update.execute(params![id.0, now.0, change]))
                 .map_err(backend_error("job_cancel"))?;
             Ok(CancelOutcome::Cancelled)
         }
         JobStatus::Running => {
+            let change = next_change(connection)?;
             connection
-                .prepare_cached("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1")
-                .and_then(|mut update| update.execute([id.0]))
+                .prepare_cached(
+                    "UPDATE jobs SET cancel_requested = 1, change_seq = ?2 WHERE id = ?1",
+                )
+                .and_then(|mut update| update.execute([id.0, change]))
                 .map_err(backend_error("job_cancel"))?;
             Ok(CancelOutcome::Requested)
         }
@@ -621,13 +731,14 @@ pub(super) fn cancel(connection: &Connection, id: JobId) -> Result<CancelOutcome
 }
 
 pub(super) fn retry(connection: &Connection, id: JobId) -> Result<Option<Job>, StoreError> {
+    let change = next_change(connection)?;
     connection
         .prepare_cached(
             "UPDATE jobs SET status = 'queued', run_at = ?2, attempt = 0, error = NULL, \
-             cancel_requested = 0, finished_at = NULL, started_at = NULL, result = NULL \
-             WHERE id = ?1 AND status IN ('failed', 'cancelled')",
+             cancel_requested = 0, finished_at = NULL, started_at = NULL, result = NULL, \
+             change_seq = ?3 WHERE id = ?1 AND status IN ('failed', 'cancelled')",
         )
-        .and_then(|mut update| update.execute(params![id.0, Timestamp::now().0]))
+        .and_then(|mut update| update.execute(params![id.0, Timestamp::now().0, change]))
         .map_err(backend_error("job_retry"))?;
     get(connection, id)
 }
@@ -637,9 +748,10 @@ pub(super) fn progress(
     id: JobId,
     progress: &Value,
 ) -> Result<(), StoreError> {
+    let change = next_change(connection)?;
     connection
-        .prepare_cached("UPDATE jobs SET progress = ?2 WHERE id = ?1")
-        .and_then(|mut update| update.execute(params![id.0, progress.to_string()]))
+        .prepare_cached("UPDATE jobs SET progress = ?2, change_seq = ?3 WHERE id = ?1")
+        .and_then(|mut update| update.execute(params![id.0, progress.to_string(), change]))
         .map_err(backend_error("job_progress"))?;
     Ok(())
 }

@@ -45,6 +45,7 @@ use super::{
     HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
     LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
+use super::{ChangeCursor, ChangeFilter, JobChange};
 use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
@@ -319,7 +320,10 @@ impl Store for SqliteStore {
     async fn job_enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let queue = job.queue.clone();
         let enqueued = self
-            .write(move |connection| jobs::enqueue(connection, &job))
+            .write(move |connection| {
+                let change = jobs::next_change(connection)?;
+                jobs::enqueue(connection, &job, change)
+            })
             .await?;
         if enqueued.created {
             self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
@@ -333,9 +337,10 @@ impl Store for SqliteStore {
         queues.dedup();
         let enqueued = self
             .write(move |connection| {
+                let change = jobs::next_change(connection)?;
                 new_jobs
                     .iter()
-                    .map(|job| jobs::enqueue(connection, job))
+                    .map(|job| jobs::enqueue(connection, job, change))
                     .collect::<Result<Vec<_>, _>>()
             })
             .await?;
@@ -368,6 +373,9 @@ impl Store for SqliteStore {
             .write(move |connection| jobs::claim(connection, &params, &after))
             .await?;
         self.limited.store(claimed.limited, Ordering::Relaxed);
+        if !claimed.jobs.is_empty() {
+            self.announce(StoreNotice::JobsChanged);
+        }
         if let Some(tenant) = claimed.last_tenant {
             lock(&self.claim_after).insert(queue, tenant);
         }
@@ -383,6 +391,9 @@ impl Store for SqliteStore {
         let (applied, requeued) = self
             .write(move |connection| jobs::finish_many(connection, &finishes))
             .await?;
+        if !applied.is_empty() {
+            self.announce(StoreNotice::JobsChanged);
+        }
         for queue in requeued {
             self.announce(StoreNotice::JobsAvailable { queue: Some(queue) });
         }
@@ -418,7 +429,10 @@ impl Store for SqliteStore {
             .write(move |connection| jobs::cancel(connection, id))
             .await?;
         match outcome {
-            CancelOutcome::Requested => self.announce(StoreNotice::CancelRequested { id }),
+            CancelOutcome::Requested => {
+                self.announce(StoreNotice::CancelRequested { id });
+                self.announce(StoreNotice::JobsChanged);
+            }
             CancelOutcome::Cancelled => self.announce(StoreNotice::JobChanged {
                 id,
                 status: JobStatus::Cancelled,
@@ -444,7 +458,9 @@ impl Store for SqliteStore {
 
     async fn job_progress(&self, id: JobId, progress: serde_json::Value) -> Result<(), StoreError> {
         self.write(move |connection| jobs::progress(connection, id, &progress))
-            .await
+            .await?;
+        self.announce(StoreNotice::JobsChanged);
+        Ok(())
     }
 
     async fn job_prune(&self, params: PruneParams) -> Result<u64, StoreError> {
@@ -466,6 +482,7 @@ impl Store for SqliteStore {
             .write(move |connection| {
                 let mut appended = Vec::new();
                 let mut gone = Vec::new();
+                let mut progressed = false;
                 for output in outputs {
                     if !output.lines.is_empty() {
                         match logs::append(connection, output.job_id, &output.lines) {
@@ -479,12 +496,16 @@ impl Store for SqliteStore {
                     }
                     if let Some(progress) = &output.progress {
                         jobs::progress(connection, output.job_id, progress)?;
+                        progressed = true;
                     }
                 }
-                Ok((appended, gone))
+                Ok((appended, gone, progressed))
             })
             .await?;
-        let (appended, gone) = written;
+        let (appended, gone, progressed) = written;
+        if progressed {
+            self.announce(StoreNotice::JobsChanged);
+        }
         for (job_id, seq) in appended {
             self.announce(StoreNotice::LogAppended { job_id, seq });
         }
@@ -864,5 +885,19 @@ impl Store for SqliteStore {
     async fn node_prune(&self, not_seen_for: Duration) -> Result<u64, StoreError> {
         self.write(move |connection| nodes::prune(connection, not_seen_for))
             .await
+    }
+
+    async fn job_changes(
+        &self,
+        after: ChangeCursor,
+        filter: ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<JobChange>, StoreError> {
+        self.read(move |connection| jobs::changes(connection, after, &filter, limit))
+            .await
+    }
+
+    async fn job_change_head(&self) -> Result<ChangeCursor, StoreError> {
+        self.read(jobs::change_head).await
     }
 }

@@ -373,10 +373,15 @@ pub(super) fn config_fire(
             skipped_active: true,
         });
     }
+    let change = if fire.jobs.is_empty() {
+        0
+    } else {
+        jobs::next_change(connection)?
+    };
     let enqueued = fire
         .jobs
         .iter()
-        .map(|job| jobs::enqueue(connection, job))
+        .map(|job| jobs::enqueue(connection, job, change))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(FireOutcome::Applied {
         enqueued,
