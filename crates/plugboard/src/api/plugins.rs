@@ -217,9 +217,9 @@ async fn enqueue_admin_job(
     Ok(super::jobs::accepted(job))
 }
 
-/// Receives an uploaded archive (admin only), checks it against `sha256` when given, and
-/// enqueues `kind` with the staged file as its `source`. The file stays only if the job was
-/// enqueued; the job removes it when it ends.
+/// Receives an uploaded archive (admin only), checks it against `sha256` when given, keeps it in
+/// the store and enqueues `kind` with the staged file as its `source`. The store's copy stays
+/// only if the job was enqueued; the job removes it when it ends.
 async fn enqueue_upload(
     state: &AppState,
     caller: &Caller,
@@ -244,13 +244,31 @@ async fn enqueue_upload(
         }
     }
     tracing::info!(bytes = upload.bytes, sha256 = %upload.sha256, path = %upload.path.display(), "plugin package uploaded");
+    // The store keeps it until the job ends, so the node that takes the job need not be this
+    // one; that node writes it to its own uploads folder (the file here goes when `upload` is
+    // dropped).
+    let name = upload
+        .path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let data = tokio::fs::read(&upload.path).await.map_err(|error| {
+        ApiError::Internal(format!(
+            "cannot read back {}: {error}",
+            upload.path.display()
+        ))
+    })?;
+    let store = state.queue.store();
+    store.upload_put(&name, &upload.sha256, data).await?;
     payload["source"] = json!(upload.path.display().to_string());
     if let Some(sha256) = sha256 {
         payload["sha256"] = json!(sha256.to_ascii_lowercase());
     }
-    let answer = enqueue_admin_job(state, caller, kind, payload).await?;
-    upload.keep();
-    Ok(answer)
+    let answer = enqueue_admin_job(state, caller, kind, payload).await;
+    if answer.is_err() {
+        let _ = store.upload_delete(&name).await;
+    }
+    answer
 }
 
 /// List installed plugins.

@@ -1628,10 +1628,15 @@ async fn uploads_are_admin_only_capped_and_become_install_jobs(store: Arc<dyn St
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["kind"], json!("plugin.install"));
     assert_eq!(job["payload"]["sha256"], json!(sha256));
+    // The store keeps the package for the job, whichever node runs it; no file stays here.
     let source = std::path::PathBuf::from(job["payload"]["source"].as_str().unwrap());
-    assert_eq!(server.uploads(), std::slice::from_ref(&source));
-    assert_eq!(std::fs::read(&source).unwrap(), archive);
-    std::fs::remove_file(&source).unwrap();
+    let name = source.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("upload-"), "{source:?}");
+    assert_eq!(
+        server.store.upload_get(name).await.unwrap(),
+        Some((sha256.clone(), archive.clone()))
+    );
+    assert!(server.uploads().is_empty());
     let (status, job) = server
         .upload(
             "/api/v1/plugins/hello/update?allow_downgrade=true",
@@ -1645,7 +1650,7 @@ async fn uploads_are_admin_only_capped_and_become_install_jobs(store: Arc<dyn St
     assert_eq!(job["kind"], json!("plugin.update"));
     assert_eq!(job["payload"]["plugin"], json!("hello"));
     assert_eq!(job["payload"]["allow_downgrade"], json!(true));
-    std::fs::remove_file(job["payload"]["source"].as_str().unwrap()).unwrap();
+    assert!(server.uploads().is_empty());
 
     // Refused uploads leave nothing behind.
     let (status, problem) = server

@@ -6,8 +6,8 @@
 //! @hello.tar.gz` sends it as it is, the server streams it to disk without a parser in between,
 //! and `Content-Length` lets an oversized package be refused before a byte is read.
 //!
-//! Owns: receiving the bytes. Must not touch: the installer (the job it enqueues removes the
-//! file when it ends; `serve` empties the folder at start).
+//! Owns: receiving the bytes. Must not touch: the installer (the request keeps the package in
+//! the store for the job it enqueues, on whichever node that job runs, and removes its file).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,29 +73,19 @@ impl BodyKind {
     }
 }
 
-/// An uploaded archive on disk, removed when dropped unless [`Upload::keep`] was called.
+/// An uploaded archive on disk while the request is handled, removed when dropped (the store
+/// keeps it for its job).
 #[derive(Debug)]
 pub(super) struct Upload {
     pub path: PathBuf,
     pub bytes: u64,
     /// Lower-case hex.
     pub sha256: String,
-    keep: bool,
-}
-
-impl Upload {
-    /// Leaves the file for the job that installs it.
-    pub fn keep(mut self) -> PathBuf {
-        self.keep = true;
-        self.path.clone()
-    }
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -169,7 +159,6 @@ pub(super) async fn receive(
         path,
         bytes: 0,
         sha256: String::new(),
-        keep: false,
     };
     let mut hasher = Sha256::new();
     let mut stream = body.into_data_stream();

@@ -199,12 +199,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             plugins: Some(Arc::new(HostPlugins(plugin_host.clone()))),
         },
     };
-    let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
-    tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
-
+    // The handlers go in before the line that says the server runs: a signal sent as soon as
+    // it is read must stop the server cleanly, not kill it.
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
+    tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
+
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT received; shutting down (press Ctrl-C again to stop at once)"),

@@ -1075,7 +1075,42 @@ mod plugin_registry {
         removing_a_plugin_keeps_or_deletes_its_data,
         package_versions_keep_their_archives,
         the_admin_lock_is_held_by_one_live_job,
+        uploads_are_kept_read_deleted_and_pruned,
     );
+
+    async fn uploads_are_kept_read_deleted_and_pruned(store: Arc<dyn Store>) {
+        let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        store
+            .upload_put("upload-aaaa", "abc123", data.clone())
+            .await
+            .unwrap();
+        store
+            .upload_put("upload-bbbb", "def456", b"second".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.upload_get("upload-aaaa").await.unwrap(),
+            Some(("abc123".to_owned(), data)),
+            "bytes come back exactly"
+        );
+        assert_eq!(store.upload_get("upload-none").await.unwrap(), None);
+        assert!(store.upload_delete("upload-aaaa").await.unwrap());
+        assert!(!store.upload_delete("upload-aaaa").await.unwrap());
+        assert_eq!(store.upload_get("upload-aaaa").await.unwrap(), None);
+        // Pruning takes what is older than the cut only.
+        assert_eq!(store.upload_prune(Timestamp(0)).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .upload_get("upload-bbbb")
+                .await
+                .unwrap()
+                .map(|(sha, _)| sha),
+            Some("def456".to_owned())
+        );
+        let later = Timestamp::now().plus(std::time::Duration::from_secs(1));
+        assert_eq!(store.upload_prune(later).await.unwrap(), 1);
+        assert_eq!(store.upload_get("upload-bbbb").await.unwrap(), None);
+    }
 
     fn plugin(id: &str, version: Option<&str>, state: PluginState) -> InstalledPlugin {
         InstalledPlugin {

@@ -474,4 +474,17 @@ pub trait Store: Send + Sync + 'static {
     /// A position at or after every change a reader can see now: where a reader that wants only
     /// what happens from now on starts.
     async fn job_change_head(&self) -> Result<ChangeCursor, StoreError>;
+
+    /// Keeps an uploaded package (`name` as the API made it) until its job is done, so that any
+    /// node can run the job.
+    async fn upload_put(&self, name: &str, sha256: &str, data: Vec<u8>) -> Result<(), StoreError>;
+
+    /// An uploaded package: its sha256 and bytes.
+    async fn upload_get(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+
+    /// Forgets an uploaded package; false when it was not there.
+    async fn upload_delete(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Forgets uploads older than `before` (their jobs never ran or never ended).
+    async fn upload_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

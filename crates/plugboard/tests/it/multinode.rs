@@ -146,3 +146,84 @@ async fn both_nodes_are_listed_and_a_killed_one_becomes_gone() {
     store.close().await;
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_uploaded_to_one_node_is_installed_by_another() {
+    let Some(schema) =
+        PostgresSchema::new("a_package_uploaded_to_one_node_is_installed_by_another")
+    else {
+        return;
+    };
+    let store = schema.store().await;
+    let flags_for = |queues: &str| {
+        let mut flags: Vec<String> = FAST_LEASES.iter().map(|s| s.to_string()).collect();
+        flags.extend(schema.flags());
+        flags.extend(["--queues".to_string(), queues.to_string()]);
+        flags
+    };
+    // Node A receives the upload but works no `default` queue, where admin jobs go: node B runs
+    // the install.
+    let (flags_a, flags_b) = (flags_for("elsewhere=1"), flags_for("default=2"));
+    let (data_a, data_b, work) = (temp_dir(), temp_dir(), temp_dir());
+    let node_a = TestHost::start(
+        data_a.path(),
+        &flags_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let node_b = TestHost::start(
+        data_b.path(),
+        &flags_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let archive = crate::harness::packages::tar_gz(&crate::harness::packages::scripted_package(
+        work.path(),
+        "1.0.0",
+        "ok",
+    ));
+    let sha256 = crate::harness::packages::sha256(&archive);
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/plugins?sha256={sha256}",
+            node_a.address
+        ))
+        .bearer_auth(&node_a.admin_token)
+        .header("content-type", "application/gzip")
+        .body(archive)
+        .send()
+        .await
+        .expect("node A answers");
+    assert_eq!(response.status(), 202);
+    let job: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let id = JobId(job["id"].as_i64().expect("the install job's id"));
+    let finished = wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60)).await;
+    assert_eq!(finished.len(), 1, "{}\n{}", node_a.log(), node_b.log());
+    assert!(
+        data_b
+            .path()
+            .join("plugins/scripted/1.0.0/plugin.toml")
+            .is_file(),
+        "node B installed it from the store's copy:\n{}",
+        node_b.log()
+    );
+    let source = job["payload"]["source"]
+        .as_str()
+        .expect("the upload as source");
+    let name = source.rsplit('/').next().unwrap();
+    assert_eq!(
+        store.upload_get(name).await.unwrap(),
+        None,
+        "the store's copy goes with the job"
+    );
+    for data in [data_a.path(), data_b.path()] {
+        let left: Vec<_> = std::fs::read_dir(data.join("plugins/.staging/uploads"))
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "no upload left in {}: {left:?}",
+            data.display()
+        );
+    }
+    store.close().await;
+    assert!(node_a.terminate().success());
+    assert!(node_b.terminate().success());
+    schema.drop().await;
+}

@@ -388,15 +388,15 @@ impl JobHandler for AdminJob {
             .and_then(Value::as_str)
             .filter(|_| matches!(self.action, Action::Install | Action::Update))
             .and_then(|source| uploads::UploadedSource::of(source, &installer.config.plugins_dir));
-        if upload
-            .as_ref()
-            .is_some_and(uploads::UploadedSource::is_gone)
-        {
-            let message = "the uploaded package is no longer on this node (the server restarted before the job ran, or another node took the job); upload it again";
-            let _ = context
-                .log(crate::store::LogLevel::Error, message.to_owned())
-                .await;
-            return Err(JobError::permanent(message));
+        let mut payload = payload;
+        if let Some(upload) = upload.as_ref() {
+            if let Err(message) = upload.fetch(installer.store.as_ref()).await {
+                let _ = context
+                    .log(crate::store::LogLevel::Error, message.clone())
+                    .await;
+                return Err(JobError::permanent(message));
+            }
+            payload["source"] = Value::String(upload.path().display().to_string());
         }
         let outcome = match self.action {
             Action::Install => {
@@ -422,7 +422,7 @@ impl JobHandler for AdminJob {
                 }
             }
         };
-        match outcome {
+        let answer = match outcome {
             Ok(result) => Ok(Some(result)),
             Err(error) => {
                 let _ = context
@@ -437,6 +437,10 @@ impl JobHandler for AdminJob {
                 }
                 Err(error)
             }
+        };
+        if let Some(upload) = upload {
+            upload.release(installer.store.as_ref()).await;
         }
+        answer
     }
 }

@@ -36,6 +36,14 @@ impl Installer {
                 .map_err(InstallError::io("cannot empty", &staging))?;
         }
         std::fs::create_dir_all(&staging).map_err(InstallError::io("cannot create", &staging))?;
+        let retention =
+            i64::try_from(super::uploads::UPLOAD_RETENTION.as_micros()).unwrap_or(i64::MAX);
+        let cut =
+            crate::store::Timestamp(crate::store::Timestamp::now().0.saturating_sub(retention));
+        let pruned = self.store.upload_prune(cut).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "forgot uploaded packages whose jobs never ended");
+        }
         let rows = self.store.plugin_list().await?;
         for row in &rows {
             let holder = self.store.plugin_lock_holder(&row.id).await?;

@@ -1,12 +1,23 @@
 //! Packages uploaded through the API: they wait in `plugins/.staging/uploads/` for their
 //! `plugin.install` or `plugin.update` job, and go once that job has ended.
 //!
-//! The API writes an upload there and enqueues the job with the file as its `source`. The job
-//! removes the file when it ends on this node for good: it succeeded, failed without a retry
-//! left, was cancelled or timed out. A job that will be tried again keeps it. What a stopped or
-//! killed node left behind goes with the rest of `.staging/` when `serve` reconciles at start.
+//! The API writes an upload there, keeps a copy in the store (`Store::upload_put`), and enqueues
+//! the job with the file as its `source`. The job may run on any node: one that does not have
+//! the file writes it from the store's copy first. The job removes both when it ends for good:
+//! it succeeded, failed without a retry left, was cancelled or timed out. A job that will be
+//! tried again keeps them. What a stopped or killed node left behind goes with the rest of
+//! `.staging/` when `serve` reconciles at start; copies in the store whose job never ended are
+//! pruned after [`UPLOAD_RETENTION`].
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::store::Store;
+
+/// How long the store keeps an upload whose job never ended (cancelled while queued, say).
+pub const UPLOAD_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The folder uploads are written to, inside a node's `plugins/` folder.
 pub fn uploads_dir(plugins_dir: &Path) -> PathBuf {
@@ -15,29 +26,92 @@ pub fn uploads_dir(plugins_dir: &Path) -> PathBuf {
 
 /// An uploaded package a job is working from, removed when dropped unless kept for a retry.
 pub(super) struct UploadedSource {
+    /// Where it is (or is written to) on this node.
     path: PathBuf,
+    /// Its name in the store.
+    name: String,
     keep: bool,
 }
 
 impl UploadedSource {
-    /// The upload `source` names, when it is one: a file directly inside `uploads_dir`.
+    /// The upload `source` names, when it is one: a file `upload-…` in the uploads folder of this
+    /// node or of the node that received it (the same name on this node).
     pub(super) fn of(source: &str, plugins_dir: &Path) -> Option<UploadedSource> {
-        let path = PathBuf::from(source);
-        // Built only for an upload: dropping one removes its file.
-        if path.parent() != Some(uploads_dir(plugins_dir).as_path()) {
+        let source = Path::new(source);
+        let name = source.file_name()?.to_str()?;
+        let folder = source.parent()?;
+        if !name.starts_with("upload-") || !folder.ends_with(Path::new(".staging/uploads")) {
             return None;
         }
-        Some(UploadedSource { path, keep: false })
+        // Built only for an upload: dropping one removes its file.
+        Some(UploadedSource {
+            path: uploads_dir(plugins_dir).join(name),
+            name: name.to_owned(),
+            keep: false,
+        })
     }
 
-    /// True when the file is not there any more (a restart in between removed it).
-    pub(super) fn is_gone(&self) -> bool {
-        !self.path.exists()
+    /// The file on this node.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Keeps the file for the job's next attempt.
+    /// Makes sure the file is on this node, writing it from the store's copy when another node
+    /// received it.
+    ///
+    /// # Errors
+    /// What to tell the admin: the upload is gone (its job ended, or it was pruned), or it cannot
+    /// be written here.
+    pub(super) async fn fetch(&self, store: &dyn Store) -> Result<(), String> {
+        if self.path.is_file() {
+            return Ok(());
+        }
+        let gone = || {
+            "the uploaded package is gone (its job already ended, or it waited longer than the uploads are kept); upload it again".to_owned()
+        };
+        let (sha256, data) = store
+            .upload_get(&self.name)
+            .await
+            .map_err(|error| format!("cannot read the uploaded package from the store: {error}"))?
+            .ok_or_else(gone)?;
+        let actual: String = Sha256::digest(&data)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        if actual != sha256 {
+            return Err(format!(
+                "the stored copy of the upload has sha256 {actual}, not {sha256} as received; upload it again"
+            ));
+        }
+        let folder = self.path.parent().unwrap_or(Path::new("."));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(folder)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&self.path)?;
+            file.write_all(&data)?;
+            file.sync_all()
+        };
+        write().map_err(|error| format!("cannot write {}: {error}", self.path.display()))
+    }
+
+    /// Keeps the file (and the store's copy) for the job's next attempt.
     pub(super) fn keep(&mut self) {
         self.keep = true;
+    }
+
+    /// Once the job is done with it: forgets the store's copy unless kept; the file goes on drop.
+    pub(super) async fn release(self, store: &dyn Store) {
+        if !self.keep {
+            if let Err(error) = store.upload_delete(&self.name).await {
+                tracing::warn!(upload = %self.name, %error, "forgetting an uploaded package failed; it is pruned later");
+            }
+        }
     }
 }
 
@@ -70,8 +144,18 @@ mod tests {
         drop(kept);
         assert!(upload.is_file(), "kept for a retry");
         let done = UploadedSource::of(upload.to_str().unwrap(), plugins.path()).unwrap();
-        assert!(!done.is_gone());
+        assert_eq!(done.path(), upload);
         drop(done);
         assert!(!upload.exists(), "removed once its job has ended");
+
+        // An upload another node received has the same name here.
+        let there = UploadedSource::of(
+            "/elsewhere/plugins/.staging/uploads/upload-0456",
+            plugins.path(),
+        )
+        .unwrap();
+        assert_eq!(there.path(), folder.join("upload-0456"));
+        assert!(UploadedSource::of("/elsewhere/plugins/upload-0456", plugins.path()).is_none());
+        assert!(UploadedSource::of("/x/.staging/uploads/package.tar.gz", plugins.path()).is_none());
     }
 }

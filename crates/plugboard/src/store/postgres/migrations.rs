@@ -43,6 +43,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job changes",
         include_str!("migrations/0008_job_changes.sql"),
     ),
+    (
+        9,
+        "plugin uploads",
+        include_str!("migrations/0009_plugin_uploads.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

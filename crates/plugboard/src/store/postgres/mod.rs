@@ -808,4 +808,24 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         jobs::change_head(&client).await
     }
+
+    async fn upload_put(&self, name: &str, sha256: &str, data: Vec<u8>) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        plugins::upload_put(&client, name, sha256, &data).await
+    }
+
+    async fn upload_get(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let client = self.client().await?;
+        plugins::upload_get(&client, name).await
+    }
+
+    async fn upload_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        plugins::upload_delete(&client, name).await
+    }
+
+    async fn upload_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        plugins::upload_prune(&client, before).await
+    }
 }

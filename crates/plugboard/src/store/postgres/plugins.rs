@@ -320,3 +320,69 @@ pub(super) async fn package_delete<C: GenericClient>(
         .map_err(database_error("package_delete"))?;
     Ok(deleted > 0)
 }
+
+pub(super) async fn upload_put<C: GenericClient>(
+    client: &C,
+    name: &str,
+    sha256: &str,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO plugin_uploads (name, sha256, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, data = excluded.data",
+        )
+        .await
+        .map_err(database_error("upload_put"))?;
+    client
+        .execute(&statement, &[&name, &sha256, &data])
+        .await
+        .map_err(database_error("upload_put"))?;
+    Ok(())
+}
+
+pub(super) async fn upload_get<C: GenericClient>(
+    client: &C,
+    name: &str,
+) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    let statement = client
+        .prepare_cached("SELECT sha256, data FROM plugin_uploads WHERE name = $1")
+        .await
+        .map_err(database_error("upload_get"))?;
+    let row = client
+        .query_opt(&statement, &[&name])
+        .await
+        .map_err(database_error("upload_get"))?;
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+        .map_err(database_error("upload_get"))
+}
+
+pub(super) async fn upload_delete<C: GenericClient>(
+    client: &C,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let statement = client
+        .prepare_cached("DELETE FROM plugin_uploads WHERE name = $1")
+        .await
+        .map_err(database_error("upload_delete"))?;
+    client
+        .execute(&statement, &[&name])
+        .await
+        .map(|deleted| deleted > 0)
+        .map_err(database_error("upload_delete"))
+}
+
+pub(super) async fn upload_prune<C: GenericClient>(
+    client: &C,
+    before: Timestamp,
+) -> Result<u64, StoreError> {
+    let statement = client
+        .prepare_cached("DELETE FROM plugin_uploads WHERE created_at < $1")
+        .await
+        .map_err(database_error("upload_prune"))?;
+    client
+        .execute(&statement, &[&std::time::SystemTime::from(before)])
+        .await
+        .map_err(database_error("upload_prune"))
+}

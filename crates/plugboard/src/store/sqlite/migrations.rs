@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job changes",
         include_str!("migrations/0008_job_changes.sql"),
     ),
+    (
+        9,
+        "plugin uploads",
+        include_str!("migrations/0009_plugin_uploads.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -900,4 +900,27 @@ impl Store for SqliteStore {
     async fn job_change_head(&self) -> Result<ChangeCursor, StoreError> {
         self.read(jobs::change_head).await
     }
+
+    async fn upload_put(&self, name: &str, sha256: &str, data: Vec<u8>) -> Result<(), StoreError> {
+        let (name, sha256) = (name.to_owned(), sha256.to_owned());
+        self.write(move |connection| plugins::upload_put(connection, &name, &sha256, &data))
+            .await
+    }
+
+    async fn upload_get(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |connection| plugins::upload_get(connection, &name))
+            .await
+    }
+
+    async fn upload_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(move |connection| plugins::upload_delete(connection, &name))
+            .await
+    }
+
+    async fn upload_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |connection| plugins::upload_prune(connection, before))
+            .await
+    }
 }

@@ -258,3 +258,49 @@ pub(super) fn package_delete(
         .map_err(backend_error("package_delete"))?;
     Ok(deleted > 0)
 }
+
+pub(super) fn upload_put(
+    connection: &Connection,
+    name: &str,
+    sha256: &str,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO plugin_uploads (name, sha256, data, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, data = excluded.data",
+        )
+        .and_then(|mut insert| insert.execute(params![name, sha256, data, Timestamp::now().0]))
+        .map_err(backend_error("upload_put"))?;
+    Ok(())
+}
+
+pub(super) fn upload_get(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    connection
+        .prepare_cached("SELECT sha256, data FROM plugin_uploads WHERE name = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(backend_error("upload_get"))
+}
+
+pub(super) fn upload_delete(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    connection
+        .prepare_cached("DELETE FROM plugin_uploads WHERE name = ?1")
+        .and_then(|mut delete| delete.execute([name]))
+        .map(|deleted| deleted > 0)
+        .map_err(backend_error("upload_delete"))
+}
+
+pub(super) fn upload_prune(connection: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached("DELETE FROM plugin_uploads WHERE created_at < ?1")
+        .and_then(|mut delete| delete.execute([before.0]))
+        .map(|deleted| deleted as u64)
+        .map_err(backend_error("upload_prune"))
+}
