@@ -245,8 +245,7 @@ async fn enqueue_upload(
     }
     tracing::info!(bytes = upload.bytes, sha256 = %upload.sha256, path = %upload.path.display(), "plugin package uploaded");
     // The store keeps it until the job ends, so the node that takes the job need not be this
-    // one; that node writes it to its own uploads folder (the file here goes when `upload` is
-    // dropped).
+    // one; that node writes it to its own uploads folder.
     let name = upload
         .path
         .file_name()
@@ -261,6 +260,8 @@ async fn enqueue_upload(
     let store = state.queue.store();
     store.upload_put(&name, &upload.sha256, data).await?;
     payload["source"] = json!(upload.path.display().to_string());
+    // Gone before the job can start, so a job on this node takes the store's copy too.
+    drop(upload);
     if let Some(sha256) = sha256 {
         payload["sha256"] = json!(sha256.to_ascii_lowercase());
     }

@@ -1,6 +1,7 @@
-//! Following a job over the API: its log lines from the SSE stream
-//! (`GET /api/v1/jobs/{id}/logs`, `Accept: text/event-stream`), resumed after the last line when
-//! the connection drops, and its `progress` as a bar on a terminal.
+//! Following jobs over the API: a job's log lines from the SSE stream
+//! (`GET /api/v1/jobs/{id}/logs`, `Accept: text/event-stream`) and jobs' changes
+//! (`GET /api/v1/jobs/changes`), each resumed after the last event when the connection drops, and
+//! a job's `progress` as a bar on a terminal.
 //!
 //! On a terminal, stderr shows a progress bar (the job's current step, and a percentage while it
 //! downloads) with the log lines above it. Elsewhere (a pipe, a file, CI) there is no bar: the log
@@ -18,6 +19,46 @@ use serde_json::Value;
 use super::client::ApiClient;
 use super::output::text;
 
+/// Reads Server-Sent Events from `response`, calling `on_event(event, id, data)` for each, until
+/// it answers true (done: returns true) or the stream ends or drops (returns false).
+///
+/// # Errors
+/// What `on_event` returns.
+async fn read_events(
+    response: reqwest::Response,
+    mut on_event: impl FnMut(&str, Option<&str>, &str) -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let (mut event, mut id, mut data) = (String::new(), None::<String>, String::new());
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find('\n') {
+            let line = buffer[..end].trim_end_matches('\r').to_owned();
+            buffer.drain(..=end);
+            if line.is_empty() {
+                if !event.is_empty() && on_event(&event, id.as_deref(), &data)? {
+                    return Ok(true);
+                }
+                event.clear();
+                id = None;
+                data.clear();
+            } else if let Some(value) = line.strip_prefix("event:") {
+                event = value.trim().to_owned();
+            } else if let Some(value) = line.strip_prefix("id:") {
+                id = Some(value.trim().to_owned());
+            } else if let Some(value) = line.strip_prefix("data:") {
+                data.push_str(value.trim_start());
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// How often a dropped stream is opened again before giving up.
+const RECONNECTS: u32 = 5;
+
 /// Reads the log stream of job `id` after line `after`, calling `on_line` with each line, until
 /// the job has ended.
 ///
@@ -30,8 +71,7 @@ pub async fn stream_logs(
     mut on_line: impl FnMut(&Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut last = after;
-    let mut failures = 0;
-    loop {
+    for _ in 0..=RECONNECTS {
         let response = client
             .send(
                 Method::GET,
@@ -40,43 +80,70 @@ pub async fn stream_logs(
                 Some("text/event-stream"),
             )
             .await?;
-        let mut stream = response.bytes_stream();
-        let mut buffer = String::new();
-        let (mut event, mut data) = (String::new(), String::new());
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else { break };
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find('\n') {
-                let line = buffer[..end].trim_end_matches('\r').to_owned();
-                buffer.drain(..=end);
-                if line.is_empty() {
-                    match event.as_str() {
-                        "log" => {
-                            let line: Value = serde_json::from_str(&data)
-                                .context("the server sent a log event that is not JSON")?;
-                            last = line["seq"].as_i64().unwrap_or(last);
-                            on_line(&line)?;
-                        }
-                        "end" => return Ok(()),
-                        "error" => anyhow::bail!("the log stream of job {id} failed: {data}"),
-                        _ => {}
-                    }
-                    event.clear();
-                    data.clear();
-                } else if let Some(value) = line.strip_prefix("event:") {
-                    event = value.trim().to_owned();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push_str(value.trim_start());
-                }
+        let ended = read_events(response, |event, _, data| match event {
+            "log" => {
+                let line: Value = serde_json::from_str(data)
+                    .context("the server sent a log event that is not JSON")?;
+                last = line["seq"].as_i64().unwrap_or(last);
+                on_line(&line)?;
+                Ok(false)
             }
-        }
-        failures += 1;
-        if failures > 5 {
-            anyhow::bail!(
-                "the log stream of job {id} kept dropping; `plugboard job show {id}` tells how it went"
-            );
+            "end" => Ok(true),
+            "error" => anyhow::bail!("the log stream of job {id} failed: {data}"),
+            _ => Ok(false),
+        })
+        .await?;
+        if ended {
+            return Ok(());
         }
     }
+    anyhow::bail!(
+        "the log stream of job {id} kept dropping; `plugboard job show {id}` tells how it went"
+    )
+}
+
+/// Reads the change stream at `path` (`/api/v1/jobs/changes?…` or `/api/v1/jobs/{id}/changes`)
+/// after position `after` (from now when `None`), calling `on_change(position, job)` for each
+/// change, resuming after the last one when the connection drops. Returns once a stream of one
+/// job ends (`end`), or when `on_change` answers true.
+///
+/// # Errors
+/// The server refuses the stream, or it keeps dropping.
+pub async fn stream_changes(
+    client: &ApiClient,
+    path: &str,
+    after: Option<String>,
+    mut on_change: impl FnMut(&str, &Value) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut last = after;
+    for _ in 0..=RECONNECTS {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let address = match &last {
+            Some(position) => format!("{path}{separator}after={position}"),
+            None => path.to_owned(),
+        };
+        let response = client
+            .send(Method::GET, &address, None, Some("text/event-stream"))
+            .await?;
+        let ended = read_events(response, |event, id, data| match event {
+            "job" => {
+                let job: Value = serde_json::from_str(data)
+                    .context("the server sent a change that is not JSON")?;
+                let position = id.unwrap_or_default().to_owned();
+                let done = on_change(&position, &job)?;
+                last = Some(position);
+                Ok(done)
+            }
+            "end" => Ok(true),
+            "error" => anyhow::bail!("the change stream failed: {data}"),
+            _ => Ok(false),
+        })
+        .await?;
+        if ended {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("the change stream kept dropping; try again")
 }
 
 /// How progress is shown: a bar on a terminal, plain lines elsewhere.
@@ -175,8 +242,8 @@ pub async fn follow_job(
         "job {id} ({}) enqueued; following it (Ctrl-C stops following, not the job)",
         text(&job["kind"])
     ));
-    // The bar shows the job's progress, which the log stream does not carry: ask for it while
-    // the lines come in.
+    // The bar shows the job's progress, which the log stream does not carry: follow the job's
+    // changes beside its lines.
     let poll = display.bar.is_some().then(|| {
         let (client, display) = (
             ApiClient::new(client.base(), Some(client.token())),
@@ -184,17 +251,18 @@ pub async fn follow_job(
         );
         tokio::spawn(async move {
             let Ok(client) = client else { return };
-            loop {
-                if let Ok(job) = client
-                    .call(Method::GET, &format!("/api/v1/jobs/{id}"), None)
-                    .await
-                {
+            let _ = stream_changes(
+                &client,
+                &format!("/api/v1/jobs/{id}/changes"),
+                None,
+                |_, job| {
                     if !job["progress"].is_null() {
                         display.progress(&job["progress"]);
                     }
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
+                    Ok(false)
+                },
+            )
+            .await;
         })
     });
     let streamed = stream_logs(client, id, 0, |line| {

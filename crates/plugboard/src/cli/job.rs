@@ -30,6 +30,34 @@ pub enum JobCommand {
     Retry(IdArgs),
     /// Print a job's log; --follow keeps printing until the job finishes
     Logs(LogsArgs),
+    /// Print jobs as they change (one line per change), until Ctrl-C; with an ID, that job until
+    /// it finishes, exiting 0 if it succeeded and 1 if not
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Follow this job only
+    pub id: Option<i64>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub plugin: Option<String>,
+    #[arg(long)]
+    pub queue: Option<String>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Start after this change position (a change's `position`; 0-0 for every job first)
+    /// [default: from now; with an ID, from the job's current state]
+    #[arg(long, value_name = "POSITION")]
+    pub after: Option<String>,
+    /// One JSON object per line: {"position", "job"}
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,11 +171,13 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         JobCommand::List(args) => &args.remote,
         JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.remote,
         JobCommand::Logs(args) => &args.remote,
+        JobCommand::Watch(args) => &args.remote,
     };
     if let Some(client) = remote.client()? {
         return super::job_remote::run(&client, command).await;
     }
     match command {
+        JobCommand::Watch(args) => super::job_watch::local(args).await,
         JobCommand::Enqueue(args) => {
             let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
             let mut job = NewJob::new(args.kind.clone(), payload);

@@ -18,6 +18,7 @@ mod doctor;
 mod follow;
 mod job;
 mod job_remote;
+mod job_watch;
 mod limit;
 mod local_plugins;
 mod login;

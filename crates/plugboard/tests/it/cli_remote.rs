@@ -57,6 +57,71 @@ fn job_commands_call_the_api_with_url_and_token() {
     assert!(host.terminate().success());
 }
 
+#[test]
+fn job_watch_follows_a_job_to_its_end_over_the_api_and_locally() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let id = cli
+        .run(&["job", "enqueue", "noop", r#"{"sleep_ms": 300}"#])
+        .expect_ok("enqueue")
+        .trim()
+        .to_owned();
+    // Over the API: every change of the job as a JSON line, ending when it has finished.
+    let watched = cli.run(&["job", "watch", &id, "--json"]);
+    let lines: Vec<Value> = watched
+        .expect_ok("watch")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON lines"))
+        .collect();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|line| line["job"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"succeeded"), "{watched:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["position"].as_str().is_some_and(|p| p.contains('-'))),
+        "{watched:?}"
+    );
+    // A job that did not succeed (cancelled here): exit code 1, as scripts waiting on it want.
+    let cancelled = cli
+        .run(&["job", "enqueue", "noop", "--delay-ms", "60000"])
+        .expect_ok("enqueue")
+        .trim()
+        .to_owned();
+    cli.run(&["job", "cancel", &cancelled]).expect_ok("cancel");
+    let watched = cli.run(&["job", "watch", &cancelled]);
+    assert_eq!(watched.code, Some(1), "{watched:?}");
+    assert!(watched.stdout.contains("cancelled"), "{watched:?}");
+
+    // Locally, from the store: the finished job's current state, then the end.
+    let local = crate::harness::plugboard(&[
+        "job",
+        "watch",
+        &id,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let printed = String::from_utf8_lossy(&local.stdout);
+    assert!(local.status.success(), "{local:?}");
+    assert!(printed.contains("succeeded"), "{printed}");
+    let missing = crate::harness::plugboard(&[
+        "job",
+        "watch",
+        "999999",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("does not exist"),
+        "{missing:?}"
+    );
+    assert!(host.terminate().success());
+}
+
 /// A plugin's config schema in the store, as if the plugin had reported it at its handshake.
 async fn uptime_schema(data_dir: &std::path::Path) {
     use plugboard::store::{MetadataState, PluginMetadataRecord, Timestamp};

@@ -132,6 +132,8 @@ async fn a_client_of_one_node_follows_a_job_that_runs_on_another() {
     // Only node B works the queue `far`.
     let mut job = NewJob::new("noop", json!({"sleep_ms": 1500, "log": true}));
     job.queue = "far".into();
+    // Due in a second: the stream below starts while it is still queued.
+    job.run_at = Some(plugboard::store::Timestamp::now().plus(Duration::from_secs(1)));
     let id = store.job_enqueue(job).await.unwrap().id;
 
     // Node A, one job, over SSE: up to the moment it runs on node B; then the client leaves.

@@ -1,9 +1,9 @@
 //! Packages uploaded through the API: they wait in `plugins/.staging/uploads/` for their
 //! `plugin.install` or `plugin.update` job, and go once that job has ended.
 //!
-//! The API writes an upload there, keeps a copy in the store (`Store::upload_put`), and enqueues
-//! the job with the file as its `source`. The job may run on any node: one that does not have
-//! the file writes it from the store's copy first. The job removes both when it ends for good:
+//! The API keeps an upload in the store (`Store::upload_put`) and enqueues the job with the
+//! upload's file name as its `source`. The job may run on any node: it writes the file there from
+//! the store's copy first. The job removes both when it ends for good:
 //! it succeeded, failed without a retry left, was cancelled or timed out. A job that will be
 //! tried again keeps them. What a stopped or killed node left behind goes with the rest of
 //! `.staging/` when `serve` reconciles at start; copies in the store whose job never ended are
@@ -56,16 +56,12 @@ impl UploadedSource {
         &self.path
     }
 
-    /// Makes sure the file is on this node, writing it from the store's copy when another node
-    /// received it.
+    /// Writes the file on this node from the store's copy (whichever node received it).
     ///
     /// # Errors
     /// What to tell the admin: the upload is gone (its job ended, or it was pruned), or it cannot
     /// be written here.
     pub(super) async fn fetch(&self, store: &dyn Store) -> Result<(), String> {
-        if self.path.is_file() {
-            return Ok(());
-        }
         let gone = || {
             "the uploaded package is gone (its job already ended, or it waited longer than the uploads are kept); upload it again".to_owned()
         };
@@ -83,7 +79,9 @@ impl UploadedSource {
                 "the stored copy of the upload has sha256 {actual}, not {sha256} as received; upload it again"
             ));
         }
+        // Written beside it and renamed: the file is whole whenever it is there.
         let folder = self.path.parent().unwrap_or(Path::new("."));
+        let partial = self.path.with_extension("partial");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
@@ -93,11 +91,15 @@ impl UploadedSource {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&self.path)?;
+                .open(&partial)?;
             file.write_all(&data)?;
-            file.sync_all()
+            file.sync_all()?;
+            std::fs::rename(&partial, &self.path)
         };
-        write().map_err(|error| format!("cannot write {}: {error}", self.path.display()))
+        write().map_err(|error| {
+            let _ = std::fs::remove_file(&partial);
+            format!("cannot write {}: {error}", self.path.display())
+        })
     }
 
     /// Keeps the file (and the store's copy) for the job's next attempt.

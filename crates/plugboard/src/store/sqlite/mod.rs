@@ -86,6 +86,9 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
 }
 
+/// Reading connections kept open, and reads run at once on the blocking pool.
+const READERS: usize = 8;
+
 /// A store in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
@@ -93,6 +96,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<Writer>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// Reads on the blocking pool at once: a burst of readers (a thousand streams opening) waits
+    /// here instead of taking a thread and a connection each.
+    read_slots: tokio::sync::Semaphore,
     notices: broadcast::Sender<StoreNotice>,
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Per queue, the tenant the last claim served: the next claim starts after it.
@@ -135,6 +141,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             writer_thread: Mutex::new(Some(writer_thread)),
             readers: Mutex::new(Vec::new()),
+            read_slots: tokio::sync::Semaphore::new(READERS),
             notices,
             watcher: Mutex::new(watcher),
             claim_after: Mutex::new(HashMap::new()),
@@ -168,6 +175,11 @@ impl SqliteStore {
         if lock(&self.writer).is_none() {
             return Err(StoreError::Closed);
         }
+        let _slot = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pooled = lock(&self.readers).pop();
         let connection = match pooled {
             Some(connection) => connection,
@@ -183,7 +195,7 @@ impl SqliteStore {
             message: error.to_string(),
         })?;
         let mut readers = lock(&self.readers);
-        if readers.len() < 4 {
+        if readers.len() < READERS {
             readers.push(connection);
         }
         outcome
@@ -206,7 +218,7 @@ impl SqliteStore {
         };
         let outcome = op(&connection);
         let mut readers = lock(&self.readers);
-        if readers.len() < 4 {
+        if readers.len() < READERS {
             readers.push(connection);
         }
         outcome
