@@ -48,6 +48,26 @@ impl Caller {
         }
     }
 
+    /// The tenant a request acts for: the caller's own when it is scoped to one (asking for
+    /// another is refused with 403, saying it cannot `what` of that tenant), else what it asked.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`] when a tenant token asks for another tenant.
+    pub fn tenant_for(
+        &self,
+        asked: Option<String>,
+        what: &str,
+    ) -> Result<Option<String>, ApiError> {
+        match (self.tenant(), asked) {
+            (Some(own), Some(asked)) if own != asked => Err(ApiError::Forbidden(format!(
+                "token {} is scoped to tenant {own} and cannot {what} of tenant {asked}",
+                self.label()
+            ))),
+            (Some(own), _) => Ok(Some(own.to_owned())),
+            (None, asked) => Ok(asked),
+        }
+    }
+
     /// A name for logs and metrics: `admin` or the token's id.
     pub fn label(&self) -> &str {
         match self {

@@ -120,16 +120,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let transport = Transport::of(&headers, upgrade)?;
     let resume = resume_point(&headers, query.after.as_deref())?;
-    let tenant = match (caller.tenant(), query.tenant) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::Forbidden(format!(
-                "token {} is scoped to tenant {own} and cannot follow jobs of tenant {asked}",
-                caller.label()
-            )))
-        }
-        (Some(own), _) => Some(own.to_owned()),
-        (None, asked) => asked,
-    };
+    let tenant = caller.tenant_for(query.tenant, "follow jobs")?;
     let filter = ChangeFilter {
         job: None,
         tenant,
@@ -156,7 +147,16 @@ pub async fn list(
             format!("{limit} is out of range; use 1 to {MAX_PAGE}"),
         ));
     }
-    let after = resume.unwrap_or(ChangeCursor::START);
+    page(&state, resume.unwrap_or(ChangeCursor::START), filter, limit).await
+}
+
+/// A JSON page of the changes after `after`.
+async fn page(
+    state: &AppState,
+    after: ChangeCursor,
+    filter: ChangeFilter,
+    limit: usize,
+) -> Result<Response, ApiError> {
     let changes = state.queue.changes(after, filter, limit).await?;
     let next_after = changes
         .last()
@@ -205,16 +205,7 @@ pub async fn job(
             stream(queue, filter, after, true, sender)
         }));
     }
-    let changes = state.queue.changes(after, filter, 1).await?;
-    let next_after = changes
-        .last()
-        .map_or(after, |change| change.cursor)
-        .to_string();
-    Ok(Json(ChangePage {
-        changes: changes.iter().map(view).collect(),
-        next_after,
-    })
-    .into_response())
+    page(&state, after, filter, 1).await
 }
 
 /// Sends changes as `job` events; a stream of one job ends with `end` and the final status.

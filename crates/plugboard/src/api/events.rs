@@ -112,22 +112,6 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
-/// The tenant a caller acts for: its own when scoped (asking for another is refused).
-fn tenant_for(
-    caller: &Caller,
-    asked: Option<String>,
-    what: &str,
-) -> Result<Option<String>, ApiError> {
-    match (caller.tenant(), asked) {
-        (Some(own), Some(asked)) if own != asked => Err(ApiError::Forbidden(format!(
-            "token {} is scoped to tenant {own} and cannot {what} of tenant {asked}",
-            caller.label()
-        ))),
-        (Some(own), _) => Ok(Some(own.to_owned())),
-        (None, asked) => Ok(asked),
-    }
-}
-
 /// Post an event: recorded before the answer, then one job per config subscribed to its type.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = PostEventBody,
     responses(
@@ -145,9 +129,11 @@ pub async fn post(
     JsonBody(body): JsonBody<PostEventBody>,
 ) -> Result<(StatusCode, Json<PostedEvent>), ApiError> {
     caller.require_write()?;
-    let tenant = tenant_for(&caller, body.tenant, "post events")?.ok_or_else(|| {
-        ApiError::invalid("/tenant", "is required: the tenant the event belongs to")
-    })?;
+    let tenant = caller
+        .tenant_for(body.tenant, "post events")?
+        .ok_or_else(|| {
+            ApiError::invalid("/tenant", "is required: the tenant the event belongs to")
+        })?;
     let posted = state
         .events
         .post(PostEvent {
@@ -209,7 +195,7 @@ pub async fn list(
             format!("{limit} is out of range; use 1 to {MAX_PAGE}"),
         ));
     }
-    let tenant = tenant_for(&caller, query.tenant, "list events")?;
+    let tenant = caller.tenant_for(query.tenant, "list events")?;
     let before_id = query
         .cursor
         .as_deref()

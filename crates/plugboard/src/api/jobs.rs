@@ -273,16 +273,7 @@ pub async fn create(
         })?;
     }
     let mut payload = body.payload;
-    let tenant = match (caller.tenant(), body.tenant) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::Forbidden(format!(
-                "token {} is scoped to tenant {own} and cannot enqueue jobs of tenant {asked}",
-                caller.label()
-            )))
-        }
-        (Some(own), _) => Some(own.to_owned()),
-        (None, asked) => asked,
-    };
+    let tenant = caller.tenant_for(body.tenant, "enqueue jobs")?;
     if body.kind == PLUGIN_RUN {
         // The plugin learns its tenant from the payload: it must agree with the job's.
         match (payload.get("tenant").and_then(Value::as_str), &tenant) {
@@ -366,16 +357,7 @@ pub async fn list(
         .map(str::parse::<JobStatus>)
         .transpose()
         .map_err(|reason| ApiError::invalid("status", reason))?;
-    let tenant = match (caller.tenant(), query.tenant) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::Forbidden(format!(
-                "token {} is scoped to tenant {own} and cannot list jobs of tenant {asked}",
-                caller.label()
-            )))
-        }
-        (Some(own), _) => Some(own.to_owned()),
-        (None, asked) => asked,
-    };
+    let tenant = caller.tenant_for(query.tenant, "list jobs")?;
     let before_id = query
         .cursor
         .as_deref()
