@@ -98,6 +98,9 @@ pub struct SettingsArgs {
     /// How long runs on a replaced or disabled plugin version may take to finish before it is stopped, in ms [default: 30000]
     #[arg(long, env = "PLUGBOARD_PLUGIN_DRAIN_GRACE_MS", value_name = "MS")]
     pub plugin_drain_grace_ms: Option<u64>,
+    /// How often a node looks for plugin changes made by admin jobs on other nodes, in ms [default: 5000]
+    #[arg(long, env = "PLUGBOARD_PLUGIN_SYNC_INTERVAL_MS", value_name = "MS")]
+    pub plugin_sync_interval_ms: Option<u64>,
     /// API requests a second each token may make, beyond the burst; 0 turns the limit off [default: 50]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_TOKEN", value_name = "N")]
     pub rate_limit_per_token: Option<u32>,
@@ -142,6 +145,7 @@ struct FileSettings {
     package_download_timeout_ms: Option<u64>,
     package_stall_timeout_ms: Option<u64>,
     plugin_drain_grace_ms: Option<u64>,
+    plugin_sync_interval_ms: Option<u64>,
     rate_limit_per_token: Option<u32>,
     rate_limit_per_address: Option<u32>,
     rate_limit_burst: Option<u32>,
@@ -187,6 +191,8 @@ pub struct Settings {
     pub packages: PackageLimits,
     /// `plugin_drain_grace_ms`.
     pub plugin_drain_grace: Duration,
+    /// `plugin_sync_interval_ms`.
+    pub plugin_sync_interval: Duration,
     /// `rate_limit_*`.
     pub rate_limits: RateLimitSettings,
     /// `api_body_limit_kb`, in bytes.
@@ -344,6 +350,11 @@ impl Settings {
                 args.plugin_drain_grace_ms,
                 file.plugin_drain_grace_ms,
                 30_000,
+            ),
+            plugin_sync_interval: ms(
+                args.plugin_sync_interval_ms,
+                file.plugin_sync_interval_ms,
+                5_000,
             ),
             rate_limits: RateLimitSettings {
                 per_token: args

@@ -157,6 +157,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             Duration::from_secs(2),
             background_stop.clone(),
         ),
+        // Admin actions that ran on another node reach this one within seconds.
+        installer.converge_every(settings.plugin_sync_interval, background_stop.clone()),
     ];
     // This node in the nodes table: registered before it answers, heartbeating with the leases'
     // interval, marked stopped at a clean shutdown.

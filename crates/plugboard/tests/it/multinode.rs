@@ -147,10 +147,33 @@ async fn both_nodes_are_listed_and_a_killed_one_becomes_gone() {
     schema.drop().await;
 }
 
+/// Waits until node `id`, as `GET /api/v1/nodes/{id}` on `host` shows it, does or does not run
+/// `plugin`.
+async fn wait_for_plugin_on(host: &TestHost, id: &str, plugin: &str, running: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = host.get(&format!("/api/v1/nodes/{id}"));
+        assert_eq!(status, 200, "{body}");
+        let node: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let listed = node["plugins"]
+            .as_array()
+            .is_some_and(|plugins| plugins.iter().any(|listed| listed == plugin));
+        if listed == running {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} should {}run {plugin}: {node}",
+            if running { "" } else { "not " }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_package_uploaded_to_one_node_is_installed_by_another() {
+async fn admin_actions_on_one_node_reach_the_others_without_a_restart() {
     let Some(schema) =
-        PostgresSchema::new("a_package_uploaded_to_one_node_is_installed_by_another")
+        PostgresSchema::new("admin_actions_on_one_node_reach_the_others_without_a_restart")
     else {
         return;
     };
@@ -159,10 +182,11 @@ async fn a_package_uploaded_to_one_node_is_installed_by_another() {
         let mut flags: Vec<String> = FAST_LEASES.iter().map(|s| s.to_string()).collect();
         flags.extend(schema.flags());
         flags.extend(["--queues".to_string(), queues.to_string()]);
+        flags.extend(["--plugin-sync-interval-ms".to_string(), "200".to_string()]);
         flags
     };
     // Node A receives the upload but works no `default` queue, where admin jobs go: node B runs
-    // the install.
+    // the install, and every action after it.
     let (flags_a, flags_b) = (flags_for("elsewhere=1"), flags_for("default=2"));
     let (data_a, data_b, work) = (temp_dir(), temp_dir(), temp_dir());
     let node_a = TestHost::start(
@@ -221,6 +245,67 @@ async fn a_package_uploaded_to_one_node_is_installed_by_another() {
             "no upload left in {}: {left:?}",
             data.display()
         );
+    }
+
+    // Node A follows the registry: it starts the plugin B installed, then stops it when it is
+    // disabled, and removes it when it is uninstalled, all without a restart.
+    let (id_a, id_b) = (node_a.worker_id(), node_b.worker_id());
+    wait_for_plugin_on(&node_a, &id_b, "scripted", true).await;
+    wait_for_plugin_on(&node_a, &id_a, "scripted", true).await;
+    assert!(data_a
+        .path()
+        .join("plugins/scripted/1.0.0/plugin.toml")
+        .is_file());
+    let client = reqwest::Client::new();
+    let act = |method: reqwest::Method, path: &str| {
+        let request = client
+            .request(
+                method,
+                format!("http://{}/api/v1/plugins/scripted{path}", node_a.address),
+            )
+            .bearer_auth(&node_a.admin_token);
+        async move {
+            let response = request.send().await.expect("node A answers");
+            assert_eq!(response.status(), 202);
+            let job: serde_json::Value =
+                serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            JobId(job["id"].as_i64().unwrap())
+        }
+    };
+    let disable = act(reqwest::Method::POST, "/disable").await;
+    wait_all(
+        &store,
+        &[disable],
+        JobStatus::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_for_plugin_on(&node_a, &id_a, "scripted", false).await;
+    let enable = act(reqwest::Method::POST, "/enable").await;
+    wait_all(
+        &store,
+        &[enable],
+        JobStatus::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_for_plugin_on(&node_a, &id_a, "scripted", true).await;
+    let uninstall = act(reqwest::Method::DELETE, "").await;
+    wait_all(
+        &store,
+        &[uninstall],
+        JobStatus::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_for_plugin_on(&node_a, &id_a, "scripted", false).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while data_a.path().join("plugins/scripted").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "node A removes the uninstalled plugin's folder"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     store.close().await;
     assert!(node_a.terminate().success());

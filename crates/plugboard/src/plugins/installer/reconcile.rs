@@ -9,6 +9,9 @@
 //!   its folder is missing. One that cannot be is marked failed with the reason.
 //! - Folders in `plugins/` of plugins the registry does not know (an uninstall interrupted
 //!   after its row went) are removed.
+//!
+//! Then, while `serve` runs, [`Installer::converge`] follows the registry every few seconds, so
+//! that an admin action that ran on another node reaches this one without a restart.
 
 use serde::Serialize;
 
@@ -119,5 +122,171 @@ impl Installer {
             })?;
         self.watch_failures(&row.id);
         Ok(())
+    }
+}
+
+/// What one pass of [`Installer::converge`] changed on this node.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConvergeReport {
+    /// `id version` of what was started or switched to.
+    pub started: Vec<String>,
+    /// Plugins stopped because the registry says disabled or no longer lists them.
+    pub stopped: Vec<String>,
+    /// `(id version, reason)` of what could not be started (tried again on a later pass).
+    pub failed: Vec<(String, String)>,
+}
+
+impl ConvergeReport {
+    pub fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.stopped.is_empty() && self.failed.is_empty()
+    }
+}
+
+impl Installer {
+    /// Brings the plugins this node runs in line with the registry while `serve` runs: what an
+    /// admin job on another node installed, updated, rolled back, enabled, disabled or
+    /// uninstalled. A plugin whose admin lock is held is left to the job holding it; a version
+    /// that fails to start here is logged and tried again on a later pass, without marking it
+    /// failed for every node. Plugins loaded with `--plugin` are never touched.
+    ///
+    /// # Errors
+    /// Only when the store cannot be read.
+    pub async fn converge(&self) -> Result<ConvergeReport, InstallError> {
+        self.converge_skipping(&std::collections::HashSet::new())
+            .await
+    }
+
+    /// [`Installer::converge`], leaving out the `id version`s in `skip` (they failed to start
+    /// here a moment ago).
+    async fn converge_skipping(
+        &self,
+        skip: &std::collections::HashSet<String>,
+    ) -> Result<ConvergeReport, InstallError> {
+        let mut report = ConvergeReport::default();
+        let rows = self.store.plugin_list().await?;
+        for row in &rows {
+            let running = match self.host.origin(&row.id) {
+                Some(Origin::Development { .. }) => continue,
+                Some(Origin::Installed { version }) => Some(version),
+                None => None,
+            };
+            let wanted = match (&row.active_version, row.state) {
+                (Some(version), PluginState::Enabled) => Some(version.clone()),
+                (Some(_), PluginState::Disabled) => None,
+                // Installing (its job finishes it) or failed (an admin decides): leave it.
+                _ => continue,
+            };
+            if running == wanted {
+                continue;
+            }
+            if self.store.plugin_lock_holder(&row.id).await?.is_some() {
+                continue;
+            }
+            match wanted {
+                Some(version) if skip.contains(&format!("{} {version}", row.id)) => {}
+                Some(version) => match self.start_here(&row.id, &version).await {
+                    Ok(()) => report.started.push(format!("{} {version}", row.id)),
+                    Err(error) => report
+                        .failed
+                        .push((format!("{} {version}", row.id), error.to_string())),
+                },
+                None => {
+                    self.stop_here(&row.id);
+                    report.stopped.push(row.id.clone());
+                }
+            }
+        }
+        let known: std::collections::HashSet<&str> =
+            rows.iter().map(|row| row.id.as_str()).collect();
+        for id in self.host.ids() {
+            if known.contains(id.as_str())
+                || !matches!(self.host.origin(&id), Some(Origin::Installed { .. }))
+                || self.store.plugin_lock_holder(&id).await?.is_some()
+            {
+                continue;
+            }
+            // Uninstalled elsewhere: stop it and remove its folder here (its data follows the
+            // uninstall's choice, made where it ran).
+            self.stop_here(&id);
+            let folder = self.config.plugins_dir.join(&id);
+            if folder.exists() {
+                let _ = std::fs::remove_dir_all(&folder);
+            }
+            report.stopped.push(id);
+        }
+        Ok(report)
+    }
+
+    /// Starts `version` of `id` here (unpacked from the store when its folder is missing) and
+    /// switches to it; the version it replaces drains in the background.
+    async fn start_here(&self, id: &str, version: &str) -> Result<(), InstallError> {
+        let dir = self.ensure_version_dir(id, version).await?;
+        let started =
+            self.host
+                .start_version(&dir)
+                .await
+                .map_err(|reason| InstallError::StartFailed {
+                    plugin: id.to_owned(),
+                    version: version.to_owned(),
+                    reason,
+                    outcome: "this node tries again shortly".to_owned(),
+                })?;
+        if let Some(old) = self.host.switch(started) {
+            tokio::spawn(crate::plugins::host::drain(old, self.config.drain_grace));
+        }
+        self.watch_failures(id);
+        Ok(())
+    }
+
+    /// Takes `id` out of this node; its runs in flight finish (within the drain grace) in the
+    /// background.
+    fn stop_here(&self, id: &str) {
+        if let Some(supervisor) = self.host.unload(id) {
+            tokio::spawn(crate::plugins::host::drain(
+                supervisor,
+                self.config.drain_grace,
+            ));
+        }
+    }
+
+    /// Runs [`Installer::converge`] every `every` until `stop`, logging what each pass changed.
+    pub fn converge_every(
+        self: &std::sync::Arc<Self>,
+        every: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let installer = self.clone();
+        tokio::spawn(async move {
+            // A version that will not start here is tried again a minute later.
+            let mut resting: std::collections::HashMap<String, tokio::time::Instant> =
+                std::collections::HashMap::new();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                let now = tokio::time::Instant::now();
+                resting.retain(|_, until| *until > now);
+                let skip = resting.keys().cloned().collect();
+                match installer.converge_skipping(&skip).await {
+                    Ok(report) if !report.is_empty() => {
+                        for started in &report.started {
+                            tracing::info!(plugin = %started, "following the registry: started here");
+                        }
+                        for stopped in &report.stopped {
+                            tracing::info!(plugin = %stopped, "following the registry: stopped here");
+                        }
+                        for (plugin, reason) in report.failed {
+                            tracing::error!(%plugin, %reason, "following the registry: cannot start it here; trying again in a minute");
+                            resting.insert(plugin, now + std::time::Duration::from_secs(60));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "following the registry failed; trying again");
+                    }
+                }
+            }
+        })
     }
 }
