@@ -136,8 +136,17 @@ pub async fn list(
             None => state.queue.change_head().await?,
         };
         let queue = state.queue.clone();
-        return Ok(transport.respond(&state, move |sender| {
-            stream(queue, filter, from, false, sender)
+        return Ok(transport.respond(&state, move |sender| async move {
+            // Where the stream starts, as a position: a client that drops before the first change
+            // resumes from here (SSE clients do by themselves, it being the last event id).
+            let start = StreamEvent {
+                event: "start",
+                id: Some(from.to_string()),
+                data: serde_json::json!({}),
+            };
+            if sender.send(start).await.is_ok() {
+                stream(queue, filter, from, false, sender).await;
+            }
         }));
     }
     let limit = query.limit.unwrap_or(100);
@@ -216,6 +225,7 @@ async fn stream(
     one_job: bool,
     sender: mpsc::Sender<StreamEvent>,
 ) {
+    let filter_job = filter.job;
     let mut changes = queue.follow_changes(filter, after, one_job);
     let mut last_status = None;
     while let Some(change) = changes.recv().await {
@@ -235,7 +245,16 @@ async fn stream(
             return;
         }
     }
-    if let (true, Some((status, error))) = (one_job, last_status) {
+    if !one_job {
+        return;
+    }
+    // A stream resumed after the job's last change sent no change: its end says how it ended.
+    let last_status = match (last_status, filter_job) {
+        (Some(last), _) => Some(last),
+        (None, Some(id)) => queue.get(id).await.ok().map(|job| (job.status, job.error)),
+        (None, None) => None,
+    };
+    if let Some((status, error)) = last_status {
         if status.is_finished() {
             let _ = sender
                 .send(StreamEvent {

@@ -104,7 +104,9 @@ impl Transport {
     {
         let (sender, receiver) = mpsc::channel(64);
         let stop = state.stop.clone();
-        let task = tokio::spawn(producer(sender));
+        // The producer ends with the response: a client that leaves (or an upgrade that never
+        // happens) stops it at once, not at its next event.
+        let task = AbortOnDrop(tokio::spawn(producer(sender)));
         state.metrics.sse_opened();
         let guard = SseGuard(state.metrics.clone());
         match self {
@@ -113,21 +115,21 @@ impl Transport {
                     .protocols([WEBSOCKET_PROTOCOL])
                     .on_upgrade(move |socket| async move {
                         let _guard = guard;
+                        let _task = task;
                         pump(socket, receiver, stop).await;
-                        task.abort();
                     })
             }
             Transport::Sse | Transport::Page => {
                 let events = futures_util::stream::unfold(
-                    (receiver, stop, guard),
-                    |(mut receiver, stop, guard)| async move {
+                    (receiver, stop, guard, task),
+                    |(mut receiver, stop, guard, task)| async move {
                         let event = tokio::select! {
                             () = stop.cancelled() => None,
                             event = receiver.recv() => event,
                         }?;
                         Some((
                             Ok::<_, Infallible>(sse_event(event)),
-                            (receiver, stop, guard),
+                            (receiver, stop, guard, task),
                         ))
                     },
                 );
@@ -141,6 +143,15 @@ impl Transport {
                 response
             }
         }
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

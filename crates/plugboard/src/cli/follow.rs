@@ -116,22 +116,44 @@ pub async fn stream_changes(
     mut on_change: impl FnMut(&str, &Value) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let mut last = after;
-    for _ in 0..=RECONNECTS {
+    let mut failures = 0u32;
+    let mut connected = false;
+    loop {
         let separator = if path.contains('?') { '&' } else { '?' };
         let address = match &last {
             Some(position) => format!("{path}{separator}after={position}"),
             None => path.to_owned(),
         };
-        let response = client
+        // A refusal at the first request is the answer (a wrong token, no such job); once the
+        // stream ran, a failing reconnect (a server restarting) is tried again.
+        let response = match client
             .send(Method::GET, &address, None, Some("text/event-stream"))
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            Err(error) if failures == 0 && !connected => return Err(error),
+            Err(error) => {
+                failures += 1;
+                if failures > RECONNECTS {
+                    return Err(error.context(resume_hint(last.as_deref())));
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(failures))).await;
+                continue;
+            }
+        };
+        connected = true;
         let ended = read_events(response, |event, id, data| match event {
+            "start" => {
+                last = id.map(str::to_owned).or(last.take());
+                Ok(false)
+            }
             "job" => {
                 let job: Value = serde_json::from_str(data)
                     .context("the server sent a change that is not JSON")?;
                 let position = id.unwrap_or_default().to_owned();
                 let done = on_change(&position, &job)?;
                 last = Some(position);
+                failures = 0;
                 Ok(done)
             }
             "end" => Ok(true),
@@ -142,8 +164,22 @@ pub async fn stream_changes(
         if ended {
             return Ok(());
         }
+        failures += 1;
+        if failures > RECONNECTS {
+            anyhow::bail!("{}", resume_hint(last.as_deref()));
+        }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(failures))).await;
     }
-    anyhow::bail!("the change stream kept dropping; try again")
+}
+
+/// What to say when a change stream cannot be kept open.
+fn resume_hint(last: Option<&str>) -> String {
+    match last {
+        Some(position) => {
+            format!("the change stream kept dropping; resume with --after {position}")
+        }
+        None => "the change stream kept dropping; try again".to_owned(),
+    }
 }
 
 /// How progress is shown: a bar on a terminal, plain lines elsewhere.

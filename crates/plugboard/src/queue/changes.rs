@@ -184,6 +184,9 @@ impl Stream {
         if let Next::Done = self.catch_up(&mut last).await? {
             return Ok(());
         }
+        if self.until_finished && self.already_finished(last).await? {
+            return Ok(());
+        }
         loop {
             let page = tokio::select! {
                 () = self.sender.closed() => return Ok(()),
@@ -209,6 +212,22 @@ impl Stream {
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             }
         }
+    }
+
+    /// For a stream of one job resumed at or after its last change: whether that job has
+    /// finished, so that there is nothing left to wait for.
+    async fn already_finished(&self, last: ChangeCursor) -> Result<bool, QueueError> {
+        if self.filter.job.is_none() {
+            return Ok(false);
+        }
+        let latest = self
+            .hub
+            .store
+            .job_changes(ChangeCursor::START, self.filter.clone(), 1)
+            .await?;
+        Ok(latest
+            .first()
+            .is_some_and(|change| change.cursor <= last && change.job.status.is_finished()))
     }
 
     /// Reads from the store until no more changes are readable.

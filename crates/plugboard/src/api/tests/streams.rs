@@ -273,6 +273,23 @@ async fn websocket_follows_one_job_to_its_end_with_the_subprotocol_token(store: 
     assert_eq!(end["event"], json!("end"));
     assert_eq!(end["data"]["status"], json!("succeeded"));
 
+    // A client that comes back after the last change (a browser's EventSource reconnects by
+    // itself after `end`) is told at once how the job ended, and the stream closes.
+    let last_change = ids.last().unwrap().to_string();
+    let resumed = sse(
+        &server,
+        &format!("/api/v1/jobs/{id}/changes"),
+        ADMIN,
+        Some(&last_change),
+    )
+    .await;
+    let events = read_events(resumed, |event| event.1 == "end").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&events[0].2).unwrap()["status"],
+        json!("succeeded")
+    );
+
     // Without a token the upgrade is refused with 401.
     let url = format!(
         "{}/api/v1/jobs/{id}/changes",

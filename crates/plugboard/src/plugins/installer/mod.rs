@@ -159,6 +159,9 @@ pub struct Installer {
     store: Arc<dyn Store>,
     host: Arc<PluginHost>,
     config: InstallerConfig,
+    /// Per plugin, held by an admin action running on this node and by [`Installer::converge`]
+    /// while it changes that plugin here, so the two never act on one plugin at once.
+    local: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Installer {
@@ -167,6 +170,7 @@ impl Installer {
             store,
             host,
             config,
+            local: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -388,56 +392,66 @@ impl JobHandler for AdminJob {
             .and_then(Value::as_str)
             .filter(|_| matches!(self.action, Action::Install | Action::Update))
             .and_then(|source| uploads::UploadedSource::of(source, &installer.config.plugins_dir));
-        let mut payload = payload;
-        if let Some(upload) = upload.as_ref() {
-            if let Err(message) = upload.fetch(installer.store.as_ref()).await {
-                let _ = context
-                    .log(crate::store::LogLevel::Error, message.clone())
-                    .await;
-                return Err(JobError::permanent(message));
-            }
-            payload["source"] = Value::String(upload.path().display().to_string());
-        }
-        let outcome = match self.action {
-            Action::Install => {
-                let install: InstallPayload = parse_payload(&payload, "").map_err(parse_error)?;
-                installer.install(&context, install).await
-            }
-            Action::Update => {
-                let update: UpdatePayload = parse_payload(&payload, "").map_err(parse_error)?;
-                installer.update(&context, update).await
-            }
-            Action::Uninstall => {
-                let uninstall: UninstallPayload =
-                    parse_payload(&payload, "").map_err(parse_error)?;
-                installer.uninstall(&context, uninstall).await
-            }
-            Action::Rollback | Action::Enable | Action::Disable | Action::RefreshMetadata => {
-                let plugin: PluginPayload = parse_payload(&payload, "").map_err(parse_error)?;
-                match self.action {
-                    Action::Rollback => installer.rollback(&context, &plugin.plugin).await,
-                    Action::Enable => installer.enable(&context, &plugin.plugin).await,
-                    Action::Disable => installer.disable(&context, &plugin.plugin).await,
-                    _ => installer.refresh_metadata(&context, &plugin.plugin).await,
-                }
-            }
-        };
-        let answer = match outcome {
-            Ok(result) => Ok(Some(result)),
-            Err(error) => {
-                let _ = context
-                    .log(crate::store::LogLevel::Error, error.to_string())
-                    .await;
-                let error = error.into_job_error();
-                let job = context.job();
-                if error.retryable && job.attempt < job.max_attempts {
-                    if let Some(upload) = upload.as_mut() {
+        // Whatever happens below, the upload is released after (kept only for a retry).
+        let answer = async {
+            let mut payload = payload;
+            if let Some(upload) = upload.as_mut() {
+                if let Err((message, retryable)) = upload.fetch(installer.store.as_ref()).await {
+                    let _ = context
+                        .log(crate::store::LogLevel::Error, message.clone())
+                        .await;
+                    let job = context.job();
+                    if retryable && job.attempt < job.max_attempts {
                         upload.keep();
+                        return Err(JobError::retryable(message));
+                    }
+                    return Err(JobError::permanent(message));
+                }
+                payload["source"] = Value::String(upload.path().display().to_string());
+            }
+            let outcome = match self.action {
+                Action::Install => {
+                    let install: InstallPayload =
+                        parse_payload(&payload, "").map_err(parse_error)?;
+                    installer.install(&context, install).await
+                }
+                Action::Update => {
+                    let update: UpdatePayload = parse_payload(&payload, "").map_err(parse_error)?;
+                    installer.update(&context, update).await
+                }
+                Action::Uninstall => {
+                    let uninstall: UninstallPayload =
+                        parse_payload(&payload, "").map_err(parse_error)?;
+                    installer.uninstall(&context, uninstall).await
+                }
+                Action::Rollback | Action::Enable | Action::Disable | Action::RefreshMetadata => {
+                    let plugin: PluginPayload = parse_payload(&payload, "").map_err(parse_error)?;
+                    match self.action {
+                        Action::Rollback => installer.rollback(&context, &plugin.plugin).await,
+                        Action::Enable => installer.enable(&context, &plugin.plugin).await,
+                        Action::Disable => installer.disable(&context, &plugin.plugin).await,
+                        _ => installer.refresh_metadata(&context, &plugin.plugin).await,
                     }
                 }
-                Err(error)
+            };
+            match outcome {
+                Ok(result) => Ok(Some(result)),
+                Err(error) => {
+                    let _ = context
+                        .log(crate::store::LogLevel::Error, error.to_string())
+                        .await;
+                    let error = error.into_job_error();
+                    let job = context.job();
+                    if error.retryable && job.attempt < job.max_attempts {
+                        if let Some(upload) = upload.as_mut() {
+                            upload.keep();
+                        }
+                    }
+                    Err(error)
+                }
             }
-        };
+        }
+        .await;
         if let Some(upload) = upload {
             upload.release(installer.store.as_ref()).await;
         }

@@ -39,14 +39,7 @@ impl Installer {
                 .map_err(InstallError::io("cannot empty", &staging))?;
         }
         std::fs::create_dir_all(&staging).map_err(InstallError::io("cannot create", &staging))?;
-        let retention =
-            i64::try_from(super::uploads::UPLOAD_RETENTION.as_micros()).unwrap_or(i64::MAX);
-        let cut =
-            crate::store::Timestamp(crate::store::Timestamp::now().0.saturating_sub(retention));
-        let pruned = self.store.upload_prune(cut).await?;
-        if pruned > 0 {
-            tracing::info!(pruned, "forgot uploaded packages whose jobs never ended");
-        }
+        self.prune_uploads().await?;
         let rows = self.store.plugin_list().await?;
         for row in &rows {
             let holder = self.store.plugin_lock_holder(&row.id).await?;
@@ -104,6 +97,19 @@ impl Installer {
             }
         }
         Ok(report)
+    }
+
+    /// Forgets uploaded packages older than [`super::uploads::UPLOAD_RETENTION`].
+    async fn prune_uploads(&self) -> Result<(), InstallError> {
+        let retention =
+            i64::try_from(super::uploads::UPLOAD_RETENTION.as_micros()).unwrap_or(i64::MAX);
+        let cut =
+            crate::store::Timestamp(crate::store::Timestamp::now().0.saturating_sub(retention));
+        let pruned = self.store.upload_prune(cut).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "forgot uploaded packages whose jobs never ended");
+        }
+        Ok(())
     }
 
     async fn start_at_boot(
@@ -164,57 +170,71 @@ impl Installer {
     ) -> Result<ConvergeReport, InstallError> {
         let mut report = ConvergeReport::default();
         let rows = self.store.plugin_list().await?;
-        for row in &rows {
-            let running = match self.host.origin(&row.id) {
-                Some(Origin::Development { .. }) => continue,
-                Some(Origin::Installed { version }) => Some(version),
-                None => None,
-            };
-            let wanted = match (&row.active_version, row.state) {
-                (Some(version), PluginState::Enabled) => Some(version.clone()),
-                (Some(_), PluginState::Disabled) => None,
-                // Installing (its job finishes it) or failed (an admin decides): leave it.
-                _ => continue,
-            };
-            if running == wanted {
+        let mut ids: std::collections::BTreeSet<String> =
+            rows.iter().map(|row| row.id.clone()).collect();
+        ids.extend(self.host.ids());
+        for id in ids {
+            let listed = rows.iter().find(|row| row.id == id);
+            if self.out_of_line(&id, listed).is_none() {
                 continue;
             }
-            if self.store.plugin_lock_holder(&row.id).await?.is_some() {
+            // Out of line by the list. Act only with this node's lock of the plugin (an admin
+            // action running here holds it) and on its row read again under that lock: the
+            // list may be older than an action that just ended here.
+            let Ok(_here) = self.local_lock(&id).try_lock_owned() else {
+                continue;
+            };
+            let row = self.store.plugin_get(&id).await?;
+            let Some(wanted) = self.out_of_line(&id, row.as_ref()) else {
+                continue;
+            };
+            if self.store.plugin_lock_holder(&id).await?.is_some() {
+                // An admin job on another node is at it; its outcome is read next time.
                 continue;
             }
             match wanted {
-                Some(version) if skip.contains(&format!("{} {version}", row.id)) => {}
-                Some(version) => match self.start_here(&row.id, &version).await {
-                    Ok(()) => report.started.push(format!("{} {version}", row.id)),
+                Some(version) if skip.contains(&format!("{id} {version}")) => {}
+                Some(version) => match self.start_here(&id, &version).await {
+                    Ok(()) => report.started.push(format!("{id} {version}")),
                     Err(error) => report
                         .failed
-                        .push((format!("{} {version}", row.id), error.to_string())),
+                        .push((format!("{id} {version}"), error.to_string())),
                 },
                 None => {
-                    self.stop_here(&row.id);
-                    report.stopped.push(row.id.clone());
+                    self.stop_here(&id);
+                    if row.is_none() {
+                        // Uninstalled elsewhere: its folder goes too (its data follows the
+                        // uninstall's choice, made where it ran).
+                        let folder = self.config.plugins_dir.join(&id);
+                        if folder.exists() {
+                            let _ = std::fs::remove_dir_all(&folder);
+                        }
+                    }
+                    report.stopped.push(id);
                 }
             }
         }
-        let known: std::collections::HashSet<&str> =
-            rows.iter().map(|row| row.id.as_str()).collect();
-        for id in self.host.ids() {
-            if known.contains(id.as_str())
-                || !matches!(self.host.origin(&id), Some(Origin::Installed { .. }))
-                || self.store.plugin_lock_holder(&id).await?.is_some()
-            {
-                continue;
-            }
-            // Uninstalled elsewhere: stop it and remove its folder here (its data follows the
-            // uninstall's choice, made where it ran).
-            self.stop_here(&id);
-            let folder = self.config.plugins_dir.join(&id);
-            if folder.exists() {
-                let _ = std::fs::remove_dir_all(&folder);
-            }
-            report.stopped.push(id);
-        }
         Ok(report)
+    }
+
+    /// What this node should run of plugin `id` when it differs from what it runs: `Some(Some(
+    /// version))` to start that version, `Some(None)` to stop it; `None` when it is in line or
+    /// is not this pass's to change (loaded with `--plugin`, being installed, or failed).
+    fn out_of_line(&self, id: &str, row: Option<&InstalledPlugin>) -> Option<Option<String>> {
+        let running = match self.host.origin(id) {
+            Some(Origin::Development { .. }) => return None,
+            Some(Origin::Installed { version }) => Some(version),
+            None => None,
+        };
+        let wanted = match row {
+            None => None,
+            Some(row) => match (&row.active_version, row.state) {
+                (Some(version), PluginState::Enabled) => Some(version.clone()),
+                (Some(_), PluginState::Disabled) => None,
+                _ => return None,
+            },
+        };
+        (running != wanted).then_some(wanted)
     }
 
     /// Starts `version` of `id` here (unpacked from the store when its folder is missing) and
@@ -260,6 +280,7 @@ impl Installer {
             // A version that will not start here is tried again a minute later.
             let mut resting: std::collections::HashMap<String, tokio::time::Instant> =
                 std::collections::HashMap::new();
+            let mut next_prune = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -267,6 +288,12 @@ impl Installer {
                 }
                 let now = tokio::time::Instant::now();
                 resting.retain(|_, until| *until > now);
+                if now >= next_prune {
+                    next_prune = now + std::time::Duration::from_secs(3600);
+                    if let Err(error) = installer.prune_uploads().await {
+                        tracing::warn!(%error, "pruning old uploads failed; trying again in an hour");
+                    }
+                }
                 let skip = resting.keys().cloned().collect();
                 match installer.converge_skipping(&skip).await {
                     Ok(report) if !report.is_empty() => {

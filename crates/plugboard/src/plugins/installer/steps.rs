@@ -112,10 +112,24 @@ impl Installer {
         plugin: &str,
         action: impl std::future::Future<Output = Result<T, InstallError>>,
     ) -> Result<T, InstallError> {
+        // The store's lock first: waiting for it says which job holds it. Then this node's,
+        // which a pass of `converge` may hold for a moment.
         self.lock(context, plugin).await?;
+        let here = self.local_lock(plugin).lock_owned().await;
         let outcome = action.await;
+        drop(here);
         self.unlock(context, plugin).await;
         outcome
+    }
+
+    /// This node's lock of `plugin` (see `Installer::local`).
+    pub(super) fn local_lock(&self, plugin: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(plugin.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// Gets the archive of `source` into `staging`, then checks `expected_sha256`.

@@ -6,8 +6,9 @@
 //! the store's copy first. The job removes both when it ends for good:
 //! it succeeded, failed without a retry left, was cancelled or timed out. A job that will be
 //! tried again keeps them. What a stopped or killed node left behind goes with the rest of
-//! `.staging/` when `serve` reconciles at start; copies in the store whose job never ended are
-//! pruned after [`UPLOAD_RETENTION`].
+//! `.staging/` when `serve` reconciles at start; copies in the store whose job never ended (it
+//! was cancelled while queued, or timed out) are pruned after [`UPLOAD_RETENTION`], at start and
+//! hourly while `serve` runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,24 +60,33 @@ impl UploadedSource {
     /// Writes the file on this node from the store's copy (whichever node received it).
     ///
     /// # Errors
-    /// What to tell the admin: the upload is gone (its job ended, or it was pruned), or it cannot
-    /// be written here.
-    pub(super) async fn fetch(&self, store: &dyn Store) -> Result<(), String> {
+    /// What to tell the admin, and whether another attempt may do better: the upload is gone
+    /// (its job ended, or it was pruned; not retryable), the store could not be read
+    /// (retryable), or it cannot be written here (retryable).
+    pub(super) async fn fetch(&self, store: &dyn Store) -> Result<(), (String, bool)> {
         let gone = || {
             "the uploaded package is gone (its job already ended, or it waited longer than the uploads are kept); upload it again".to_owned()
         };
         let (sha256, data) = store
             .upload_get(&self.name)
             .await
-            .map_err(|error| format!("cannot read the uploaded package from the store: {error}"))?
-            .ok_or_else(gone)?;
+            .map_err(|error| {
+                (
+                    format!("cannot read the uploaded package from the store: {error}"),
+                    true,
+                )
+            })?
+            .ok_or_else(|| (gone(), false))?;
         let actual: String = Sha256::digest(&data)
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
         if actual != sha256 {
-            return Err(format!(
-                "the stored copy of the upload has sha256 {actual}, not {sha256} as received; upload it again"
+            return Err((
+                format!(
+                    "the stored copy of the upload has sha256 {actual}, not {sha256} as received; upload it again"
+                ),
+                false,
             ));
         }
         // Written beside it and renamed: the file is whole whenever it is there.
@@ -98,7 +108,10 @@ impl UploadedSource {
         };
         write().map_err(|error| {
             let _ = std::fs::remove_file(&partial);
-            format!("cannot write {}: {error}", self.path.display())
+            (
+                format!("cannot write {}: {error}", self.path.display()),
+                true,
+            )
         })
     }
 

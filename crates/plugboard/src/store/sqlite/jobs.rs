@@ -134,14 +134,16 @@ pub(super) fn changes(
     filter: &ChangeFilter,
     limit: usize,
 ) -> Result<Vec<JobChange>, StoreError> {
-    let mut sql = format!(
-        "SELECT {COLUMNS}, change_seq FROM jobs \
-         WHERE change_seq >= ?1 AND NOT (change_seq = ?1 AND id <= ?2)"
-    );
-    let mut values: Vec<rusqlite::types::Value> = vec![after.seq.into(), after.id.into()];
+    // Two index seeks, merged: the rest of the position's own number (`change_seq = ?1 AND
+    // id > ?2`), then the numbers after it. A row-value `(change_seq, id) > (?1, ?2)` would seek
+    // on the number only and scan every job of a number shared by many (0 after the migration).
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![after.seq.into(), after.id.into(), limit.into()];
+    let mut filters = String::new();
     let mut add = |clause: &str, value: rusqlite::types::Value| {
         values.push(value);
-        sql.push_str(&format!(" AND {clause} = ?{}", values.len()));
+        filters.push_str(&format!(" AND {clause} = ?{}", values.len()));
     };
     if let Some(id) = filter.job {
         add("id", id.0.into());
@@ -156,8 +158,14 @@ pub(super) fn changes(
             add(column, value.clone().into());
         }
     }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    sql.push_str(&format!(" ORDER BY change_seq, id LIMIT {limit}"));
+    let sql = format!(
+        "SELECT * FROM (SELECT {COLUMNS}, change_seq FROM jobs \
+           WHERE change_seq = ?1 AND id > ?2{filters} ORDER BY id LIMIT ?3) \
+         UNION ALL \
+         SELECT * FROM (SELECT {COLUMNS}, change_seq FROM jobs \
+           WHERE change_seq > ?1{filters} ORDER BY change_seq, id LIMIT ?3) \
+         ORDER BY change_seq, id LIMIT ?3"
+    );
     let mut select = connection
         .prepare_cached(&sql)
         .map_err(backend_error("job_changes"))?;

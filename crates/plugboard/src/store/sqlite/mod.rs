@@ -29,7 +29,7 @@ mod writer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -98,7 +98,7 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     /// Reads on the blocking pool at once: a burst of readers (a thousand streams opening) waits
     /// here instead of taking a thread and a connection each.
-    read_slots: tokio::sync::Semaphore,
+    read_slots: Arc<tokio::sync::Semaphore>,
     notices: broadcast::Sender<StoreNotice>,
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Per queue, the tenant the last claim served: the next claim starts after it.
@@ -141,7 +141,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             writer_thread: Mutex::new(Some(writer_thread)),
             readers: Mutex::new(Vec::new()),
-            read_slots: tokio::sync::Semaphore::new(READERS),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             notices,
             watcher: Mutex::new(watcher),
             claim_after: Mutex::new(HashMap::new()),
@@ -175,9 +175,12 @@ impl SqliteStore {
         if lock(&self.writer).is_none() {
             return Err(StoreError::Closed);
         }
-        let _slot = self
+        // Held by the blocking read itself: a caller that gives up waiting does not free the
+        // slot before the read is done.
+        let slot = self
             .read_slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
         let pooled = lock(&self.readers).pop();
@@ -186,6 +189,7 @@ impl SqliteStore {
             None => open_connection(&self.path, self.synchronous)?,
         };
         let (connection, outcome) = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let outcome = op(&connection);
             (connection, outcome)
         })
