@@ -86,6 +86,9 @@ pub struct SettingsArgs {
     /// The most entries a plugin package may hold [default: 10000]
     #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_FILES", value_name = "COUNT")]
     pub package_max_files: Option<u64>,
+    /// How many versions of each plugin the store keeps for rollbacks and re-installs, the active and previous ones always among them; at least 2 [default: 5]
+    #[arg(long, env = "PLUGBOARD_PACKAGE_KEEP_VERSIONS", value_name = "COUNT")]
+    pub package_keep_versions: Option<u64>,
     /// How many times its archive a package may unpack to, once above 16 MiB [default: 200]
     #[arg(long, env = "PLUGBOARD_PACKAGE_MAX_RATIO", value_name = "RATIO")]
     pub package_max_ratio: Option<u64>,
@@ -141,6 +144,7 @@ struct FileSettings {
     package_max_mb: Option<u64>,
     package_max_unpacked_mb: Option<u64>,
     package_max_files: Option<u64>,
+    package_keep_versions: Option<u64>,
     package_max_ratio: Option<u64>,
     package_download_timeout_ms: Option<u64>,
     package_stall_timeout_ms: Option<u64>,
@@ -189,6 +193,8 @@ pub struct Settings {
     pub keep_finished: Option<u64>,
     /// Limits of plugin packages (`package_*`).
     pub packages: PackageLimits,
+    /// `package_keep_versions`.
+    pub package_keep_versions: usize,
     /// `plugin_drain_grace_ms`.
     pub plugin_drain_grace: Duration,
     /// `plugin_sync_interval_ms`.
@@ -281,6 +287,16 @@ impl Settings {
                 lease.as_millis()
             );
         }
+        let package_keep_versions = args
+            .package_keep_versions
+            .or(file.package_keep_versions)
+            .unwrap_or(5);
+        if package_keep_versions < 2 {
+            bail!(
+                "package_keep_versions is {package_keep_versions} and must be at least 2: the active version and the one a rollback returns to"
+            );
+        }
+        let package_keep_versions = usize::try_from(package_keep_versions).unwrap_or(usize::MAX);
         let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(168);
         let keep_finished = args.keep_finished.or(file.keep_finished).unwrap_or(0);
         let settings = Settings {
@@ -351,6 +367,7 @@ impl Settings {
                 file.plugin_drain_grace_ms,
                 30_000,
             ),
+            package_keep_versions,
             plugin_sync_interval: ms(
                 args.plugin_sync_interval_ms,
                 file.plugin_sync_interval_ms,

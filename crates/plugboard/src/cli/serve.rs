@@ -82,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             plugins_dir,
             limits: settings.packages.clone(),
             drain_grace: settings.plugin_drain_grace,
+            keep_versions: settings.package_keep_versions,
         },
     ));
     let report = installer

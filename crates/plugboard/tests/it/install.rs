@@ -506,3 +506,57 @@ async fn enabling_a_failed_plugin_says_why_it_failed_until_it_is_disabled_and_en
     store.close().await;
     assert!(host.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_beyond_the_kept_count_are_forgotten_but_never_the_active_or_previous() {
+    let data = temp_dir();
+    let work = temp_dir();
+    let server = PackageServer::start().await;
+    let urls: Vec<String> = ["1.0.0", "1.1.0", "1.2.0"]
+        .iter()
+        .map(|version| {
+            server.serve(
+                &format!("scripted-{version}.tar.gz"),
+                Route::Whole(tar_gz(&scripted_package(work.path(), version, "ok"))),
+            )
+        })
+        .collect();
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--package-keep-versions", "2"]);
+    let host = TestHost::start(data.path(), &flags);
+    assert_ok(
+        &plugin_command(data.path(), &["install", &urls[0]]),
+        "install",
+    );
+    assert_ok(
+        &plugin_command(data.path(), &["update", "scripted", &urls[1]]),
+        "update to 1.1.0",
+    );
+    let out = plugin_command(data.path(), &["update", "scripted", &urls[2]]);
+    assert_ok(&out, "update to 1.2.0");
+    assert!(
+        printed(&out).contains("forgot version 1.0.0 of scripted"),
+        "{}",
+        printed(&out)
+    );
+    let store = sqlite_store(data.path()).await;
+    let kept: Vec<String> = store
+        .package_list("scripted")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| info.version)
+        .collect();
+    assert_eq!(kept, ["1.1.0", "1.2.0"]);
+    assert!(!data.path().join("plugins/scripted/1.0.0").exists());
+    // The previous version is kept, so a rollback still works, and forgets nothing it needs.
+    assert_ok(
+        &plugin_command(data.path(), &["rollback", "scripted"]),
+        "rollback",
+    );
+    let row = store.plugin_get("scripted").await.unwrap().unwrap();
+    assert_eq!(row.active_version.as_deref(), Some("1.1.0"));
+    assert_eq!(store.package_list("scripted").await.unwrap().len(), 2);
+    store.close().await;
+    assert!(host.terminate().success());
+}

@@ -371,6 +371,8 @@ impl Installer {
                 .await;
             }
         }
+        self.forget_old_versions(context, &id, &[&version, &active])
+            .await;
         Ok(json!({
             "plugin": id,
             "version": version,

@@ -71,6 +71,9 @@ pub struct InstallerConfig {
     /// How long runs in flight on a replaced, disabled or uninstalled version may take to finish
     /// before its processes are stopped. Default 30 s.
     pub drain_grace: Duration,
+    /// How many versions of a plugin the store keeps (the active and previous ones always among
+    /// them); older ones are forgotten after an update or rollback. At least 2; default 5.
+    pub keep_versions: usize,
 }
 
 /// Why an admin action failed. Messages say what to do.

@@ -122,6 +122,44 @@ impl Installer {
         outcome
     }
 
+    /// Forgets the oldest kept versions of `id` beyond `InstallerConfig::keep_versions`, never
+    /// one of `keep` (the active and previous versions): their archives in the store and their
+    /// folders on this node (other nodes keep an unused folder of it until it is removed by hand).
+    /// Failing to is logged, never fatal: the action it follows has succeeded.
+    pub(super) async fn forget_old_versions(&self, context: &JobContext, id: &str, keep: &[&str]) {
+        let kept = match self.store.package_list(id).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                tracing::warn!(plugin = %id, %error, "listing kept versions failed; nothing forgotten");
+                return;
+            }
+        };
+        // Oldest first, as the store lists them.
+        let mut surplus = kept.len().saturating_sub(self.config.keep_versions);
+        for info in &kept {
+            if surplus == 0 {
+                break;
+            }
+            if keep.contains(&info.version.as_str()) {
+                continue;
+            }
+            if let Err(error) = self.store.package_delete(id, &info.version).await {
+                tracing::warn!(plugin = %id, version = %info.version, %error, "forgetting an old version failed");
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(self.version_dir(id, &info.version));
+            surplus -= 1;
+            self.note(
+                context,
+                format!(
+                    "forgot version {} of {id} (keeping the newest {}, package_keep_versions)",
+                    info.version, self.config.keep_versions
+                ),
+            )
+            .await;
+        }
+    }
+
     /// This node's lock of `plugin` (see `Installer::local`).
     pub(super) fn local_lock(&self, plugin: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.local
