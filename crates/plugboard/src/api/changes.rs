@@ -13,14 +13,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::jobs::{parse_id, visible_job, JobView};
 use super::problem::{ApiError, Problem, QueryParams};
-use super::streams::{StreamEvent, Transport};
+use super::streams::{render, StreamEvent, Transport};
 use super::AppState;
 use crate::queue::Queue;
 use crate::store::{ChangeCursor, ChangeFilter, JobChange};
@@ -139,11 +138,7 @@ pub async fn list(
         return Ok(transport.respond(&state, move |sender| async move {
             // Where the stream starts, as a position: a client that drops before the first change
             // resumes from here (SSE clients do by themselves, it being the last event id).
-            let start = StreamEvent {
-                event: "start",
-                id: Some(from.to_string()),
-                data: serde_json::json!({}),
-            };
+            let start = StreamEvent::new("start", Some(from.to_string()), &serde_json::json!({}));
             if sender.send(start).await.is_ok() {
                 stream(queue, filter, from, false, sender).await;
             }
@@ -232,11 +227,12 @@ async fn stream(
         let event = match change {
             Ok(change) => {
                 last_status = Some((change.job.status, change.job.error.clone()));
+                // Rendered once per change for every stream of this node that sends it.
+                let data = change.rendered(|change| render(&JobView::from(change.job.clone())));
                 StreamEvent {
                     event: "job",
                     id: Some(change.cursor.to_string()),
-                    data: serde_json::to_value(JobView::from(change.job.clone()))
-                        .unwrap_or(Value::Null),
+                    data,
                 }
             }
             Err(error) => StreamEvent::error(ApiError::from(error)),
@@ -257,11 +253,11 @@ async fn stream(
     if let Some((status, error)) = last_status {
         if status.is_finished() {
             let _ = sender
-                .send(StreamEvent {
-                    event: "end",
-                    id: None,
-                    data: serde_json::json!({"status": status.as_str(), "error": error}),
-                })
+                .send(StreamEvent::new(
+                    "end",
+                    None,
+                    &serde_json::json!({"status": status.as_str(), "error": error}),
+                ))
                 .await;
         }
     }

@@ -557,11 +557,9 @@ async fn log_stream(
     let mut lines = queue.follow_logs(id, after_seq);
     while let Some(line) = lines.recv().await {
         let event = match line {
-            Ok(line) => StreamEvent {
-                event: "log",
-                id: Some(line.seq.to_string()),
-                data: serde_json::to_value(LogLineView::from(line)).unwrap_or(Value::Null),
-            },
+            Ok(line) => {
+                StreamEvent::new("log", Some(line.seq.to_string()), &LogLineView::from(line))
+            }
             Err(error) => StreamEvent::error(ApiError::from(error)),
         };
         if sender.send(event).await.is_err() {
@@ -573,11 +571,5 @@ async fn log_stream(
         Ok(job) => json!({"status": job.status.as_str(), "error": job.error}),
         Err(error) => json!({"status": null, "error": error.to_string()}),
     };
-    let _ = sender
-        .send(StreamEvent {
-            event: "end",
-            id: None,
-            data: end,
-        })
-        .await;
+    let _ = sender.send(StreamEvent::new("end", None, &end)).await;
 }

@@ -17,7 +17,10 @@ use axum::http::header::{ACCEPT, CACHE_CONTROL, UPGRADE};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -35,18 +38,36 @@ pub(super) struct StreamEvent {
     pub event: &'static str,
     /// What a client resumes after; `None` for events that are not a position (`end`, `error`).
     pub id: Option<String>,
-    pub data: Value,
+    /// The data as JSON text, one line; shared when many streams send the same event.
+    pub data: Arc<str>,
 }
 
 impl StreamEvent {
-    pub(super) fn error(error: ApiError) -> StreamEvent {
-        let problem = error.problem();
+    pub(super) fn new(
+        event: &'static str,
+        id: Option<String>,
+        data: &impl Serialize,
+    ) -> StreamEvent {
         StreamEvent {
-            event: "error",
-            id: None,
-            data: json!({"title": problem.title, "detail": problem.detail}),
+            event,
+            id,
+            data: render(data).into(),
         }
     }
+
+    pub(super) fn error(error: ApiError) -> StreamEvent {
+        let problem = error.problem();
+        StreamEvent::new(
+            "error",
+            None,
+            &json!({"title": problem.title, "detail": problem.detail}),
+        )
+    }
+}
+
+/// `data` as one line of JSON.
+pub(super) fn render(data: &impl Serialize) -> String {
+    serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// How a request wants its answer.
@@ -160,7 +181,7 @@ fn sse_event(event: StreamEvent) -> Event {
     if let Some(id) = event.id {
         sse = sse.id(id);
     }
-    sse.data(event.data.to_string())
+    sse.data(&*event.data)
 }
 
 /// Sends the producer's events as text frames until it ends, the client leaves or the server
@@ -190,8 +211,14 @@ async fn pump(
                     let _ = socket.send(close(1000, "the stream ended")).await;
                     return;
                 };
-                let frame = json!({"event": event.event, "id": event.id, "data": event.data});
-                if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                // Spliced, not re-parsed: the data is JSON text already.
+                let frame = format!(
+                    "{{\"event\":{},\"id\":{},\"data\":{}}}",
+                    render(&event.event),
+                    render(&event.id),
+                    event.data
+                );
+                if socket.send(Message::Text(frame.into())).await.is_err() {
                     return;
                 }
             }

@@ -10,7 +10,8 @@
 //!   and a page broadcast before that was readable before its first read;
 //! - positions only grow, so "skip what is not after my position" removes exactly the repeats.
 
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, Notify, OnceCell};
@@ -29,7 +30,39 @@ const PAGE: usize = 500;
 /// Pages the broadcast holds for a slow stream before that stream must catch up from the store.
 const BACKLOG: usize = 256;
 
-type Page = Arc<Vec<Arc<JobChange>>>;
+type Page = Arc<Vec<Arc<SharedChange>>>;
+
+/// A change as streams receive it. The hub's pages are shared by every stream of the node, and so
+/// is one rendering of each change (what a stream sends), made by the first stream that needs it.
+#[derive(Debug)]
+pub struct SharedChange {
+    change: JobChange,
+    rendered: OnceLock<Arc<str>>,
+}
+
+impl SharedChange {
+    fn new(change: JobChange) -> SharedChange {
+        SharedChange {
+            change,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The change as `render` makes it, made once for every stream that sends this change.
+    pub fn rendered(&self, render: impl FnOnce(&JobChange) -> String) -> Arc<str> {
+        self.rendered
+            .get_or_init(|| render(&self.change).into())
+            .clone()
+    }
+}
+
+impl Deref for SharedChange {
+    type Target = JobChange;
+
+    fn deref(&self) -> &JobChange {
+        &self.change
+    }
+}
 
 /// One node's reader of job changes; see the module documentation.
 pub(super) struct ChangeHub {
@@ -112,9 +145,11 @@ async fn read_new(hub: &ChangeHub, cursor: &mut ChangeCursor) -> Result<(), Stor
         let full = page.len() == PAGE;
         if let Some(last) = page.last() {
             *cursor = last.cursor;
-            let _ = hub
-                .sender
-                .send(Arc::new(page.into_iter().map(Arc::new).collect()));
+            let _ = hub.sender.send(Arc::new(
+                page.into_iter()
+                    .map(|change| Arc::new(SharedChange::new(change)))
+                    .collect(),
+            ));
         }
         if !full {
             return Ok(());
@@ -148,7 +183,7 @@ pub(super) fn follow(
     filter: ChangeFilter,
     after: ChangeCursor,
     until_finished: bool,
-) -> mpsc::Receiver<Result<Arc<JobChange>, QueueError>> {
+) -> mpsc::Receiver<Result<Arc<SharedChange>, QueueError>> {
     let (sender, receiver) = mpsc::channel(64);
     tokio::spawn(async move {
         let stream = Stream {
@@ -167,7 +202,7 @@ pub(super) fn follow(
 struct Stream {
     hub: Arc<ChangeHub>,
     filter: ChangeFilter,
-    sender: mpsc::Sender<Result<Arc<JobChange>, QueueError>>,
+    sender: mpsc::Sender<Result<Arc<SharedChange>, QueueError>>,
     until_finished: bool,
 }
 
@@ -241,7 +276,7 @@ impl Stream {
             let full = page.len() == PAGE;
             for change in page {
                 *last = change.cursor;
-                if let Next::Done = self.deliver(Arc::new(change)).await {
+                if let Next::Done = self.deliver(Arc::new(SharedChange::new(change))).await {
                     return Ok(Next::Done);
                 }
             }
@@ -251,7 +286,7 @@ impl Stream {
         }
     }
 
-    async fn deliver(&self, change: Arc<JobChange>) -> Next {
+    async fn deliver(&self, change: Arc<SharedChange>) -> Next {
         if !self.filter.matches(&change.job) {
             return Next::More;
         }

@@ -30,6 +30,7 @@ use crate::store::{
     JobStatus, LogLine, NewJob, Store, StoreError,
 };
 
+pub use changes::SharedChange;
 pub use registry::{JobContext, JobError, JobHandler, Registry, StopReason};
 pub use retry::RetryPolicy;
 pub use stats::{Histogram, Liveness, PoolStats, QueueLiveness, OTHER_KIND, RUN_SECONDS_BUCKETS};
@@ -254,7 +255,7 @@ impl Queue {
         filter: ChangeFilter,
         after: ChangeCursor,
         until_finished: bool,
-    ) -> tokio::sync::mpsc::Receiver<Result<Arc<JobChange>, QueueError>> {
+    ) -> tokio::sync::mpsc::Receiver<Result<Arc<SharedChange>, QueueError>> {
         changes::follow(self.changes.clone(), filter, after, until_finished)
     }
 }

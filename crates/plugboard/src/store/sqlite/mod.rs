@@ -95,7 +95,7 @@ pub struct SqliteStore {
     synchronous: Synchronous,
     writer: Mutex<Option<Writer>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
     /// Reads on the blocking pool at once: a burst of readers (a thousand streams opening) waits
     /// here instead of taking a thread and a connection each.
     read_slots: Arc<tokio::sync::Semaphore>,
@@ -140,7 +140,7 @@ impl SqliteStore {
             synchronous,
             writer: Mutex::new(Some(writer)),
             writer_thread: Mutex::new(Some(writer_thread)),
-            readers: Mutex::new(Vec::new()),
+            readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             notices,
             watcher: Mutex::new(watcher),
@@ -188,21 +188,23 @@ impl SqliteStore {
             Some(connection) => connection,
             None => open_connection(&self.path, self.synchronous)?,
         };
-        let (connection, outcome) = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
             let outcome = op(&connection);
-            (connection, outcome)
+            // Back in the pool before the slot is free, so the next read finds it there.
+            let mut readers = lock(&readers);
+            if readers.len() < READERS {
+                readers.push(connection);
+            }
+            drop(readers);
+            drop(slot);
+            outcome
         })
         .await
         .map_err(|error| StoreError::Backend {
             op: "read",
             message: error.to_string(),
-        })?;
-        let mut readers = lock(&self.readers);
-        if readers.len() < READERS {
-            readers.push(connection);
-        }
-        outcome
+        })?
     }
 
     /// Runs a point lookup (one indexed row) on a reading connection on the calling thread. In
