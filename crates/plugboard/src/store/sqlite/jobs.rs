@@ -236,39 +236,39 @@ pub(super) fn list(connection: &Connection, filter: &JobFilter) -> Result<Vec<Jo
 }
 
 pub(super) fn counts(connection: &Connection) -> Result<Vec<JobCount>, StoreError> {
-    let mut select = connection
-        .prepare_cached(
-            "SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status ORDER BY queue, status",
-        )
-        .map_err(backend_error("job_counts"))?;
-    let rows = select
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-            ))
-        })
-        .map_err(backend_error("job_counts"))?;
-    let mut counts = Vec::new();
-    for row in rows {
-        let (queue, status, count) = row.map_err(backend_error("job_counts"))?;
-        let status = status.parse().map_err(StoreError::Corrupt)?;
-        counts.push(JobCount {
+    Ok(counts_by(connection, "queue", "job_counts")?
+        .into_iter()
+        .map(|(queue, status, count)| JobCount {
             queue,
             status,
             count,
-        });
-    }
-    Ok(counts)
+        })
+        .collect())
 }
 
 pub(super) fn counts_by_kind(connection: &Connection) -> Result<Vec<JobKindCount>, StoreError> {
+    Ok(counts_by(connection, "kind", "job_counts_by_kind")?
+        .into_iter()
+        .map(|(kind, status, count)| JobKindCount {
+            kind,
+            status,
+            count,
+        })
+        .collect())
+}
+
+/// How many jobs have each (`column`, status), ordered by both; `column` is a fixed name.
+fn counts_by(
+    connection: &Connection,
+    column: &'static str,
+    op: &'static str,
+) -> Result<Vec<(String, JobStatus, i64)>, StoreError> {
     let mut select = connection
-        .prepare_cached(
-            "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
-        )
-        .map_err(backend_error("job_counts_by_kind"))?;
+        .prepare_cached(&format!(
+            "SELECT {column}, status, COUNT(*) FROM jobs GROUP BY {column}, status \
+             ORDER BY {column}, status"
+        ))
+        .map_err(backend_error(op))?;
     let rows = select
         .query_map([], |row| {
             Ok((
@@ -277,16 +277,11 @@ pub(super) fn counts_by_kind(connection: &Connection) -> Result<Vec<JobKindCount
                 row.get::<_, i64>(2)?,
             ))
         })
-        .map_err(backend_error("job_counts_by_kind"))?;
+        .map_err(backend_error(op))?;
     let mut counts = Vec::new();
     for row in rows {
-        let (kind, status, count) = row.map_err(backend_error("job_counts_by_kind"))?;
-        let status = status.parse().map_err(StoreError::Corrupt)?;
-        counts.push(JobKindCount {
-            kind,
-            status,
-            count,
-        });
+        let (value, status, count) = row.map_err(backend_error(op))?;
+        counts.push((value, status.parse().map_err(StoreError::Corrupt)?, count));
     }
     Ok(counts)
 }
