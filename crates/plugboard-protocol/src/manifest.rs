@@ -55,9 +55,14 @@ pub struct Permissions {
     /// Extra paths it may write (absolute).
     #[serde(default)]
     pub write: Vec<String>,
-    /// Host environment variables passed through (for example `HTTPS_PROXY`).
+    /// Host environment variables passed through (for example `HTTPS_PROXY`). plugboard's own
+    /// (`PLUGBOARD_*`) never are.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Open Unix sockets (`AF_UNIX`): connect to local services such as a database's socket, as
+    /// the plugin's own user. Without it `socket(AF_UNIX, …)` is refused.
+    #[serde(default)]
+    pub unix_sockets: bool,
 }
 
 /// Resource limits of each plugin process.

@@ -103,6 +103,7 @@ fn full_manifest_parses() {
                 read: vec!["/etc/ssl/certs".into()],
                 write: vec!["/srv/shared/hello".into()],
                 env: vec!["HTTPS_PROXY".into(), "TZ".into()],
+                unix_sockets: false,
             },
             limits: Limits {
                 memory_mb: 512,

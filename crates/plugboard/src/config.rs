@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::plugins::identity::PluginUser;
 use crate::plugins::package::PackageLimits;
 use crate::queue::{PoolConfig, QueueConfig, RetryPolicy};
 use crate::store::sqlite::Synchronous;
@@ -104,6 +105,9 @@ pub struct SettingsArgs {
     /// How often a node looks for plugin changes made by admin jobs on other nodes, in ms [default: 5000]
     #[arg(long, env = "PLUGBOARD_PLUGIN_SYNC_INTERVAL_MS", value_name = "MS")]
     pub plugin_sync_interval_ms: Option<u64>,
+    /// Who plugins run as: `auto` (a user of its own per plugin when plugboard is root), a user name, UID[:GID], or `host` [default: auto]
+    #[arg(long, env = "PLUGBOARD_PLUGIN_USER", value_name = "USER")]
+    pub plugin_user: Option<String>,
     /// API requests a second each token may make, beyond the burst; 0 turns the limit off [default: 50]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_TOKEN", value_name = "N")]
     pub rate_limit_per_token: Option<u32>,
@@ -150,6 +154,7 @@ struct FileSettings {
     package_stall_timeout_ms: Option<u64>,
     plugin_drain_grace_ms: Option<u64>,
     plugin_sync_interval_ms: Option<u64>,
+    plugin_user: Option<String>,
     rate_limit_per_token: Option<u32>,
     rate_limit_per_address: Option<u32>,
     rate_limit_burst: Option<u32>,
@@ -199,6 +204,8 @@ pub struct Settings {
     pub plugin_drain_grace: Duration,
     /// `plugin_sync_interval_ms`.
     pub plugin_sync_interval: Duration,
+    /// `plugin_user`.
+    pub plugin_user: PluginUser,
     /// `rate_limit_*`.
     pub rate_limits: RateLimitSettings,
     /// `api_body_limit_kb`, in bytes.
@@ -297,6 +304,11 @@ impl Settings {
             );
         }
         let package_keep_versions = usize::try_from(package_keep_versions).unwrap_or(usize::MAX);
+        let plugin_user: PluginUser = match args.plugin_user.as_ref().or(file.plugin_user.as_ref())
+        {
+            Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+            None => PluginUser::Auto,
+        };
         let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(168);
         let keep_finished = args.keep_finished.or(file.keep_finished).unwrap_or(0);
         let settings = Settings {
@@ -373,6 +385,7 @@ impl Settings {
                 file.plugin_sync_interval_ms,
                 5_000,
             ),
+            plugin_user,
             rate_limits: RateLimitSettings {
                 per_token: args
                     .rate_limit_per_token

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::config::{Settings, SettingsArgs};
+use crate::plugins::confinement::Confinement;
 use crate::plugins::protections::{Protections, Status};
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +31,13 @@ struct Check {
 }
 
 pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
-    let protections = Protections::probe();
+    let plugin_user = match args.settings.plugin_user.as_deref() {
+        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        None => crate::plugins::identity::PluginUser::Auto,
+    };
+    let confinement = Confinement::new(plugin_user);
+    let protections = Protections::probe(&confinement);
+    confinement.remove_cgroups().await;
     let checks = vec![data_dir_check(&args.settings)];
     let ok = protections.ok() && checks.iter().all(|check| check.ok);
     if args.json {

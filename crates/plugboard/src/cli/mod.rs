@@ -137,6 +137,22 @@ pub fn prepare_data_dir(directory: &Path) -> anyhow::Result<()> {
         )
     })?;
     drop(probe);
+    // Others may pass through to the folders of their own (plugins run as users of their own)
+    // but list and read nothing: the store, its key and the admin token are plugboard's.
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(directory) {
+        let mode = meta.permissions().mode() & 0o777;
+        let wanted = (mode & 0o700) | 0o011;
+        if mode != wanted {
+            std::fs::set_permissions(directory, std::fs::Permissions::from_mode(wanted))
+                .with_context(|| {
+                    format!(
+                        "cannot close the data directory {} to other users (mode {wanted:o})",
+                        directory.display()
+                    )
+                })?;
+        }
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::api::{AdminToken, ApiParams, LocalNode, ADMIN_TOKEN_MIN_LEN};
 use crate::config::{Database, SettingsArgs};
 use crate::events::Events;
 use crate::nodes::Presence;
+use crate::plugins::confinement::Confinement;
 use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
 use crate::plugins::installer::{self, Installer, InstallerConfig};
 use crate::plugins::protections::Protections;
@@ -59,9 +60,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let plugin_data = std::path::absolute(settings.data_dir.join("plugin-data"))
         .context("resolving the plugins' data directory")?;
     prepare_plugin_data(&plugin_data)?;
-    let protections = Protections::probe();
+    // Plugins run as other users; nothing of the host's own memory or environment is theirs to
+    // read, even where a kernel check would let a process of the same user through.
+    if let Err(error) = crate::plugins::privileges::make_host_undumpable() {
+        tracing::warn!("cannot mark plugboard not dumpable: {error}");
+    }
+    let confinement = Arc::new(Confinement::new(settings.plugin_user.clone()));
+    let protections = Protections::probe(&confinement);
     protections.log_missing();
-    let plugin_host = PluginHost::new(store.clone(), plugin_data, SupervisorConfig::default());
+    let plugin_host = PluginHost::new(
+        store.clone(),
+        plugin_data,
+        SupervisorConfig {
+            confinement: confinement.clone(),
+            ..SupervisorConfig::default()
+        },
+    );
     for directory in &settings.plugins {
         plugin_host
             .load(directory)
@@ -230,6 +244,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     pool.shutdown().await;
     presence.stop().await;
     plugin_host.stop_all().await;
+    confinement.remove_cgroups().await;
     // Open streams ended with the stop; a client that holds its connection open anyway gets
     // a few seconds before the server lets go of it.
     if tokio::time::timeout(std::time::Duration::from_secs(5), http)

@@ -19,17 +19,23 @@
 //! everything it reads beyond its interpreter and the system (an SDK included), or declare it in
 //! `permissions.read`.
 
+pub mod cgroup;
 pub mod config_calls;
+pub mod confinement;
 pub mod host;
+pub mod identity;
 pub mod installer;
 pub mod landlock;
 pub mod package;
+pub mod privileges;
 pub mod process;
 pub mod protections;
 pub mod rpc;
 pub mod sandbox;
 pub mod supervisor;
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;
 

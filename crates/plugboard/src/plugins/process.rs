@@ -1,19 +1,21 @@
 //! Starting a plugin process inside its confinement, reading its log, and stopping it.
 //!
 //! Each process gets: a cleared environment (only `PATH`, `HOME` = its data directory, `LANG`,
-//! the manifest's `env` and the host variables it lists in `permissions.env`), its package
-//! folder as working directory, a process group of its own (so a stop reaches its children),
-//! `PR_SET_PDEATHSIG` (it dies with the host, even on `kill -9`), `no_new_privs`, rlimits
-//! on address space, open files, processes and (when set) CPU time, and where the kernel has
-//! Landlock a ruleset: reads, writes and executions beneath the paths `sandbox.rs` lists, TCP
-//! only when the manifest declares `permissions.network` (ABI 4 and later), and no signals to
-//! processes outside its own (ABI 6 and later).
+//! the manifest's `env` and the host variables it lists in `permissions.env`, never
+//! plugboard's own `PLUGBOARD_*`), its package folder as working directory, a process group of
+//! its own, a cgroup of its own where the host has a cgroup tree (`cgroup.rs`), no descriptor
+//! of the host's but its pipes, then the loss of every privilege (`privileges.rs`: its own
+//! user and group when plugboard is root, no capabilities, locked securebits, network and IPC
+//! namespaces), `PR_SET_PDEATHSIG` (it dies with the host, even on `kill -9`), `no_new_privs`,
+//! rlimits on address space, open files, processes and (when set) CPU time, a Landlock ruleset
+//! where the kernel has Landlock (`sandbox.rs` is the policy, `landlock.rs` the system calls),
+//! and last a seccomp filter on the socket families it may open.
 //!
-//! Where the kernel lacks Landlock, or an ABI version, plugins run without that part; the host
-//! says so once at start (`protections.rs`). Where the kernel has Landlock and a ruleset cannot
-//! be built, the plugin is not started: it never runs less confined than the host reported.
-//! `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends; plugboard spawns
-//! from its runtime's worker threads, which live as long as the process.
+//! Where the kernel lacks Landlock, an ABI version, namespaces or a writable cgroup v2, plugins
+//! run without that part; the host says so once at start (`protections.rs`). Where the kernel
+//! has it and it cannot be applied, the plugin is not started: it never runs less confined
+//! than the host reported. `PR_SET_PDEATHSIG` fires when the thread that spawned the child
+//! ends; plugboard spawns from its runtime's worker threads, which live as long as the process.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,6 +25,10 @@ use plugboard_protocol::manifest::Limits;
 use plugboard_protocol::Manifest;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use super::cgroup::InstanceCgroup;
+use super::confinement::Confinement;
+use super::privileges::{PrivilegeDrop, SocketFamilies, UserNamespace};
 
 /// The longest stderr line kept; the rest of a longer line is cut with a note.
 pub const MAX_LOG_LINE: usize = 8 * 1024;
@@ -36,6 +42,9 @@ pub struct PluginProcess {
     pub stdout: ChildStdout,
     pub stderr: ChildStderr,
     pub pid: i32,
+    /// The cgroup its whole tree lives in, where the host has one: killed and removed when the
+    /// instance ends.
+    pub cgroup: Option<InstanceCgroup>,
 }
 
 /// Why a plugin could not be started.
@@ -47,10 +56,17 @@ pub enum SpawnError {
         directory: String,
         reason: String,
     },
-    #[error("cannot create the plugin's data directory {path}: {reason}")]
+    #[error("cannot prepare the plugin's data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
     #[error("cannot confine `{program}`: {reason}; the plugin is not started unconfined, see `plugboard doctor`")]
     Confine { program: String, reason: String },
+    #[error("the plugin's user (uid {uid}) cannot reach {path}: the folder {blocking} is closed to it (mode {mode:o}); make every folder above the plugin searchable by others (chmod o+x {blocking}) or move it")]
+    Unreachable {
+        uid: u32,
+        path: String,
+        blocking: String,
+        mode: u32,
+    },
 }
 
 /// Where a plugin lives on disk.
@@ -62,13 +78,19 @@ pub struct PluginPaths {
     pub data_dir: PathBuf,
 }
 
-/// Starts one process of the plugin.
-pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, SpawnError> {
-    std::fs::create_dir_all(&paths.data_dir).map_err(|error| SpawnError::DataDir {
-        path: paths.data_dir.display().to_string(),
-        reason: error.to_string(),
-    })?;
+/// Starts one process of the plugin, confined as `confinement` allows on this host.
+pub fn spawn(
+    manifest: &Manifest,
+    paths: &PluginPaths,
+    confinement: &Confinement,
+) -> Result<PluginProcess, SpawnError> {
+    let identity = confinement.identities.for_plugin(&manifest.id);
+    prepare_data_dir(&paths.data_dir, identity)?;
     let program = resolve_program(&manifest.command[0], &paths.package_dir);
+    if let Some((uid, gid)) = identity {
+        check_reachable(&paths.package_dir, uid, gid)?;
+        check_reachable(&paths.data_dir, uid, gid)?;
+    }
     let mut command = Command::new(&program);
     command
         .args(&manifest.command[1..])
@@ -86,35 +108,78 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     for name in &manifest.permissions.env {
+        // The host's own settings and secrets never reach a plugin, whatever it asks for.
+        if super::sandbox::is_host_variable(name) {
+            continue;
+        }
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
         }
     }
+    let confine_error = |reason: String| SpawnError::Confine {
+        program: program.display().to_string(),
+        reason,
+    };
     let ruleset = if super::landlock::abi_version().is_ok() {
         let rules = super::sandbox::rules(manifest, paths, &program);
-        let ruleset =
-            super::landlock::Ruleset::build(&rules).map_err(|reason| SpawnError::Confine {
-                program: program.display().to_string(),
-                reason,
-            })?;
-        Some(ruleset)
+        Some(super::landlock::Ruleset::build(&rules).map_err(confine_error)?)
     } else {
         // Without Landlock the host said so at start (`protections::Protections::log_missing`).
         None
     };
+    let cgroup = match &confinement.cgroups {
+        Ok(tree) => Some(
+            tree.instance(&manifest.id, &manifest.limits)
+                .map_err(confine_error)?,
+        ),
+        // Without a cgroup tree the host said so at start.
+        Err(_) => None,
+    };
+    let mut namespaces = 0;
+    if confinement.namespaces.is_ok() {
+        namespaces |= libc::CLONE_NEWIPC;
+        if !manifest.permissions.network {
+            namespaces |= libc::CLONE_NEWNET;
+        }
+    }
+    let privileges = PrivilegeDrop {
+        identity,
+        user_namespace: (namespaces != 0 && confinement.needs_user_namespace())
+            .then(UserNamespace::for_current_user),
+        namespaces,
+        cap_last: super::privileges::cap_last(),
+        seccomp: super::privileges::seccomp_program(SocketFamilies {
+            network: manifest.permissions.network,
+            unix: manifest.permissions.unix_sockets,
+        }),
+    };
     confine(
         &mut command,
-        manifest.limits.clone(),
-        ruleset.as_ref().map(|ruleset| ruleset.raw_fd()),
+        Confine {
+            limits: manifest.limits.clone(),
+            landlock_ruleset: ruleset.as_ref().map(|ruleset| ruleset.raw_fd()),
+            cgroup_procs: cgroup.as_ref().map(InstanceCgroup::procs_fd),
+            privileges,
+            // SAFETY: getpid cannot fail and touches no memory.
+            parent: unsafe { libc::getpid() },
+        },
     );
     let spawned = command.spawn();
     // The child has its own copy of the ruleset (or none); ours can go.
     drop(ruleset);
-    let mut child = spawned.map_err(|error| SpawnError::Start {
-        program: program.display().to_string(),
-        directory: paths.package_dir.display().to_string(),
-        reason: error.to_string(),
-    })?;
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            if let Some(cgroup) = cgroup {
+                let _ = std::fs::remove_dir(cgroup.path());
+            }
+            return Err(SpawnError::Start {
+                program: program.display().to_string(),
+                directory: paths.package_dir.display().to_string(),
+                reason: error.to_string(),
+            });
+        }
+    };
     let pid = child.id().map(|pid| pid as i32).unwrap_or(0);
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -131,7 +196,71 @@ pub fn spawn(manifest: &Manifest, paths: &PluginPaths) -> Result<PluginProcess, 
         stdout,
         stderr,
         pid,
+        cgroup,
     })
+}
+
+/// Creates the plugin's data directory, owned by the user it runs as and closed to others.
+/// A directory that belonged to another user (the setting changed, or the plugin's id moved)
+/// is handed over with everything in it.
+fn prepare_data_dir(path: &Path, identity: Option<(u32, u32)>) -> Result<(), SpawnError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let error = |reason: String| SpawnError::DataDir {
+        path: path.display().to_string(),
+        reason,
+    };
+    std::fs::create_dir_all(path).map_err(|failure| error(failure.to_string()))?;
+    if let Some((uid, gid)) = identity {
+        let meta = std::fs::symlink_metadata(path).map_err(|failure| error(failure.to_string()))?;
+        if meta.uid() != uid || meta.gid() != gid {
+            chown_tree(path, uid, gid).map_err(|failure| {
+                error(format!("cannot hand it to uid {uid}, gid {gid}: {failure}"))
+            })?;
+        }
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|failure| error(failure.to_string()))
+}
+
+/// Gives `path` and everything beneath it to `uid`:`gid`, following no link.
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `uid`:`gid` may search every folder above `path` (and `path`'s own folder), so
+/// a plugin that cannot reach its package fails with the folder to fix, not an obscure
+/// `Permission denied` from its interpreter.
+fn check_reachable(path: &Path, uid: u32, gid: u32) -> Result<(), SpawnError> {
+    use std::os::unix::fs::MetadataExt;
+    for folder in path.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(folder) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let searchable = if meta.uid() == uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !searchable {
+            return Err(SpawnError::Unreachable {
+                uid,
+                path: path.display().to_string(),
+                blocking: folder.display().to_string(),
+                mode: mode & 0o7777,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A program named with a path (`./run`, `bin/plugin`) is found in the package; a bare name
@@ -145,16 +274,39 @@ fn resolve_program(program: &str, package_dir: &Path) -> PathBuf {
     }
 }
 
-fn confine(command: &mut Command, limits: Limits, landlock_ruleset: Option<i32>) {
+/// Everything the child applies to itself between fork and exec, prepared before the fork.
+struct Confine {
+    limits: Limits,
+    landlock_ruleset: Option<i32>,
+    cgroup_procs: Option<i32>,
+    privileges: PrivilegeDrop,
+    /// The host's pid: a child whose parent died before its death signal was set exits.
+    parent: i32,
+}
+
+fn confine(command: &mut Command, confine: Confine) {
     // SAFETY: the closure runs in the child between fork and exec and calls only
-    // async-signal-safe functions (setpgid, prctl, setrlimit) on values computed before the fork.
+    // async-signal-safe functions (setpgid, write, prctl, unshare, set*id, setrlimit, the
+    // Landlock and seccomp system calls) on values computed before the fork.
     unsafe {
         command.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // While still privileged: joining a cgroup needs write access to it.
+            if let Some(procs) = confine.cgroup_procs {
+                super::cgroup::join(procs)?;
+            }
+            super::privileges::close_inherited_descriptors()?;
+            confine.privileges.apply()?;
+            // After the change of user, which clears it.
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != confine.parent {
+                return Err(std::io::Error::other(
+                    "the host exited while the plugin started",
+                ));
             }
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -180,6 +332,7 @@ fn confine(command: &mut Command, limits: Limits, landlock_ruleset: Option<i32>)
                 }
                 Ok(())
             };
+            let limits = &confine.limits;
             set(
                 libc::RLIMIT_AS,
                 limits.memory_mb.saturating_mul(1024 * 1024),
@@ -189,9 +342,10 @@ fn confine(command: &mut Command, limits: Limits, landlock_ruleset: Option<i32>)
             if let Some(seconds) = limits.cpu_seconds {
                 set(libc::RLIMIT_CPU, seconds)?;
             }
-            if let Some(ruleset) = landlock_ruleset {
+            if let Some(ruleset) = confine.landlock_ruleset {
                 super::landlock::restrict_self(ruleset)?;
             }
+            confine.privileges.apply_seccomp()?;
             Ok(())
         });
     }

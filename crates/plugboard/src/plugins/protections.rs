@@ -11,6 +11,8 @@
 use plugboard_protocol::manifest::Limits;
 use serde::Serialize;
 
+use super::confinement::Confinement;
+use super::identity::PluginUser;
 use super::landlock;
 
 /// Whether a protection is in force.
@@ -57,8 +59,9 @@ pub struct Protections {
 }
 
 impl Protections {
-    /// Asks the kernel and reads this process's limits.
-    pub fn probe() -> Protections {
+    /// Asks the kernel and reads this process's limits, for plugins confined as `confinement`
+    /// says.
+    pub fn probe(confinement: &Confinement) -> Protections {
         let support = landlock::Support::probe();
         let mut protections = landlock_protections(&support);
         protections.push(prctl_protection(
@@ -80,8 +83,8 @@ impl Protections {
             detail: "each plugin process leads its own group; a stop reaches what it started"
                 .to_owned(),
         });
-        protections.extend(rlimit_protections());
-        protections.push(user_protection());
+        protections.extend(rlimit_protections(confinement));
+        protections.extend(privilege_protections(confinement));
         Protections {
             landlock_abi: support.abi.ok(),
             protections,
@@ -259,9 +262,11 @@ fn prctl_protection(
     }
 }
 
-fn rlimit_protections() -> Vec<Protection> {
+fn rlimit_protections(confinement: &Confinement) -> Vec<Protection> {
     let defaults = Limits::default();
     let privileged = is_root();
+    // Root's processes ignore RLIMIT_NPROC: it holds only for plugins that run as another user.
+    let plugins_are_root = privileged && confinement.identities.keeps_host_user();
     let limit = |id: &'static str,
                  name: &'static str,
                  resource,
@@ -330,15 +335,24 @@ fn rlimit_protections() -> Vec<Protection> {
             "open_files",
             "ulimit -Hn, LimitNOFILE= in a systemd unit",
         ),
-        limit(
-            "rlimit.processes",
-            "rlimit processes",
-            libc::RLIMIT_NPROC,
-            Some(defaults.processes),
-            "",
-            "processes",
-            "ulimit -Hu, LimitNPROC= in a systemd unit",
-        ),
+        if plugins_are_root {
+            Protection {
+                id: "rlimit.processes",
+                name: "rlimit processes",
+                status: Status::Missing,
+                detail: "plugins run as root, which the kernel exempts from RLIMIT_NPROC: a plugin may start any number of processes; set plugin_user to `auto` or a user".to_owned(),
+            }
+        } else {
+            limit(
+                "rlimit.processes",
+                "rlimit processes",
+                libc::RLIMIT_NPROC,
+                Some(defaults.processes),
+                "",
+                "processes",
+                "ulimit -Hu, LimitNPROC= in a systemd unit",
+            )
+        },
         limit(
             "rlimit.cpu_time",
             "rlimit CPU time",
@@ -376,22 +390,140 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn user_protection() -> Protection {
-    if is_root() {
-        Protection {
+fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
+    let identities = &confinement.identities;
+    let root = is_root();
+    let user = match (identities.policy(), root) {
+        (PluginUser::Host, true) => Protection {
             id: "unprivileged_user",
             name: "unprivileged user",
             status: Status::Missing,
-            detail: "plugboard runs as root, so its plugins keep root's capabilities (Landlock still confines their files); run it as a user of its own".to_owned(),
-        }
-    } else {
-        Protection {
+            detail: "plugin_user = \"host\" and plugboard runs as root: plugins run as root without capabilities; set plugin_user to `auto` or a user of their own".to_owned(),
+        },
+        (PluginUser::Fixed { uid, gid }, _) => Protection {
             id: "unprivileged_user",
             name: "unprivileged user",
             status: Status::InForce,
-            detail: "plugins run as the user plugboard runs as, without capabilities".to_owned(),
+            detail: format!("plugins run as uid {uid}, gid {gid} (plugin_user)"),
+        },
+        (_, true) => Protection {
+            id: "unprivileged_user",
+            name: "unprivileged user",
+            status: Status::InForce,
+            detail: format!(
+                "each plugin runs as a user and group of its own, from uid {} on",
+                super::identity::PLUGIN_ID_BASE
+            ),
+        },
+        (_, false) => Protection {
+            id: "unprivileged_user",
+            name: "unprivileged user",
+            status: Status::InForce,
+            detail: "plugins run as the user plugboard runs as, which is not root".to_owned(),
+        },
+    };
+    let capabilities = Protection {
+        id: "capabilities",
+        name: "no capabilities",
+        status: Status::InForce,
+        detail: "effective, permitted, inheritable, ambient and bounding sets emptied, securebits locked".to_owned(),
+    };
+    let namespaces = match &confinement.namespaces {
+        Ok(()) => Protection {
+            id: "namespaces",
+            name: "network and IPC namespaces",
+            status: Status::InForce,
+            detail: if confinement.needs_user_namespace() {
+                "in a user namespace: a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace always".to_owned()
+            } else {
+                "a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace always".to_owned()
+            },
+        },
+        Err(reason) => Protection {
+            id: "namespaces",
+            name: "network and IPC namespaces",
+            status: Status::Missing,
+            detail: format!("{reason}; plugins share the host's network and SysV IPC (Landlock and seccomp still hold where present)"),
+        },
+    };
+    let seccomp = if super::privileges::seccomp_program(super::privileges::SocketFamilies {
+        network: false,
+        unix: false,
+    })
+    .is_some()
+    {
+        Protection {
+            id: "seccomp",
+            name: "seccomp socket filter",
+            status: Status::InForce,
+            detail: "socket() only for the families a plugin may use (AF_UNIX with permissions.unix_sockets; AF_INET, AF_INET6, AF_NETLINK with permissions.network); no io_uring; no 32-bit system calls".to_owned(),
         }
-    }
+    } else {
+        Protection {
+            id: "seccomp",
+            name: "seccomp socket filter",
+            status: Status::Missing,
+            detail: "plugboard has no filter for this architecture (only x86_64 and aarch64)"
+                .to_owned(),
+        }
+    };
+    let (tree, limits) = match &confinement.cgroups {
+        Ok(tree) => {
+            let tree_protection = Protection {
+                id: "cgroup.tree",
+                name: "cgroup per instance",
+                status: Status::InForce,
+                detail: format!(
+                    "each instance's whole process tree lives in a cgroup under {} and is killed with it",
+                    tree.root().display()
+                ),
+            };
+            let limits = match tree.controllers_missing() {
+                None => Protection {
+                    id: "cgroup.limits",
+                    name: "cgroup limits",
+                    status: Status::InForce,
+                    detail: "pids.max (limits.processes) and memory.max (limits.memory_mb) per instance".to_owned(),
+                },
+                Some(reason) => Protection {
+                    id: "cgroup.limits",
+                    name: "cgroup limits",
+                    status: Status::Missing,
+                    detail: format!("{reason}; rlimits limit each process instead ({} in force)", if tree.controllers().is_empty() { "none of pids.max, memory.max".to_owned() } else { tree.controllers().join(", ") }),
+                },
+            };
+            (tree_protection, limits)
+        }
+        Err(reason) => (
+            Protection {
+                id: "cgroup.tree",
+                name: "cgroup per instance",
+                status: Status::Missing,
+                detail: format!("{reason}; an instance's processes are stopped by process group, which a daemon that calls setsid leaves"),
+            },
+            Protection {
+                id: "cgroup.limits",
+                name: "cgroup limits",
+                status: Status::Missing,
+                detail: "no cgroup tree; rlimits limit each process instead".to_owned(),
+            },
+        ),
+    };
+    let undumpable = Protection {
+        id: "host_undumpable",
+        name: "host not dumpable",
+        status: Status::InForce,
+        detail: "plugboard serve marks itself not dumpable: its /proc entries (environ, maps, memory) are closed to other users and to ptrace".to_owned(),
+    };
+    vec![
+        user,
+        capabilities,
+        namespaces,
+        seccomp,
+        tree,
+        limits,
+        undumpable,
+    ]
 }
 
 #[cfg(test)]
@@ -400,7 +532,7 @@ mod tests {
 
     #[test]
     fn the_probe_names_every_protection_once() {
-        let protections = Protections::probe();
+        let protections = Protections::probe(&Confinement::shared_default());
         let mut ids: Vec<&str> = protections.protections.iter().map(|p| p.id).collect();
         let count = ids.len();
         ids.sort_unstable();

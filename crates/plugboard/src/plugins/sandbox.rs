@@ -97,6 +97,12 @@ const DEVICES: &[&str] = &[
 
 const PROC_AND_SYS: &[&str] = &["/proc", "/sys/devices/system/cpu", "/sys/fs/cgroup"];
 
+/// True for the variables of plugboard itself (`PLUGBOARD_*`: its settings, the database URL,
+/// the admin token), which no plugin receives whatever its `permissions.env` says.
+pub fn is_host_variable(name: &str) -> bool {
+    name.to_ascii_uppercase().starts_with("PLUGBOARD_")
+}
+
 /// The rules for one plugin process. `program` is the manifest's program as the host runs it
 /// (a path in the package, an absolute path, or a bare name looked up on [`PLUGIN_PATH`]).
 pub fn rules(manifest: &Manifest, paths: &PluginPaths, program: &Path) -> Rules {

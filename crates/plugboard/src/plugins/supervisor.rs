@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::confinement::Confinement;
 use super::process::{self, PluginPaths};
 use super::rpc::{HostServices, RpcClient, RpcError};
 
@@ -49,6 +50,8 @@ pub struct SupervisorConfig {
     pub crash_loop_limit: usize,
     /// Default 60 s.
     pub crash_loop_window: Duration,
+    /// Who the processes run as, their namespaces and cgroups. Default: `plugin_user = "auto"`.
+    pub confinement: Arc<Confinement>,
 }
 
 impl Default for SupervisorConfig {
@@ -60,6 +63,7 @@ impl Default for SupervisorConfig {
             max_restart_backoff: Duration::from_secs(30),
             crash_loop_limit: 5,
             crash_loop_window: Duration::from_secs(60),
+            confinement: Confinement::shared_default(),
         }
     }
 }
@@ -384,10 +388,22 @@ impl Instance {
 
     /// One process, from spawn to exit.
     async fn life(&self) -> Ended {
-        let mut started = match process::spawn(&self.manifest, &self.paths) {
-            Ok(started) => started,
-            Err(error) => return Ended::Crashed(error.to_string()),
-        };
+        let mut started =
+            match process::spawn(&self.manifest, &self.paths, &self.config.confinement) {
+                Ok(started) => started,
+                Err(error) => return Ended::Crashed(error.to_string()),
+            };
+        let cgroup = started.cgroup.take();
+        let ended = self.run_process(started).await;
+        // Whatever the process started, daemons that left its group included, ends with it.
+        if let Some(cgroup) = cgroup {
+            cgroup.kill_and_remove().await;
+        }
+        ended
+    }
+
+    /// One started process, from its handshake to its exit.
+    async fn run_process(&self, mut started: process::PluginProcess) -> Ended {
         let pid = started.pid;
         let label = self.label.clone();
         let last_lines: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));

@@ -31,17 +31,17 @@ impl HostServices for Recorder {
     }
 }
 
-struct Setup {
+pub(super) struct Setup {
     supervisor: Option<Supervisor>,
     recorder: Arc<Recorder>,
-    _directory: tempfile::TempDir,
+    pub(super) _directory: tempfile::TempDir,
 }
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scripted_plugin.py")
 }
 
-fn fast() -> SupervisorConfig {
+pub(super) fn fast() -> SupervisorConfig {
     SupervisorConfig {
         handshake_timeout: Duration::from_millis(2000),
         stop_grace: Duration::from_millis(300),
@@ -49,6 +49,7 @@ fn fast() -> SupervisorConfig {
         max_restart_backoff: Duration::from_millis(50),
         crash_loop_limit: 3,
         crash_loop_window: Duration::from_secs(60),
+        ..SupervisorConfig::default()
     }
 }
 
@@ -58,7 +59,12 @@ fn start(mode: &str, instances: u32, config: SupervisorConfig) -> Setup {
 
 /// Starts the scripted plugin from a package of its own (the script copied in, as a real
 /// package holds its code), with `more_manifest` appended to its `plugin.toml`.
-fn start_with(mode: &str, instances: u32, config: SupervisorConfig, more_manifest: &str) -> Setup {
+pub(super) fn start_with(
+    mode: &str,
+    instances: u32,
+    config: SupervisorConfig,
+    more_manifest: &str,
+) -> Setup {
     let directory = tempfile::tempdir().unwrap();
     start_in(
         directory,
@@ -78,11 +84,28 @@ fn start_in(
     config: SupervisorConfig,
     more_manifest: &str,
 ) -> Setup {
+    start_plugin(directory, "scripted", command, mode, config, more_manifest)
+}
+
+/// Starts the scripted plugin as plugin `id` in `directory`; see [`start_in`].
+pub(super) fn start_plugin(
+    directory: tempfile::TempDir,
+    id: &str,
+    command: &str,
+    mode: &str,
+    config: SupervisorConfig,
+    more_manifest: &str,
+) -> Setup {
+    // Plugins may run as users of their own, which must be able to reach their package.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let package_dir = directory.path().join("package");
     std::fs::create_dir_all(&package_dir).unwrap();
     std::fs::copy(script(), package_dir.join("scripted_plugin.py")).unwrap();
     let manifest = Manifest::parse(&format!(
-        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = {command}\n{more_manifest}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n"
+        "id = {id:?}\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = {command}\n{more_manifest}\n[env]\nPLUGBOARD_TEST_MODE = {mode:?}\n"
     ))
     .unwrap();
     let paths = PluginPaths {
@@ -101,7 +124,7 @@ fn start_in(
 }
 
 impl Setup {
-    fn supervisor(&self) -> &Supervisor {
+    pub(super) fn supervisor(&self) -> &Supervisor {
         self.supervisor.as_ref().unwrap()
     }
 
@@ -120,17 +143,17 @@ impl Setup {
         }
     }
 
-    async fn run(&self, payload: Value, timeout: Duration) -> Result<Value, RpcError> {
+    pub(super) async fn run(&self, payload: Value, timeout: Duration) -> Result<Value, RpcError> {
         let ready = self.supervisor().pick().expect("a ready instance");
         ready.rpc.call("run", json!({"job": {"id": 1, "attempt": 1, "maxAttempts": 1}, "trigger": {"kind": "manual"}, "payload": payload}), timeout).await
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         self.supervisor.take().unwrap().stop().await;
     }
 }
 
-fn alive(pid: i32) -> bool {
+pub(super) fn alive(pid: i32) -> bool {
     // A zombie is not alive: it has exited and waits to be reaped.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
@@ -140,7 +163,7 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-async fn assert_gone(pid: i32) {
+pub(super) async fn assert_gone(pid: i32) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) {
         assert!(

@@ -10,6 +10,7 @@ mod crash;
 mod doctor;
 mod fairness;
 mod harness;
+mod hostile;
 mod hostile_packages;
 mod install;
 mod multinode;

@@ -46,11 +46,13 @@ async fn serve_runs_jobs_answers_probes_and_stops_on_sigterm() {
         .lines()
         .filter(|line| line.contains("plugin protection missing"))
         .count();
-    let missing: Vec<_> = plugboard::plugins::protections::Protections::probe()
-        .protections
-        .into_iter()
-        .filter(|protection| protection.status == plugboard::plugins::protections::Status::Missing)
-        .collect();
+    let missing: Vec<_> = plugboard::plugins::protections::Protections::probe(
+        &plugboard::plugins::confinement::Confinement::shared_default(),
+    )
+    .protections
+    .into_iter()
+    .filter(|protection| protection.status == plugboard::plugins::protections::Status::Missing)
+    .collect();
     assert_eq!(said, missing.len(), "{log}");
     for protection in missing {
         let line = format!("plugin protection missing, {}:", protection.name);

@@ -413,10 +413,11 @@ impl Writer {
                 .map_err(PackageError::io("cannot write", &path))?;
         }
         self.bytes += written;
-        // Keep the owner's bits and read or execute for others; never setuid, setgid, sticky or
-        // writable by others.
+        // Readable by every user (a plugin runs as a user of its own and reads its package),
+        // executable where the archive says so; never setuid, setgid, sticky or writable by
+        // anyone but plugboard.
         use std::os::unix::fs::PermissionsExt;
-        let mode = (mode & 0o755) | 0o600;
+        let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .map_err(PackageError::io("cannot set the permissions of", &path))?;
         Ok(())

@@ -119,6 +119,10 @@ impl SqliteStore {
         let path = options.path.clone();
         let synchronous = options.synchronous;
         let connection = tokio::task::spawn_blocking(move || {
+            restrict_to_owner(&path).map_err(|reason| StoreError::Open {
+                path: path.display().to_string(),
+                reason,
+            })?;
             let connection = open_connection(&path, synchronous)?;
             migrations::apply(&connection)?;
             Ok::<_, StoreError>(connection)
@@ -242,6 +246,39 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates the database file readable and writable by its owner only, or closes an existing one
+/// to others: it holds job payloads and results. SQLite gives its `-wal` and `-shm` files the
+/// database file's mode.
+fn restrict_to_owner(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // A missing folder and the like: opening it says so in its own words.
+        Err(_) => return Ok(()),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            let mode = meta.permissions().mode() & 0o700;
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).map_err(
+                |error| format!("cannot close {} to other users: {error}", file.display()),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn open_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {

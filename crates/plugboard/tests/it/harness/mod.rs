@@ -43,6 +43,11 @@ impl TestHost {
     /// Starts `plugboard serve --data-dir DIR --listen 127.0.0.1:0 EXTRA…` and waits until it says
     /// it is running.
     pub fn start(data_dir: &Path, extra: &[&str]) -> TestHost {
+        TestHost::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`TestHost::start`] with these environment variables set for the server.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestHost {
         let mut command = Command::new(BINARY);
         die_with_the_test(&mut command);
         let mut child = command
@@ -54,6 +59,7 @@ impl TestHost {
             .env("PLUGBOARD_LOG", "info")
             .env_remove("PLUGBOARD_DATABASE_URL")
             .env_remove("PLUGBOARD_ADMIN_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -96,10 +102,16 @@ impl TestHost {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
-            .expect("serve keeps its admin token in the data directory")
-            .trim()
-            .to_owned();
+        let admin_token = match env
+            .iter()
+            .find(|(name, _)| *name == "PLUGBOARD_ADMIN_TOKEN")
+        {
+            Some((_, token)) => (*token).to_owned(),
+            None => std::fs::read_to_string(data_dir.join("admin-token"))
+                .expect("serve keeps its admin token in the data directory")
+                .trim()
+                .to_owned(),
+        };
         TestHost {
             child,
             address,
