@@ -54,9 +54,12 @@ impl CgroupTree {
         let base = own_cgroup()?;
         sweep_stale(&base);
         let root = base.join(format!("plugboard-{}", std::process::id()));
+        // A folder of this name is an earlier process's that had this pid: empty it first.
+        if root.exists() {
+            remove_tree(&root);
+        }
         match std::fs::create_dir(&root) {
             Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(error) => {
                 return Err(format!(
                     "the cgroup {} is not writable ({error}); give plugboard a delegated cgroup (systemd: Delegate=yes; a container: a writable /sys/fs/cgroup)",
@@ -341,13 +344,14 @@ fn tree_populated(root: &Path) -> bool {
             .unwrap_or(false)
 }
 
-/// True when `pid` runs and is a plugboard (a pid taken by another program does not count).
+/// True when `pid` may still be a running plugboard: it runs and its program is a plugboard, or
+/// it runs and this host may not see its program (it belongs to another user). Only a folder
+/// whose host certainly is gone is swept.
 fn host_alive(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .and_then(|exe| {
-            exe.file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-        })
-        .is_some_and(|name| name.starts_with("plugboard"))
+    match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe) => exe
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("plugboard")),
+        Err(error) => error.kind() != std::io::ErrorKind::NotFound,
+    }
 }

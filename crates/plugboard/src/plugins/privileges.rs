@@ -104,10 +104,21 @@ impl PrivilegeDrop {
     /// Async-signal-safe: for `pre_exec`.
     pub fn apply(&self) -> std::io::Result<()> {
         if let Some(user_namespace) = &self.user_namespace {
-            check(unsafe { libc::unshare(libc::CLONE_NEWUSER | self.namespaces) })?;
-            write_file(&user_namespace.setgroups, b"deny\n")?;
-            write_file(&user_namespace.uid_map_path, &user_namespace.uid_map)?;
-            write_file(&user_namespace.gid_map_path, &user_namespace.gid_map)?;
+            // SAFETY: unshare and prctl take integers only.
+            unsafe {
+                check(libc::unshare(libc::CLONE_NEWUSER | self.namespaces))?;
+                // The host is not dumpable, and neither is this copy of it, so its /proc/self
+                // files belong to root: for the three writes of its maps it must be its own.
+                check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
+            }
+            let written = write_file(&user_namespace.setgroups, b"deny\n")
+                .and_then(|()| write_file(&user_namespace.uid_map_path, &user_namespace.uid_map))
+                .and_then(|()| write_file(&user_namespace.gid_map_path, &user_namespace.gid_map));
+            // SAFETY: as above.
+            unsafe {
+                check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0))?;
+            }
+            written?;
         } else if self.namespaces != 0 {
             // SAFETY: unshare takes flags only.
             check(unsafe { libc::unshare(self.namespaces) })?;
