@@ -47,6 +47,12 @@ pub async fn run(args: PluginBenchArgs) -> anyhow::Result<()> {
     let mut report = Vec::new();
     for plugin_dir in &args.plugins {
         let directory = tempfile::tempdir().context("a temporary directory for the benchmark")?;
+        // Plugins may run as users of their own, which pass through to their data directory.
+        std::fs::set_permissions(
+            directory.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .context("opening the benchmark's directory to the plugin's user")?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(SqliteOptions {
                 path: directory.path().join("bench.db"),

@@ -45,6 +45,8 @@ pub struct PluginProcess {
     /// The cgroup its whole tree lives in, where the host has one: killed and removed when the
     /// instance ends.
     pub cgroup: Option<InstanceCgroup>,
+    /// The user and group it runs as, when not the host's.
+    pub identity: Option<(u32, u32)>,
 }
 
 /// Why a plugin could not be started.
@@ -197,6 +199,7 @@ pub fn spawn(
         stderr,
         pid,
         cgroup,
+        identity,
     })
 }
 

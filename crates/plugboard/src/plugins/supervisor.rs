@@ -532,7 +532,10 @@ impl Instance {
             .reached_ready
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.set(InstanceState::Ready);
-        tracing::info!(plugin = %label, pid, "plugin ready");
+        match started.identity {
+            Some((uid, gid)) => tracing::info!(plugin = %label, pid, uid, gid, "plugin ready"),
+            None => tracing::info!(plugin = %label, pid, "plugin ready"),
+        }
 
         let ended = tokio::select! {
             status = started.child.wait() => {

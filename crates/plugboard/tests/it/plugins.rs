@@ -431,8 +431,10 @@ async fn the_node_example_runs_confined_through_the_real_host() {
         return;
     }
     let data = temp_dir();
-    // Self-contained: it runs from the checkout as it is.
-    let example = repository().join("examples/plugins/hello-node");
+    // Self-contained: a copy of the folder in the checkout runs as it is (the checkout itself
+    // may lie where the plugin's own user cannot reach).
+    let example = data.path().join("hello-node");
+    copy_tree(&repository().join("examples/plugins/hello-node"), &example);
     let mut flags = FAST_LEASES.to_vec();
     flags.extend(["--plugin", example.to_str().unwrap()]);
     let host = TestHost::start(data.path(), &flags);
