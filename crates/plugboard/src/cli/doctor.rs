@@ -35,7 +35,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => crate::plugins::identity::PluginUser::Auto,
     };
-    let confinement = Confinement::new(plugin_user);
+    let confinement = Confinement::new(plugin_user, None);
     let protections = Protections::probe(&confinement);
     confinement.remove_cgroups().await;
     let checks = vec![data_dir_check(&args.settings)];

@@ -65,7 +65,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if let Err(error) = crate::plugins::privileges::make_host_undumpable() {
         tracing::warn!("cannot mark plugboard not dumpable: {error}");
     }
-    let confinement = Arc::new(Confinement::new(settings.plugin_user.clone()));
+    let confinement = Arc::new(Confinement::new(
+        settings.plugin_user.clone(),
+        Some(plugin_data.join(".users")),
+    ));
     let protections = Protections::probe(&confinement);
     protections.log_missing();
     let plugin_host = PluginHost::new(

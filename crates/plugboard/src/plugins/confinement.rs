@@ -26,9 +26,13 @@ pub struct Confinement {
 
 impl Confinement {
     /// The confinement `plugin_user` asks for, with the kernel's answers (probed once per
-    /// process and shared).
-    pub fn new(policy: PluginUser) -> Confinement {
-        let identities = Identities::new(policy);
+    /// process and shared). With `users_record`, the users handed to plugins are kept in that
+    /// file across restarts.
+    pub fn new(policy: PluginUser, users_record: Option<std::path::PathBuf>) -> Confinement {
+        let identities = match users_record {
+            Some(record) => Identities::recorded(policy, record),
+            None => Identities::new(policy),
+        };
         Confinement {
             namespaces: namespaces_available(identities.host_is_root()).clone(),
             cgroups: cgroup_tree().clone(),
@@ -41,7 +45,7 @@ impl Confinement {
     pub fn shared_default() -> Arc<Confinement> {
         static DEFAULT: OnceLock<Arc<Confinement>> = OnceLock::new();
         DEFAULT
-            .get_or_init(|| Arc::new(Confinement::new(PluginUser::Auto)))
+            .get_or_init(|| Arc::new(Confinement::new(PluginUser::Auto, None)))
             .clone()
     }
 

@@ -328,3 +328,61 @@ fn children_of(parent: i32) -> Vec<i32> {
         })
         .unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handing_a_data_directory_to_a_plugin_follows_no_link() {
+    let test = "handing_a_data_directory_to_a_plugin_follows_no_link";
+    if as_root(test).is_none() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    // A data directory left by another user, with links pointing out and a folder inside.
+    let directory = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("host-file");
+    std::fs::write(&target, "the host's").unwrap();
+    let data = directory.path().join("data");
+    std::fs::create_dir_all(data.join("nested")).unwrap();
+    std::fs::write(data.join("nested/own.txt"), "its own").unwrap();
+    std::os::unix::fs::symlink(&target, data.join("link-to-file")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), data.join("link-to-folder")).unwrap();
+    let setup = super::tests::start_plugin(
+        directory,
+        "scripted",
+        r#"["python3", "scripted_plugin.py"]"#,
+        "ok",
+        fast(),
+        "",
+    );
+    ready(&setup).await;
+    let status = probe(&setup, json!({"identity": true})).await["identity"].clone();
+    let uid: u32 = status["Uid"]
+        .as_str()
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .unwrap();
+    let data = setup._directory.path().join("data");
+    assert_eq!(
+        std::fs::metadata(data.join("nested/own.txt"))
+            .unwrap()
+            .uid(),
+        uid
+    );
+    assert_eq!(
+        std::fs::symlink_metadata(data.join("link-to-file"))
+            .unwrap()
+            .uid(),
+        uid
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().uid(),
+        0,
+        "the link's target stays root's"
+    );
+    assert_eq!(
+        std::fs::metadata(outside.path()).unwrap().uid(),
+        0,
+        "so does the folder's"
+    );
+    setup.stop().await;
+}

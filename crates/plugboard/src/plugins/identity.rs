@@ -113,16 +113,83 @@ pub struct Identities {
     policy: PluginUser,
     host_is_root: bool,
     given: Mutex<HashMap<String, u32>>,
+    /// Where the ids handed out are kept, so that a plugin keeps its id across restarts even
+    /// when another plugin's id would now take its slot first.
+    record: Option<std::path::PathBuf>,
 }
 
 impl Identities {
-    /// The identities `policy` gives on this host.
+    /// The identities `policy` gives on this host, remembered in memory only.
     pub fn new(policy: PluginUser) -> Identities {
         Identities {
             policy,
             // SAFETY: geteuid cannot fail and touches no memory.
             host_is_root: unsafe { libc::geteuid() } == 0,
             given: Mutex::new(HashMap::new()),
+            record: None,
+        }
+    }
+
+    /// The identities `policy` gives, with those handed out before read from `record` (lines
+    /// `PLUGIN_ID UID`) and each new one added to it. A file that cannot be read is started
+    /// anew, with a warning.
+    pub fn recorded(policy: PluginUser, record: std::path::PathBuf) -> Identities {
+        let mut given = HashMap::new();
+        match std::fs::read_to_string(&record) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let mut words = line.split_whitespace();
+                    if let (Some(plugin), Some(Ok(id)), None) = (
+                        words.next(),
+                        words.next().map(str::parse::<u32>),
+                        words.next(),
+                    ) {
+                        if (PLUGIN_ID_BASE..PLUGIN_ID_BASE + PLUGIN_ID_COUNT).contains(&id) {
+                            given.insert(plugin.to_owned(), id);
+                        }
+                    }
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                file = %record.display(),
+                "cannot read the plugins' users ({error}); plugins may get other users than before"
+            ),
+        }
+        Identities {
+            given: Mutex::new(given),
+            record: Some(record),
+            ..Identities::new(policy)
+        }
+    }
+
+    /// Writes every id handed out to the record, whole or not at all.
+    fn save(&self, given: &HashMap<String, u32>) {
+        let Some(record) = &self.record else { return };
+        let mut lines: Vec<String> = given
+            .iter()
+            .map(|(plugin, id)| format!("{plugin} {id}\n"))
+            .collect();
+        lines.sort();
+        let partial = record.with_extension("partial");
+        let written = (|| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial)?;
+            file.write_all(lines.concat().as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&partial, record)
+        })();
+        if let Err(error) = written {
+            tracing::warn!(
+                file = %record.display(),
+                "cannot record the plugins' users ({error}); a plugin may get another user at the next start"
+            );
         }
     }
 
@@ -168,6 +235,7 @@ impl Identities {
                 }
                 let id = PLUGIN_ID_BASE + slot;
                 given.insert(plugin_id.to_owned(), id);
+                self.save(&given);
                 Some((id, id))
             }
         }
@@ -215,9 +283,8 @@ mod tests {
     #[test]
     fn each_plugin_gets_its_own_stable_id_as_root() {
         let identities = Identities {
-            policy: PluginUser::Auto,
             host_is_root: true,
-            given: Mutex::new(HashMap::new()),
+            ..Identities::new(PluginUser::Auto)
         };
         let first = identities.for_plugin("alpha").expect("an id as root");
         let second = identities.for_plugin("beta").expect("an id as root");
@@ -226,12 +293,12 @@ mod tests {
         assert!(first.0 >= PLUGIN_ID_BASE && first.0 < PLUGIN_ID_BASE + PLUGIN_ID_COUNT);
         // A clash of slots moves the second plugin to the next free one.
         let clash = Identities {
-            policy: PluginUser::Auto,
             host_is_root: true,
             given: Mutex::new(HashMap::from([(
                 "other".to_owned(),
                 PLUGIN_ID_BASE + fnv1a("alpha") % PLUGIN_ID_COUNT,
             )])),
+            ..Identities::new(PluginUser::Auto)
         };
         let moved = clash.for_plugin("alpha").expect("an id");
         assert_eq!(
@@ -239,10 +306,37 @@ mod tests {
             PLUGIN_ID_BASE + (fnv1a("alpha") + 1) % PLUGIN_ID_COUNT
         );
         let not_root = Identities {
-            policy: PluginUser::Auto,
             host_is_root: false,
-            given: Mutex::new(HashMap::new()),
+            ..Identities::new(PluginUser::Auto)
         };
         assert_eq!(not_root.for_plugin("alpha"), None);
+    }
+
+    #[test]
+    fn the_ids_handed_out_are_kept_across_restarts() {
+        let folder = tempfile::tempdir().unwrap();
+        let record = folder.path().join(".users");
+        let first = Identities {
+            host_is_root: true,
+            ..Identities::recorded(PluginUser::Auto, record.clone())
+        };
+        // `beta` takes the slot `alpha` would want, then `alpha` moves on.
+        let wanted = PLUGIN_ID_BASE + fnv1a("alpha") % PLUGIN_ID_COUNT;
+        first
+            .given
+            .lock()
+            .unwrap()
+            .insert("beta".to_owned(), wanted);
+        let alpha = first.for_plugin("alpha").unwrap();
+        assert_ne!(alpha.0, wanted);
+        // After a restart `alpha` asks first, and still gets its own id, not the free slot.
+        let second = Identities {
+            host_is_root: true,
+            ..Identities::recorded(PluginUser::Auto, record.clone())
+        };
+        assert_eq!(second.for_plugin("alpha"), Some(alpha));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

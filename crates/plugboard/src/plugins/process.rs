@@ -225,13 +225,72 @@ fn prepare_data_dir(path: &Path, identity: Option<(u32, u32)>) -> Result<(), Spa
         .map_err(|failure| error(failure.to_string()))
 }
 
-/// Gives `path` and everything beneath it to `uid`:`gid`, following no link.
+/// Gives `path` and everything beneath it to `uid`:`gid`, following no link: each folder is
+/// opened relative to its parent's descriptor with `O_NOFOLLOW`, so a link swapped in while
+/// this runs is changed itself, never what it points to.
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    let meta = std::fs::symlink_metadata(path)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: open on a NUL-terminated path; the descriptor is owned below.
+    let fd = unsafe { libc::open(c_path.as_ptr(), DIRECTORY_FLAGS) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    let folder = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    chown_beneath(&folder, uid, gid, 0)
+}
+
+const DIRECTORY_FLAGS: libc::c_int =
+    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
+/// Folders deeper than this are not handed over (the plugin is not started, with the reason).
+const MAX_DEPTH: usize = 128;
+
+fn chown_beneath(
+    folder: &std::os::fd::OwnedFd,
+    uid: u32,
+    gid: u32,
+    depth: usize,
+) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    if depth > MAX_DEPTH {
+        return Err(std::io::Error::other(format!(
+            "it is nested more than {MAX_DEPTH} folders deep"
+        )));
+    }
+    let fd = folder.as_raw_fd();
+    // SAFETY: fchown on a descriptor we own.
+    if unsafe { libc::fchown(fd, uid, gid) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // The listing goes through the descriptor's own link: the folder that was opened.
+    for entry in std::fs::read_dir(format!("/proc/self/fd/{fd}"))? {
+        let name = std::ffi::CString::new(entry?.file_name().as_bytes())?;
+        // SAFETY: openat on a NUL-terminated name relative to a descriptor we own.
+        let child = unsafe { libc::openat(fd, name.as_ptr(), DIRECTORY_FLAGS) };
+        if child >= 0 {
+            // SAFETY: just opened, owned by nothing else.
+            let child = unsafe { std::os::fd::OwnedFd::from_raw_fd(child) };
+            chown_beneath(&child, uid, gid, depth + 1)?;
+            continue;
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            // A file, a link (changed itself), a device or a pipe.
+            Some(libc::ENOTDIR) | Some(libc::ELOOP) => {
+                // SAFETY: fchownat on a name relative to a descriptor we own, not following links.
+                let changed = unsafe {
+                    libc::fchownat(fd, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
+                };
+                if changed != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Gone meanwhile.
+            Some(libc::ENOENT) => {}
+            _ => return Err(error),
         }
     }
     Ok(())
