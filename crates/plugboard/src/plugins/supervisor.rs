@@ -7,7 +7,8 @@
 //! that doubles (from `restart_backoff` up to `max_restart_backoff`); `crash_loop_limit` crashes
 //! within `crash_loop_window` mark the instance failed with the last reason. Stopping is
 //! graceful: `shutdown`, stdin closed, SIGTERM to the process group, SIGKILL after the grace
-//! period.
+//! period. A process that stops reading its stdin (`ConnectionLimits::write_stall`) is killed at
+//! once and counts as a crash.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::process::{self, PluginPaths};
-use super::rpc::{HostServices, RpcClient, RpcError};
+use super::rpc::{ConnectionLimits, ConnectionParams, HostServices, RpcClient, RpcError};
 
 /// Where an instance is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub struct SupervisorConfig {
     pub crash_loop_limit: usize,
     /// Default 60 s.
     pub crash_loop_window: Duration,
+    /// The bytes queued for each process and how long a write to it may stall; see
+    /// [`ConnectionLimits`]. A process that stops reading is replaced like one that crashed.
+    pub connection: ConnectionLimits,
 }
 
 impl Default for SupervisorConfig {
@@ -60,6 +64,7 @@ impl Default for SupervisorConfig {
             max_restart_backoff: Duration::from_secs(30),
             crash_loop_limit: 5,
             crash_loop_window: Duration::from_secs(60),
+            connection: ConnectionLimits::default(),
         }
     }
 }
@@ -405,12 +410,15 @@ impl Instance {
                 tail.push_back(line);
             },
         ));
-        let rpc = RpcClient::start_with_ids(
-            label.clone(),
+        let rpc = RpcClient::start_with(
             started.stdout,
             started.stdin,
-            self.services.clone(),
-            self.ids.clone(),
+            ConnectionParams {
+                label: label.clone(),
+                services: self.services.clone(),
+                ids: self.ids.clone(),
+                limits: self.config.connection,
+            },
         );
         let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
             let status = match status {
@@ -527,17 +535,26 @@ impl Instance {
             }
             reason = rpc.closed() => {
                 *lock(&self.slot.ready) = None;
-                // Usually the process is exiting and its pipe closed first; otherwise it closed
-                // its stdout and kept running, and can no longer answer: replace it.
-                match tokio::time::timeout(Duration::from_millis(500), started.child.wait()).await {
-                    Ok(status) => {
-                        process::signal_group(pid, libc::SIGKILL);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                        Ended::Crashed(describe_exit("the process exited", status))
-                    }
-                    Err(_) => {
-                        self.halt(&rpc, &mut started.child, pid).await;
-                        Ended::Crashed(format!("its connection closed while it kept running ({reason})"))
+                if rpc.stalled() {
+                    // It does not read: `shutdown` would never reach it.
+                    tracing::warn!(plugin = %label, pid, %reason, "plugin stopped reading what the host sends; killing it");
+                    process::signal_group(pid, libc::SIGKILL);
+                    let _ = started.child.wait().await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                    Ended::Crashed(reason)
+                } else {
+                    // Usually the process is exiting and its pipe closed first; otherwise it closed
+                    // its stdout and kept running, and can no longer answer: replace it.
+                    match tokio::time::timeout(Duration::from_millis(500), started.child.wait()).await {
+                        Ok(status) => {
+                            process::signal_group(pid, libc::SIGKILL);
+                            let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                            Ended::Crashed(describe_exit("the process exited", status))
+                        }
+                        Err(_) => {
+                            self.halt(&rpc, &mut started.child, pid).await;
+                            Ended::Crashed(format!("its connection closed while it kept running ({reason})"))
+                        }
                     }
                 }
             }

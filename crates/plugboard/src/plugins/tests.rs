@@ -14,6 +14,8 @@ use super::process::PluginPaths;
 use super::rpc::{HostServices, RpcError};
 use super::supervisor::{InstanceState, Supervisor, SupervisorConfig};
 
+mod reply_flood;
+
 struct Recorder {
     notes: Mutex<Vec<(String, Option<Value>)>>,
 }
@@ -49,6 +51,7 @@ fn fast() -> SupervisorConfig {
         max_restart_backoff: Duration::from_millis(50),
         crash_loop_limit: 3,
         crash_loop_window: Duration::from_secs(60),
+        connection: super::rpc::ConnectionLimits::default(),
     }
 }
 
