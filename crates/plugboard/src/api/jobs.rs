@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::stream_slots::ClientAddress;
 use super::streams::{StreamEvent, Transport};
 use super::{time, AppState};
 use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob};
@@ -496,10 +497,12 @@ pub async fn retry(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),
     ))]
 pub async fn logs(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddress,
     Path(id): Path<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -513,6 +516,7 @@ pub async fn logs(
     }
     let transport = Transport::of(&headers, upgrade)?;
     if transport.is_stream() {
+        let slot = state.streams.open(&caller, &client.0)?;
         let resume = match headers.get("last-event-id") {
             Some(value) => value
                 .to_str()
@@ -528,7 +532,9 @@ pub async fn logs(
             None => after_seq,
         };
         let queue = state.queue.clone();
-        return Ok(transport.respond(&state, move |sender| log_stream(queue, id, resume, sender)));
+        return Ok(transport.respond(&state, slot, move |sender| {
+            log_stream(queue, id, resume, sender)
+        }));
     }
     let limit = query.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
