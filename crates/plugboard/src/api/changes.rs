@@ -8,7 +8,7 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::jobs::{parse_id, visible_job, JobView};
-use super::problem::{ApiError, Problem, QueryParams};
+use super::problem::{ApiError, PathParams, Problem, QueryParams};
 use super::stream_slots::ClientAddress;
 use super::streams::{render, StreamEvent, Transport};
 use super::AppState;
@@ -195,7 +195,7 @@ pub async fn job(
     State(state): State<AppState>,
     caller: Caller,
     client: ClientAddress,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<JobChangesQuery>,

@@ -10,7 +10,7 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::problem::{ApiError, JsonBody, PathParams, Problem, QueryParams};
 use super::stream_slots::ClientAddress;
 use super::streams::{StreamEvent, Transport};
 use super::{time, AppState};
@@ -420,7 +420,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     let job = visible_job(&state, &caller, id).await?;
@@ -443,7 +443,7 @@ pub async fn show(
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<CancelResult>, ApiError> {
     let id = parse_id(&id)?;
     caller.require_write()?;
@@ -477,7 +477,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     caller.require_write()?;
@@ -503,7 +503,7 @@ pub async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     client: ClientAddress,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<ListLogs>,

@@ -200,6 +200,7 @@ crate::store::testing::for_each_store!(
 );
 
 mod nodes_and_configs;
+mod raw_http;
 mod stream_caps;
 mod streams;
 
