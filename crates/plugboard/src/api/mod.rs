@@ -6,7 +6,8 @@
 //! errors as RFC 9457 problem documents (`problem.rs`). Routes are registered only through
 //! `utoipa_axum::routes!`, so each is in `/api/v1/openapi.json`; a test fails when one is not.
 //!
-//! Owns: routing, status codes, response bodies, auth, rate limits. Must not touch: SQL (it calls
+//! Owns: routing, status codes, response bodies, auth, rate limits, caps on live streams
+//! (`stream_slots.rs`). Must not touch: SQL (it calls
 //! `queue/`, `tenants/`, `events/` and the `Store` trait the queue hands out) and `plugins/` (admin actions are jobs it
 //! enqueues by kind name).
 
