@@ -120,6 +120,15 @@ pub struct SettingsArgs {
     /// The largest API request body, in KiB (plugin uploads excepted) [default: 1024]
     #[arg(long, env = "PLUGBOARD_API_BODY_LIMIT_KB", value_name = "KIB")]
     pub api_body_limit_kb: Option<u64>,
+    /// Live streams (SSE and WebSocket) each API token may hold open at once; 0 turns the cap off [default: 64]
+    #[arg(long, env = "PLUGBOARD_STREAM_MAX_PER_TOKEN", value_name = "N")]
+    pub stream_max_per_token: Option<u32>,
+    /// Live streams each client address may hold open at once (the admin token excepted); 0 turns the cap off [default: 128]
+    #[arg(long, env = "PLUGBOARD_STREAM_MAX_PER_ADDRESS", value_name = "N")]
+    pub stream_max_per_address: Option<u32>,
+    /// Live streams open at once on this node, all callers together; never more than half the open-file limit [default: 4096]
+    #[arg(long, env = "PLUGBOARD_STREAM_MAX_TOTAL", value_name = "N")]
+    pub stream_max_total: Option<u32>,
 }
 
 /// The config file's keys: the same names as the flags, with `-` as `_`.
@@ -159,6 +168,9 @@ struct FileSettings {
     rate_limit_per_address: Option<u32>,
     rate_limit_burst: Option<u32>,
     api_body_limit_kb: Option<u64>,
+    stream_max_per_token: Option<u32>,
+    stream_max_per_address: Option<u32>,
+    stream_max_total: Option<u32>,
 }
 
 /// Where the store lives.
@@ -210,6 +222,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// `api_body_limit_kb`, in bytes.
     pub api_body_limit: usize,
+    /// `stream_max_*`.
+    pub stream_limits: StreamLimitSettings,
     /// `PLUGBOARD_ADMIN_TOKEN`, from the environment only (never a flag, which `ps` shows to
     /// every user, nor the config file). `serve` checks it and makes one when it is absent.
     pub admin_token: Option<String>,
@@ -224,6 +238,29 @@ pub struct RateLimitSettings {
     pub per_address: u32,
     /// Bucket size: requests allowed at once above the rate.
     pub burst: u32,
+}
+
+/// Caps on the live streams (SSE and WebSocket) of the API; a stream over a cap is refused with
+/// `429`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimitSettings {
+    /// Streams per API token; 0: no cap. The admin token is counted only in `total`.
+    pub per_token: u32,
+    /// Streams per client address; 0: no cap. The admin token is counted only in `total`.
+    pub per_address: u32,
+    /// Streams on this node, every caller together. `serve` lowers it to half the open-file
+    /// limit, so that requests that are not streams always find a file descriptor.
+    pub total: u32,
+}
+
+impl Default for StreamLimitSettings {
+    fn default() -> StreamLimitSettings {
+        StreamLimitSettings {
+            per_token: 64,
+            per_address: 128,
+            total: 4096,
+        }
+    }
 }
 
 impl Settings {
@@ -409,6 +446,20 @@ impl Settings {
                     .saturating_mul(1024),
             )
             .unwrap_or(usize::MAX),
+            stream_limits: StreamLimitSettings {
+                per_token: args
+                    .stream_max_per_token
+                    .or(file.stream_max_per_token)
+                    .unwrap_or(StreamLimitSettings::default().per_token),
+                per_address: args
+                    .stream_max_per_address
+                    .or(file.stream_max_per_address)
+                    .unwrap_or(StreamLimitSettings::default().per_address),
+                total: args
+                    .stream_max_total
+                    .or(file.stream_max_total)
+                    .unwrap_or(StreamLimitSettings::default().total),
+            },
             admin_token: std::env::var("PLUGBOARD_ADMIN_TOKEN")
                 .ok()
                 .filter(|token| !token.is_empty()),
@@ -527,6 +578,31 @@ mod tests {
         );
         assert_eq!(settings.listen, "127.0.0.1:7700");
         assert!(matches!(settings.database, Database::Sqlite { .. }));
+    }
+
+    #[test]
+    fn stream_caps_default_to_64_128_4096_and_follow_the_file_and_flags() {
+        let (_directory, args) = with_file("");
+        assert_eq!(
+            Settings::resolve(&args).unwrap().stream_limits,
+            StreamLimitSettings {
+                per_token: 64,
+                per_address: 128,
+                total: 4096
+            }
+        );
+        let (_directory, mut args) = with_file(
+            "stream_max_per_token = 5\nstream_max_per_address = 0\nstream_max_total = 100\n",
+        );
+        args.stream_max_total = Some(50);
+        assert_eq!(
+            Settings::resolve(&args).unwrap().stream_limits,
+            StreamLimitSettings {
+                per_token: 5,
+                per_address: 0,
+                total: 50
+            }
+        );
     }
 
     #[test]

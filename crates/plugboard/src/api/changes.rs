@@ -8,7 +8,7 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::jobs::{parse_id, visible_job, JobView};
-use super::problem::{ApiError, Problem, QueryParams};
+use super::problem::{ApiError, PathParams, Problem, QueryParams};
+use super::stream_slots::ClientAddress;
 use super::streams::{render, StreamEvent, Transport};
 use super::AppState;
 use crate::queue::Queue;
@@ -109,10 +110,12 @@ fn resume_point(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddress,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<ListChanges>,
@@ -128,6 +131,7 @@ pub async fn list(
         kind: query.kind,
     };
     if transport.is_stream() {
+        let slot = state.streams.open(&caller, &client.0)?;
         // "From now" is taken before the answer goes out: a change made after the client has
         // its answer is always in the stream.
         let from = match resume {
@@ -135,7 +139,7 @@ pub async fn list(
             None => state.queue.change_head().await?,
         };
         let queue = state.queue.clone();
-        return Ok(transport.respond(&state, move |sender| async move {
+        return Ok(transport.respond(&state, slot, move |sender| async move {
             // Where the stream starts, as a position: a client that drops before the first change
             // resumes from here (SSE clients do by themselves, it being the last event id).
             let start = StreamEvent::new("start", Some(from.to_string()), &serde_json::json!({}));
@@ -185,11 +189,13 @@ async fn page(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),
     ))]
 pub async fn job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    client: ClientAddress,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<JobChangesQuery>,
@@ -204,8 +210,9 @@ pub async fn job(
     };
     let after = resume.unwrap_or(ChangeCursor::START);
     if transport.is_stream() {
+        let slot = state.streams.open(&caller, &client.0)?;
         let queue = state.queue.clone();
-        return Ok(transport.respond(&state, move |sender| {
+        return Ok(transport.respond(&state, slot, move |sender| {
             stream(queue, filter, after, true, sender)
         }));
     }

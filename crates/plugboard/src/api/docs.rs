@@ -2,7 +2,7 @@
 //! Redoc's script is compiled into the binary (`assets/`), and the page loads nothing from
 //! elsewhere, so it renders in a browser with no internet access.
 
-use axum::extract::Path;
+use super::problem::PathParams;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -30,7 +30,7 @@ pub(super) async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-pub(super) async fn asset(Path(file): Path<String>) -> Response {
+pub(super) async fn asset(PathParams(file): PathParams<String>) -> Response {
     match file.as_str() {
         "redoc.standalone.js" => (
             [

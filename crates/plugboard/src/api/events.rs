@@ -5,7 +5,7 @@
 //! false, no new jobs) instead of recording another. A tenant token posts and lists only its own
 //! tenant's events.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::problem::{ApiError, JsonBody, PathParams, Problem, QueryParams};
 use super::{time, AppState};
 use crate::events::{EventError, PostEvent};
 use crate::store::{EventFilter, EventRecord};
@@ -240,7 +240,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::BadRequest(format!(

@@ -10,7 +10,7 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::problem::{ApiError, JsonBody, PathParams, Problem, QueryParams};
+use super::stream_slots::ClientAddress;
 use super::streams::{StreamEvent, Transport};
 use super::{time, AppState};
 use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob};
@@ -419,7 +420,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     let job = visible_job(&state, &caller, id).await?;
@@ -442,7 +443,7 @@ pub async fn show(
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<CancelResult>, ApiError> {
     let id = parse_id(&id)?;
     caller.require_write()?;
@@ -476,7 +477,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     caller.require_write()?;
@@ -496,11 +497,13 @@ pub async fn retry(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),
     ))]
 pub async fn logs(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    client: ClientAddress,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     QueryParams(query): QueryParams<ListLogs>,
@@ -513,6 +516,7 @@ pub async fn logs(
     }
     let transport = Transport::of(&headers, upgrade)?;
     if transport.is_stream() {
+        let slot = state.streams.open(&caller, &client.0)?;
         let resume = match headers.get("last-event-id") {
             Some(value) => value
                 .to_str()
@@ -528,7 +532,9 @@ pub async fn logs(
             None => after_seq,
         };
         let queue = state.queue.clone();
-        return Ok(transport.respond(&state, move |sender| log_stream(queue, id, resume, sender)));
+        return Ok(transport.respond(&state, slot, move |sender| {
+            log_stream(queue, id, resume, sender)
+        }));
     }
     let limit = query.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {

@@ -1,14 +1,14 @@
 //! `/api/v1/limits`: concurrency and rate limits per tenant and per plugin, which every node's
 //! claims follow (see `store::limits`). The admin sets them; global tokens may read them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::problem::{ApiError, JsonBody, Problem};
+use super::problem::{ApiError, JsonBody, PathParams, Problem};
 use super::AppState;
 use crate::store::{JobLimit, LimitScope};
 
@@ -115,7 +115,7 @@ pub async fn list(
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
-    Path((scope, name)): Path<(String, String)>,
+    PathParams((scope, name)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<PutLimit>,
 ) -> Result<Json<LimitView>, ApiError> {
     caller.require_admin()?;
@@ -148,7 +148,7 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path((scope, name)): Path<(String, String)>,
+    PathParams((scope, name)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let scope_value = scope_of(&scope)?;

@@ -6,7 +6,8 @@
 //! errors as RFC 9457 problem documents (`problem.rs`). Routes are registered only through
 //! `utoipa_axum::routes!`, so each is in `/api/v1/openapi.json`; a test fails when one is not.
 //!
-//! Owns: routing, status codes, response bodies, auth, rate limits. Must not touch: SQL (it calls
+//! Owns: routing, status codes, response bodies, auth, rate limits, caps on live streams
+//! (`stream_slots.rs`). Must not touch: SQL (it calls
 //! `queue/`, `tenants/`, `events/` and the `Store` trait the queue hands out) and `plugins/` (admin actions are jobs it
 //! enqueues by kind name).
 
@@ -23,6 +24,7 @@ mod nodes;
 mod plugins;
 mod problem;
 mod ratelimit;
+mod stream_slots;
 mod streams;
 mod tenants;
 mod time;
@@ -48,7 +50,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::RateLimitSettings;
+use crate::config::{RateLimitSettings, StreamLimitSettings};
 use crate::events::Events;
 use crate::queue::Queue;
 use crate::tenants::{SecretKey, Tenants};
@@ -69,6 +71,8 @@ pub struct ApiParams {
     /// The admin token (`PLUGBOARD_ADMIN_TOKEN`, or the one `serve` made).
     pub admin_token: AdminToken,
     pub rate_limits: RateLimitSettings,
+    /// Caps on live streams (SSE and WebSocket).
+    pub stream_limits: StreamLimitSettings,
     /// The largest request body, in bytes.
     pub body_limit: usize,
     /// The key that seals config secrets (`tenants/secrets.rs`): the one the workers open
@@ -90,6 +94,8 @@ pub struct AppState {
     health: health::HealthState,
     admin: Arc<AdminToken>,
     limits: Arc<ratelimit::RateLimits>,
+    /// The live streams open now and their caps.
+    streams: Arc<stream_slots::StreamSlots>,
     metrics: Arc<metrics::HttpMetrics>,
     uploads: Arc<UploadParams>,
     local: LocalNode,
@@ -204,6 +210,7 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         events: Events::new(store),
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
+        streams: stream_slots::StreamSlots::new(params.stream_limits),
         metrics: Arc::new(metrics::HttpMetrics::default()),
         uploads: Arc::new(params.uploads),
         health: health::HealthState::new(
@@ -280,6 +287,9 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
         caller.require_write()?;
     }
     parts.extensions.insert(caller);
+    parts
+        .extensions
+        .insert(stream_slots::ClientAddress(address));
     Ok(Request::from_parts(parts, body))
 }
 

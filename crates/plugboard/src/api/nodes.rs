@@ -3,13 +3,13 @@
 //! concurrency, and loaded plugins. For the admin token and global tokens (read is enough);
 //! tenant tokens are refused, since nodes serve every tenant.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, PathParams, Problem};
 use super::{time, AppState};
 use crate::nodes::NodeStatus;
 use crate::store::Node;
@@ -112,7 +112,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<NodeView>, ApiError> {
     caller.require_global()?;
     state

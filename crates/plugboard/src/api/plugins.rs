@@ -5,7 +5,7 @@
 //! the admin token or a global write token. The job kinds and payloads are the installer's
 //! (`plugin.install`, …); this module only builds them, so it does not depend on `plugins/`.
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::jobs::JobView;
-use super::problem::{ApiError, JsonBody, Problem, QueryParams};
+use super::problem::{ApiError, JsonBody, PathParams, Problem, QueryParams};
 use super::uploads::{self, BodyKind};
 use super::{time, AppState};
 use crate::store::{InstalledPlugin, NewJob};
@@ -299,7 +299,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<PluginDetail>, ApiError> {
     check_id(&id)?;
     let store = state.queue.store();
@@ -427,7 +427,7 @@ fn json_only(has_query: bool) -> Result<(), ApiError> {
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(options): QueryParams<UpdateUploadOptions>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -489,7 +489,7 @@ macro_rules! simple_action {
         pub async fn $name(
             State(state): State<AppState>,
             caller: Caller,
-            Path(id): Path<String>,
+            PathParams(id): PathParams<String>,
         ) -> Result<Response, ApiError> {
             caller.require_global_write()?;
             check_id(&id)?;
@@ -531,7 +531,7 @@ simple_action!(
 pub async fn uninstall(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(options): QueryParams<UninstallOptions>,
 ) -> Result<Response, ApiError> {
     caller.require_global_write()?;

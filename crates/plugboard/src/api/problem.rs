@@ -247,6 +247,38 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// Path parameters whose rejections are problem documents: a parameter that is not UTF-8 once
+/// percent-decoded (`/api/v1/jobs/%FF`) is a `400` that says so, not axum's plain text.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                Err(ApiError::BadRequest(match error.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key } => format!(
+                        "the path parameter `{key}` is not UTF-8 once percent-decoded; percent-encode the UTF-8 bytes of the value"
+                    ),
+                    _ => format!("the path is not valid: {}", error.body_text()),
+                }))
+            }
+            Err(other) => Err(ApiError::Internal(format!(
+                "path parameters could not be read: {}",
+                other.body_text()
+            ))),
+        }
+    }
+}
+
 /// A JSON request body, checked for its content type and size, whose rejections are problem
 /// documents: malformed JSON says the line and column, a wrong field its JSON pointer.
 pub struct JsonBody<T>(pub T);

@@ -6,7 +6,7 @@
 //! WebSocket as one text frame `{"event": …, "id": …, "data": …}`. Either way the `id` is what a
 //! client resumes from: `Last-Event-ID` for SSE, the endpoint's `after`/`after_seq` parameter
 //! for WebSocket. Every stream ends when the server stops, so open streams never hold up a
-//! shutdown.
+//! shutdown, and each holds a place under the stream caps (`stream_slots.rs`) until it ends.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::WEBSOCKET_PROTOCOL;
 use super::metrics::SseGuard;
 use super::problem::ApiError;
+use super::stream_slots::StreamSlot;
 use super::AppState;
 
 /// How often an idle stream shows it is alive (an SSE comment, a WebSocket ping).
@@ -116,9 +117,10 @@ impl Transport {
         !matches!(self, Transport::Page)
     }
 
-    /// Runs `producer` and streams what it sends over this transport. A page transport answers
-    /// nothing useful here: callers answer pages themselves.
-    pub(super) fn respond<F, Fut>(self, state: &AppState, producer: F) -> Response
+    /// Runs `producer` and streams what it sends over this transport, holding `slot` until the
+    /// stream ends. A page transport answers nothing useful here: callers answer pages
+    /// themselves.
+    pub(super) fn respond<F, Fut>(self, state: &AppState, slot: StreamSlot, producer: F) -> Response
     where
         F: FnOnce(mpsc::Sender<StreamEvent>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -136,21 +138,22 @@ impl Transport {
                     .protocols([WEBSOCKET_PROTOCOL])
                     .on_upgrade(move |socket| async move {
                         let _guard = guard;
+                        let _slot = slot;
                         let _task = task;
                         pump(socket, receiver, stop).await;
                     })
             }
             Transport::Sse | Transport::Page => {
                 let events = futures_util::stream::unfold(
-                    (receiver, stop, guard, task),
-                    |(mut receiver, stop, guard, task)| async move {
+                    (receiver, stop, guard, task, slot),
+                    |(mut receiver, stop, guard, task, slot)| async move {
                         let event = tokio::select! {
                             () = stop.cancelled() => None,
                             event = receiver.recv() => event,
                         }?;
                         Some((
                             Ok::<_, Infallible>(sse_event(event)),
-                            (receiver, stop, guard, task),
+                            (receiver, stop, guard, task, slot),
                         ))
                     },
                 );

@@ -11,7 +11,7 @@
 //! pointer, under `/values`. Secret fields are never answered: reads show `********`, and a
 //! secret sent as `********` or left out keeps its stored value.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::jobs::JobView;
-use super::problem::{ApiError, FieldError, JsonBody, Problem, QueryParams};
+use super::problem::{ApiError, FieldError, JsonBody, PathParams, Problem, QueryParams};
 use super::{time, AppState};
 use crate::schedule::{ScheduleError, ScheduleSpec};
 use crate::store::{Config, ConfigFilter, Tenant, Timestamp};
@@ -370,7 +370,7 @@ pub async fn list_tenants(
 pub async fn show_tenant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(tenant): Path<String>,
+    PathParams(tenant): PathParams<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(visible_tenant(&state, &caller, &tenant).await?.into()))
 }
@@ -387,7 +387,7 @@ pub async fn show_tenant(
 pub async fn delete_tenant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(tenant): Path<String>,
+    PathParams(tenant): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     visible_tenant(&state, &caller, &tenant).await?;
     caller.require_global_write()?;
@@ -410,7 +410,7 @@ pub async fn delete_tenant(
 pub async fn list_configs(
     State(state): State<AppState>,
     caller: Caller,
-    Path(tenant): Path<String>,
+    PathParams(tenant): PathParams<String>,
 ) -> Result<Json<ConfigList>, ApiError> {
     visible_tenant(&state, &caller, &tenant).await?;
     let configs = state
@@ -444,7 +444,7 @@ pub async fn list_configs(
 pub async fn create_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(tenant): Path<String>,
+    PathParams(tenant): PathParams<String>,
     JsonBody(body): JsonBody<CreateConfig>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
@@ -513,7 +513,7 @@ fn config_exists(tenant: &str, plugin: &str, name: &str, id: &str) -> ApiError {
 pub async fn show_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ConfigBody>, ApiError> {
     let config = visible_config(&state, &caller, &id).await?;
     let view = state
@@ -541,7 +541,7 @@ pub async fn show_config(
 pub async fn replace_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<ReplaceConfig>,
 ) -> Result<Json<ConfigBody>, ApiError> {
     caller.require_write()?;
@@ -575,7 +575,7 @@ pub async fn replace_config(
 pub async fn delete_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_write()?;
     let config = visible_config(&state, &caller, &id).await?;
@@ -600,7 +600,7 @@ pub async fn delete_config(
 pub async fn run_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
     let config = visible_config(&state, &caller, &id).await?;
@@ -628,7 +628,7 @@ pub async fn run_config(
 pub async fn validate_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ValidationResult>, ApiError> {
     let config = visible_config(&state, &caller, &id).await?;
     let problems = state
@@ -655,7 +655,7 @@ pub async fn validate_config(
 pub async fn next_fires(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<NextFiresQuery>,
 ) -> Result<Json<NextFires>, ApiError> {
     let count = query.count.unwrap_or(crate::tenants::PREVIEW_FIRES);
@@ -703,7 +703,7 @@ pub struct Valid {
 pub async fn validate_new_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(tenant): Path<String>,
+    PathParams(tenant): PathParams<String>,
     JsonBody(body): JsonBody<CreateConfig>,
 ) -> Result<Json<Valid>, ApiError> {
     caller.require_write()?;
@@ -772,7 +772,7 @@ pub struct ConfigTestAnswer {
 pub async fn test_config(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<TestQuery>,
 ) -> Result<Json<ConfigTestAnswer>, ApiError> {
     let timeout = query.timeout_seconds.unwrap_or(30);

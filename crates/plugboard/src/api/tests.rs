@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{router, AdminToken, ApiParams};
-use crate::config::RateLimitSettings;
+use crate::config::{RateLimitSettings, StreamLimitSettings};
 use crate::queue::{Queue, Registry};
 use crate::store::{
     ClaimParams, FinishOutcome, JobFinish, JobId, LogLevel, NewJob, NewLogLine, Store,
@@ -50,6 +50,16 @@ impl Server {
         rate_limits: RateLimitSettings,
         local: super::LocalNode,
     ) -> Server {
+        Server::start_with_streams(store, rate_limits, local, StreamLimitSettings::default()).await
+    }
+
+    /// A server with `stream_limits` as its caps on live streams.
+    async fn start_with_streams(
+        store: Arc<dyn Store>,
+        rate_limits: RateLimitSettings,
+        local: super::LocalNode,
+        stream_limits: StreamLimitSettings,
+    ) -> Server {
         let mut registry = Registry::with_builtin_kinds();
         registry.register(
             crate::plugins::host::PLUGIN_RUN,
@@ -64,6 +74,7 @@ impl Server {
             sandbox: json!({"ok": true}),
             admin_token: AdminToken::new(ADMIN).expect("a long enough admin token"),
             rate_limits,
+            stream_limits,
             body_limit: 64 * 1024,
             secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
             uploads: super::UploadParams {
@@ -189,6 +200,8 @@ crate::store::testing::for_each_store!(
 );
 
 mod nodes_and_configs;
+mod raw_http;
+mod stream_caps;
 mod streams;
 
 /// Every documented operation, with a concrete path.

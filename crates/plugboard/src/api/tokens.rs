@@ -1,14 +1,14 @@
 //! `/api/v1/tokens`: the admin creates, lists and revokes API tokens. The secret is answered
 //! once, at creation; the store keeps its sha256 only.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{hash_secret, mint_secret, Caller, TOKEN_PREFIX};
-use super::problem::{ApiError, JsonBody, Problem};
+use super::problem::{ApiError, JsonBody, PathParams, Problem};
 use super::{time, AppState};
 use crate::store::{ApiToken, NewApiToken, Timestamp, TokenAccess};
 
@@ -181,7 +181,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     caller.require_admin()?;
     let token = state

@@ -55,6 +55,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         tracing::info!(file = %file.display(), "config file read");
     }
     let admin_token = admin_token(&settings)?;
+    // Before anything opens files: every descriptor the hard limit allows is available.
+    let stream_limits = stream_limits(settings.stream_limits);
     // Absolute: plugins run in their package folder, so a relative data directory would point
     // somewhere else for them.
     let plugin_data = std::path::absolute(settings.data_dir.join("plugin-data"))
@@ -210,6 +212,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         sandbox: protections.health_check(),
         admin_token,
         rate_limits: settings.rate_limits,
+        stream_limits,
         body_limit: settings.api_body_limit,
         secret_key,
         uploads,
@@ -259,6 +262,78 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     store.close().await;
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// Raises the soft limit on open files to the hard limit and keeps the streams' total cap at
+/// half of it, so that requests that are not streams (the admin's, the probes') always find a
+/// file descriptor. Says what it did in the log.
+fn stream_limits(
+    mut limits: crate::config::StreamLimitSettings,
+) -> crate::config::StreamLimitSettings {
+    let open_files = match raise_open_file_limit() {
+        Ok(OpenFileLimit { before, after }) => {
+            if after > before {
+                tracing::info!(
+                    before,
+                    after,
+                    "raised the open-file limit (RLIMIT_NOFILE) to its hard limit"
+                );
+            } else {
+                tracing::info!(limit = after, "open-file limit (RLIMIT_NOFILE)");
+            }
+            after
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-file limit (RLIMIT_NOFILE); streams are capped by stream_max_total alone");
+            return limits;
+        }
+    };
+    let half = u32::try_from(open_files / 2).unwrap_or(u32::MAX);
+    if limits.total > half {
+        tracing::warn!(
+            stream_max_total = limits.total,
+            open_file_limit = open_files,
+            streams = half,
+            "live streams are capped at half the open-file limit; raise the hard limit (for example LimitNOFILE= in the systemd unit, or ulimit -Hn) to allow stream_max_total"
+        );
+        limits.total = half;
+    }
+    limits
+}
+
+/// The soft limit on open files before and after [`raise_open_file_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OpenFileLimit {
+    before: u64,
+    after: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` of this process to its hard limit.
+fn raise_open_file_limit() -> std::io::Result<OpenFileLimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok(OpenFileLimit {
+        before,
+        after: limit.rlim_cur,
+    })
 }
 
 fn prepare_plugin_data(directory: &std::path::Path) -> anyhow::Result<()> {
@@ -325,5 +400,50 @@ fn admin_token(settings: &crate::config::Settings) -> anyhow::Result<AdminToken>
                 path.display()
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let raised = raise_open_file_limit().expect("RLIMIT_NOFILE can be read and raised");
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(limit.rlim_cur, limit.rlim_max);
+        assert_eq!(raised.after, limit.rlim_max);
+        assert!(raised.before <= raised.after);
+    }
+
+    #[test]
+    fn the_stream_total_is_at_most_half_the_open_file_limit() {
+        let limits = stream_limits(crate::config::StreamLimitSettings {
+            per_token: 64,
+            per_address: 128,
+            total: u32::MAX,
+        });
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(
+            u64::from(limits.total),
+            (limit.rlim_cur / 2).min(u64::from(u32::MAX))
+        );
+        assert_eq!((limits.per_token, limits.per_address), (64, 128));
     }
 }

@@ -4,9 +4,18 @@
 //! Whatever the plugin writes, the host keeps running: a line that is not a message, a line over
 //! [`MAX_LINE_BYTES`] (read and thrown away in pieces, never held whole), an answer to a request
 //! nobody made — each is a protocol fault, counted and logged, and the connection goes on.
+//!
+//! Whatever the plugin does not read, the host does not keep without bound either. Everything on
+//! its way to the plugin (answers, requests, notifications) is counted in bytes in one outgoing
+//! queue, and each request from the plugin holds [`HOST_ANSWER_RESERVE`] bytes of it until its
+//! answer is queued. While the queue holds [`ConnectionLimits::outgoing_bytes`] or more, the host
+//! reads nothing more from the plugin (backpressure: a plugin that does not read cannot make the
+//! host produce more answers). A write to the plugin's stdin that makes no progress for
+//! [`ConnectionLimits::write_stall`] closes the connection ([`RpcClient::stalled`]); the
+//! supervisor then replaces the process as it does after a crash.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +25,7 @@ use plugboard_protocol::{
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// What the plugin may ask of the host (`kv/*`, `emit`) and tell it (`log`, `progress`).
 #[async_trait]
@@ -44,15 +53,115 @@ pub enum RpcError {
 
 type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>>;
 
+/// The bytes queued for the plugin are bounded, and a plugin that stops reading is cut off.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// While this many bytes or more wait to be written to the plugin (answers held for it
+    /// included), the host reads nothing more from it. Default 32 MiB.
+    pub outgoing_bytes: usize,
+    /// A write to the plugin's stdin that makes no progress for this long closes the
+    /// connection. Default 30 s.
+    pub write_stall: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            outgoing_bytes: 32 * 1024 * 1024,
+            write_stall: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Bytes held in the outgoing queue for each request from the plugin until its answer is
+/// queued: the largest answer the host services give (`kv/get` of a 1 MiB value), so that the
+/// answers being worked out count against [`ConnectionLimits::outgoing_bytes`] before they exist.
+pub const HOST_ANSWER_RESERVE: usize = 1024 * 1024 + 4096;
+
+/// What [`RpcClient::start_with`] needs besides the plugin's stdout and stdin.
+pub struct ConnectionParams {
+    /// Names the plugin in logs.
+    pub label: String,
+    pub services: Arc<dyn HostServices>,
+    /// Where request ids come from: connections that share it never reuse each other's ids, so
+    /// host services can tell their requests apart by id alone.
+    pub ids: Arc<AtomicI64>,
+    pub limits: ConnectionLimits,
+}
+
 /// A live connection. Cheap to clone; every clone talks to the same plugin.
 #[derive(Clone)]
 pub struct RpcClient {
-    outgoing: mpsc::UnboundedSender<String>,
+    outgoing: Arc<Outbox>,
     close: tokio_util::sync::CancellationToken,
     pending: Pending,
     next_id: Arc<AtomicI64>,
     faults: Arc<AtomicU64>,
     closed: watch::Receiver<Option<String>>,
+}
+
+/// The messages waiting to be written to the plugin, counted in bytes.
+struct Outbox {
+    lines: mpsc::UnboundedSender<String>,
+    /// Bytes queued, in the writer's hands and reserved for answers being worked out.
+    queued: AtomicUsize,
+    /// The most `queued` has been.
+    peak: AtomicUsize,
+    /// Told when bytes leave the queue.
+    room: Notify,
+    limits: ConnectionLimits,
+    /// Cancelled when the writer gave up on a plugin that does not read.
+    stalled: tokio_util::sync::CancellationToken,
+    stall_reason: Mutex<Option<String>>,
+}
+
+impl Outbox {
+    fn add(&self, bytes: usize) {
+        let now = self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn remove(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        self.room.notify_waiters();
+    }
+
+    /// Queues a line (without its newline); false when the writer is gone.
+    fn push(&self, line: String) -> bool {
+        self.push_reserved(line, 0)
+    }
+
+    /// Queues a line that takes the place of `reserved` bytes held for it.
+    fn push_reserved(&self, line: String, reserved: usize) -> bool {
+        let bytes = line.len() + 1;
+        // One step from the reservation to the real size: the count never holds both.
+        if bytes >= reserved {
+            self.add(bytes - reserved);
+        } else {
+            self.remove(reserved - bytes);
+        }
+        if self.lines.send(line).is_err() {
+            self.remove(bytes);
+            return false;
+        }
+        true
+    }
+
+    /// Waits until the queue is under its limit.
+    async fn room(&self) {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // A closed queue is never written again: waiting for room would be for ever.
+            if self.queued.load(Ordering::Acquire) < self.limits.outgoing_bytes
+                || self.lines.is_closed()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -73,24 +182,40 @@ impl RpcClient {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let ids = Arc::new(AtomicI64::new(1));
-        RpcClient::start_with_ids(label, from_plugin, to_plugin, services, ids)
+        RpcClient::start_with(
+            from_plugin,
+            to_plugin,
+            ConnectionParams {
+                label,
+                services,
+                ids: Arc::new(AtomicI64::new(1)),
+                limits: ConnectionLimits::default(),
+            },
+        )
     }
 
-    /// As [`RpcClient::start`], drawing request ids from `ids`: connections that share it never
-    /// reuse each other's ids, so host services can tell their requests apart by id alone.
-    pub fn start_with_ids<R, W>(
-        label: String,
-        from_plugin: R,
-        to_plugin: W,
-        services: Arc<dyn HostServices>,
-        ids: Arc<AtomicI64>,
-    ) -> RpcClient
+    /// As [`RpcClient::start`], with the ids and limits of `params`.
+    pub fn start_with<R, W>(from_plugin: R, to_plugin: W, params: ConnectionParams) -> RpcClient
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (outgoing, lines) = mpsc::unbounded_channel();
+        let ConnectionParams {
+            label,
+            services,
+            ids,
+            limits,
+        } = params;
+        let (lines_sender, lines) = mpsc::unbounded_channel();
+        let outgoing = Arc::new(Outbox {
+            lines: lines_sender,
+            queued: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            room: Notify::new(),
+            limits,
+            stalled: tokio_util::sync::CancellationToken::new(),
+            stall_reason: Mutex::new(None),
+        });
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let faults = Arc::new(AtomicU64::new(0));
         let (closed_sender, closed) = watch::channel(None);
@@ -103,13 +228,13 @@ impl RpcClient {
             faults: faults.clone(),
             closed,
         };
-        tokio::spawn(write_loop(to_plugin, lines, close));
+        tokio::spawn(write_loop(to_plugin, lines, close, client.outgoing.clone()));
         let reader = Reader {
             label,
             pending,
             faults,
             services,
-            replies: client.outgoing.clone(),
+            outgoing: client.outgoing.clone(),
             host_requests: Arc::new(tokio::sync::Semaphore::new(MAX_HOST_REQUESTS_IN_FLIGHT)),
         };
         tokio::spawn(async move {
@@ -174,7 +299,7 @@ impl RpcClient {
         let (sender, answer) = oneshot::channel();
         lock(&self.pending).insert(id, sender);
         let line = Message::Request(Request::new(Id::Number(id), method, params)).encode();
-        if self.outgoing.send(line).is_err() {
+        if !self.outgoing.push(line) {
             lock(&self.pending).remove(&id);
             return Err(RpcError::Closed("the plugin's stdin is closed".to_owned()));
         }
@@ -195,7 +320,22 @@ impl RpcClient {
     /// Sends a notification.
     pub fn notify(&self, method: &str, params: impl serde::Serialize) {
         let line = Message::Notification(Notification::new(method, params)).encode();
-        let _ = self.outgoing.send(line);
+        self.outgoing.push(line);
+    }
+
+    /// Bytes waiting to be written to the plugin now, answers being worked out included.
+    pub fn queued_bytes(&self) -> usize {
+        self.outgoing.queued.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes that ever waited to be written to the plugin on this connection.
+    pub fn peak_queued_bytes(&self) -> usize {
+        self.outgoing.peak.load(Ordering::Relaxed)
+    }
+
+    /// True when the host closed the connection because the plugin stopped reading its stdin.
+    pub fn stalled(&self) -> bool {
+        self.outgoing.stalled.is_cancelled()
     }
 
     /// Requests waiting for an answer.
@@ -226,19 +366,41 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut to_plugin: W,
     mut lines: mpsc::UnboundedReceiver<String>,
     close: tokio_util::sync::CancellationToken,
+    outbox: Arc<Outbox>,
 ) {
+    let polite = write_lines(&mut to_plugin, &mut lines, &close, &outbox).await;
+    // Nothing will be written any more: whoever waits for room must not wait for ever.
+    lines.close();
+    drop(lines);
+    outbox.room.notify_waiters();
+    if polite {
+        // Closing stdin tells the plugin to exit.
+        let _ = to_plugin.shutdown().await;
+    }
+    drop(to_plugin);
+}
+
+/// Writes lines until the queue or the plugin's stdin closes, `close` is cancelled or the plugin
+/// stops reading. True when stdin should be closed politely.
+async fn write_lines<W: AsyncWrite + Unpin>(
+    to_plugin: &mut W,
+    lines: &mut mpsc::UnboundedReceiver<String>,
+    close: &tokio_util::sync::CancellationToken,
+    outbox: &Outbox,
+) -> bool {
     let mut buffer = Vec::with_capacity(64 * 1024);
     loop {
         let line = tokio::select! {
             line = lines.recv() => match line {
                 Some(line) => line,
-                None => break,
+                None => return true,
             },
-            () = close.cancelled() => break,
+            () = close.cancelled() => return true,
         };
         buffer.clear();
         buffer.extend_from_slice(line.as_bytes());
         buffer.push(b'\n');
+        drop(line);
         // Write everything queued meanwhile in the same system call.
         while buffer.len() < 1 << 20 {
             match lines.try_recv() {
@@ -249,13 +411,59 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        if to_plugin.write_all(&buffer).await.is_err() || to_plugin.flush().await.is_err() {
-            return;
+        let outcome = tokio::select! {
+            outcome = write_with_progress(to_plugin, &buffer, outbox.limits.write_stall) => outcome,
+            () = close.cancelled() => return true,
+        };
+        outbox.remove(buffer.len());
+        match outcome {
+            Written::All => {}
+            Written::Closed => return false,
+            Written::Stalled { written } => {
+                let waiting = outbox.queued.load(Ordering::Relaxed) + buffer.len() - written;
+                *lock(&outbox.stall_reason) = Some(format!(
+                    "the plugin stopped reading its stdin: a write to it made no progress for {} s with {waiting} bytes waiting for it; the host closed the connection and replaces the process; if this repeats, the plugin must be fixed to read the host's answers while it sends requests",
+                    outbox.limits.write_stall.as_secs_f64()
+                ));
+                outbox.stalled.cancel();
+                return false;
+            }
+        }
+        if buffer.capacity() > 4 << 20 {
+            buffer = Vec::with_capacity(64 * 1024);
         }
     }
-    // Closing stdin tells the plugin to exit.
-    let _ = to_plugin.shutdown().await;
-    drop(to_plugin);
+}
+
+enum Written {
+    All,
+    /// The plugin's stdin is closed.
+    Closed,
+    /// A write made no progress within the stall limit, after `written` bytes.
+    Stalled {
+        written: usize,
+    },
+}
+
+/// Writes `buffer`, giving up when one write makes no progress for `stall`.
+async fn write_with_progress<W: AsyncWrite + Unpin>(
+    to_plugin: &mut W,
+    buffer: &[u8],
+    stall: Duration,
+) -> Written {
+    let mut written = 0;
+    while written < buffer.len() {
+        match tokio::time::timeout(stall, to_plugin.write(&buffer[written..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Written::Closed,
+            Ok(Ok(count)) => written += count,
+            Err(_) => return Written::Stalled { written },
+        }
+    }
+    match tokio::time::timeout(stall, to_plugin.flush()).await {
+        Ok(Ok(())) => Written::All,
+        Ok(Err(_)) => Written::Closed,
+        Err(_) => Written::Stalled { written },
+    }
 }
 
 struct Reader {
@@ -263,7 +471,7 @@ struct Reader {
     pending: Pending,
     faults: Arc<AtomicU64>,
     services: Arc<dyn HostServices>,
-    replies: mpsc::UnboundedSender<String>,
+    outgoing: Arc<Outbox>,
     /// Requests from the plugin being answered now; see [`MAX_HOST_REQUESTS_IN_FLIGHT`].
     host_requests: Arc<tokio::sync::Semaphore>,
 }
@@ -281,15 +489,32 @@ impl Reader {
         }
     }
 
+    fn stall_reason(&self) -> String {
+        lock(&self.outgoing.stall_reason)
+            .clone()
+            .unwrap_or_else(|| "the plugin stopped reading its stdin".to_owned())
+    }
+
     /// Reads until the plugin closes stdout; returns why the connection ended.
     async fn run<R: AsyncRead + Unpin>(&self, from_plugin: R) -> String {
         let mut reader = BufReader::with_capacity(64 * 1024, from_plugin);
         let mut line: Vec<u8> = Vec::new();
         let mut oversized = false;
         loop {
-            let available = match reader.fill_buf().await {
-                Ok(available) => available,
-                Err(error) => return format!("reading the plugin's stdout failed: {error}"),
+            // Backpressure: while the plugin has not read what is queued for it, nothing more is
+            // read from it, so it cannot make the host produce more answers.
+            tokio::select! {
+                biased;
+                () = self.outgoing.stalled.cancelled() => return self.stall_reason(),
+                () = self.outgoing.room() => {}
+            }
+            let available = tokio::select! {
+                biased;
+                () = self.outgoing.stalled.cancelled() => return self.stall_reason(),
+                filled = reader.fill_buf() => match filled {
+                    Ok(available) => available,
+                    Err(error) => return format!("reading the plugin's stdout failed: {error}"),
+                },
             };
             if available.is_empty() {
                 if !line.is_empty() && !oversized {
@@ -350,18 +575,21 @@ impl Reader {
                             format!("the plugin has {MAX_HOST_REQUESTS_IN_FLIGHT} requests to the host in flight; wait for their answers before sending more"),
                         ),
                     );
-                    let _ = self.replies.send(Message::Response(reply).encode());
+                    self.outgoing.push(Message::Response(reply).encode());
                     return;
                 };
                 let services = self.services.clone();
-                let replies = self.replies.clone();
+                let outgoing = self.outgoing.clone();
+                // The answer counts against the outgoing queue from now on, before it exists.
+                outgoing.add(HOST_ANSWER_RESERVE);
                 tokio::spawn(async move {
                     let _permit = permit;
                     let response = match services.request(&request.method, request.params).await {
                         Ok(result) => Response::ok(request.id, result),
                         Err(error) => Response::error(request.id, error),
                     };
-                    let _ = replies.send(Message::Response(response).encode());
+                    outgoing
+                        .push_reserved(Message::Response(response).encode(), HOST_ANSWER_RESERVE);
                 });
             }
             Err(error) => {
@@ -375,7 +603,7 @@ impl Reader {
                         id,
                         ErrorObject::new(plugboard_protocol::error::INVALID_REQUEST, error.reason),
                     );
-                    let _ = self.replies.send(Message::Response(reply).encode());
+                    self.outgoing.push(Message::Response(reply).encode());
                 } else if let Id::Number(number) = id {
                     // A broken answer to a request of ours: its caller learns now, not at its timeout.
                     if let Some(waiter) = lock(&self.pending).remove(&number) {
@@ -565,6 +793,58 @@ mod tests {
             matches!(outcome, Err(RpcError::Remote(ref error)) if error.message.contains("malformed")),
             "{outcome:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_plugin_that_does_not_read_is_held_to_the_byte_limit_and_cut_off() {
+        let (host_reads, mut plugin_writes) = tokio::io::duplex(1 << 16);
+        let (_plugin_reads, host_writes) = tokio::io::duplex(1 << 16);
+        let recorder = Arc::new(Recorder {
+            notes: Mutex::new(Vec::new()),
+        });
+        let limits = ConnectionLimits {
+            outgoing_bytes: 4 * 1024 * 1024,
+            write_stall: Duration::from_millis(300),
+        };
+        let client = RpcClient::start_with(
+            host_reads,
+            host_writes,
+            ConnectionParams {
+                label: "test".into(),
+                services: recorder,
+                ids: Arc::new(AtomicI64::new(1)),
+                limits,
+            },
+        );
+        // 500 answers of 100 KB each: 50 MB if the host queued them all.
+        let key = "k".repeat(100 * 1024);
+        let flood = tokio::spawn(async move {
+            for id in 0..500 {
+                let request = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"kv/get\",\"params\":{{\"key\":\"{key}\"}}}}\n");
+                if plugin_writes.write_all(request.as_bytes()).await.is_err() {
+                    return id;
+                }
+            }
+            500
+        });
+        let reason = tokio::time::timeout(Duration::from_secs(30), client.closed())
+            .await
+            .expect("a plugin that does not read is cut off");
+        assert!(client.stalled(), "{reason}");
+        assert!(reason.contains("stopped reading its stdin"), "{reason}");
+        let cap = limits.outgoing_bytes + HOST_ANSWER_RESERVE + 128 * 1024;
+        assert!(
+            client.peak_queued_bytes() <= cap,
+            "{} bytes queued, over {cap}",
+            client.peak_queued_bytes()
+        );
+        assert!(client.peak_queued_bytes() >= limits.outgoing_bytes);
+        // The host stopped reading while the queue was full: most requests were never read.
+        flood.abort();
+        assert!(matches!(
+            client.call("ping", json!({}), Duration::from_secs(1)).await,
+            Err(RpcError::Closed(_))
+        ));
     }
 
     #[tokio::test]

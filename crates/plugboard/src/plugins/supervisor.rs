@@ -7,7 +7,8 @@
 //! that doubles (from `restart_backoff` up to `max_restart_backoff`); `crash_loop_limit` crashes
 //! within `crash_loop_window` mark the instance failed with the last reason. Stopping is
 //! graceful: `shutdown`, stdin closed, SIGTERM to the process group, SIGKILL after the grace
-//! period.
+//! period. A process that stops reading its stdin (`ConnectionLimits::write_stall`) is killed at
+//! once and counts as a crash.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::confinement::Confinement;
 use super::process::{self, PluginPaths};
-use super::rpc::{HostServices, RpcClient, RpcError};
+use super::rpc::{ConnectionLimits, ConnectionParams, HostServices, RpcClient, RpcError};
 
 /// Where an instance is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,9 @@ pub struct SupervisorConfig {
     pub crash_loop_window: Duration,
     /// Who the processes run as, their namespaces and cgroups. Default: `plugin_user = "auto"`.
     pub confinement: Arc<Confinement>,
+    /// The bytes queued for each process and how long a write to it may stall; see
+    /// [`ConnectionLimits`]. A process that stops reading is replaced like one that crashed.
+    pub connection: ConnectionLimits,
 }
 
 impl Default for SupervisorConfig {
@@ -64,6 +68,7 @@ impl Default for SupervisorConfig {
             crash_loop_limit: 5,
             crash_loop_window: Duration::from_secs(60),
             confinement: Confinement::shared_default(),
+            connection: ConnectionLimits::default(),
         }
     }
 }
@@ -421,12 +426,15 @@ impl Instance {
                 tail.push_back(line);
             },
         ));
-        let rpc = RpcClient::start_with_ids(
-            label.clone(),
+        let rpc = RpcClient::start_with(
             started.stdout,
             started.stdin,
-            self.services.clone(),
-            self.ids.clone(),
+            ConnectionParams {
+                label: label.clone(),
+                services: self.services.clone(),
+                ids: self.ids.clone(),
+                limits: self.config.connection,
+            },
         );
         let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
             let status = match status {
@@ -546,17 +554,26 @@ impl Instance {
             }
             reason = rpc.closed() => {
                 *lock(&self.slot.ready) = None;
-                // Usually the process is exiting and its pipe closed first; otherwise it closed
-                // its stdout and kept running, and can no longer answer: replace it.
-                match tokio::time::timeout(Duration::from_millis(500), started.child.wait()).await {
-                    Ok(status) => {
-                        process::signal_group(pid, libc::SIGKILL);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                        Ended::Crashed(describe_exit("the process exited", status))
-                    }
-                    Err(_) => {
-                        self.halt(&rpc, &mut started.child, pid).await;
-                        Ended::Crashed(format!("its connection closed while it kept running ({reason})"))
+                if rpc.stalled() {
+                    // It does not read: `shutdown` would never reach it.
+                    tracing::warn!(plugin = %label, pid, %reason, "plugin stopped reading what the host sends; killing it");
+                    process::signal_group(pid, libc::SIGKILL);
+                    let _ = started.child.wait().await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                    Ended::Crashed(reason)
+                } else {
+                    // Usually the process is exiting and its pipe closed first; otherwise it closed
+                    // its stdout and kept running, and can no longer answer: replace it.
+                    match tokio::time::timeout(Duration::from_millis(500), started.child.wait()).await {
+                        Ok(status) => {
+                            process::signal_group(pid, libc::SIGKILL);
+                            let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                            Ended::Crashed(describe_exit("the process exited", status))
+                        }
+                        Err(_) => {
+                            self.halt(&rpc, &mut started.child, pid).await;
+                            Ended::Crashed(format!("its connection closed while it kept running ({reason})"))
+                        }
                     }
                 }
             }

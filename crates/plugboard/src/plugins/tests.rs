@@ -14,6 +14,8 @@ use super::process::PluginPaths;
 use super::rpc::{HostServices, RpcError};
 use super::supervisor::{InstanceState, Supervisor, SupervisorConfig};
 
+mod reply_flood;
+
 struct Recorder {
     notes: Mutex<Vec<(String, Option<Value>)>>,
 }
