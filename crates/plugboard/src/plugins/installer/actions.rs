@@ -103,6 +103,7 @@ impl Installer {
                 error: None,
                 source: Some(source.describe()),
                 changed_by: Some(job),
+                granted_permissions: None,
                 updated_at: Timestamp::now(),
             })
             .await?;
@@ -149,6 +150,7 @@ impl Installer {
             error: None,
             source: Some(source.describe()),
             changed_by: Some(job),
+            granted_permissions: None,
             updated_at: Timestamp::now(),
         };
         if let Err(error) = self.store.plugin_put(row).await {
