@@ -190,6 +190,7 @@ crate::store::testing::for_each_store!(
 
 mod forged_runs;
 mod nodes_and_configs;
+mod plugin_consent;
 mod streams;
 
 /// Every documented operation, with a concrete path.

@@ -1,0 +1,407 @@
+//! The admin's consent to what a plugin asks for in `[permissions]` (`network`, `read`, `write`,
+//! `env`), checked by install, update and rollback before anything is kept, placed or started.
+//!
+//! - Refused outright, whoever asks: `env` naming a `PLUGBOARD_*` variable (the host's settings
+//!   and secrets: the admin token, the database URL, the secret key), and `read` or `write` of `/`,
+//!   of the data directory or anything holding it, or of anything inside it. Every reason is
+//!   listed, and nothing changes.
+//! - Consent: a version that asks for nothing beyond what the plugin was granted goes through. One
+//!   that asks for more stops, awaiting approval, unless the job carries `grant_permissions` equal
+//!   to what it asks for (only the admin token can put it there). The plugin keeps every grant it
+//!   was given (the union), so going back to a version it ran before needs no new consent.
+//!
+//! Must not touch: the processes (spawn-time confinement is `process.rs` and `sandbox.rs`) and
+//! SQL; the grant is a JSON value on the registry row.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use plugboard_protocol::manifest::Permissions;
+use plugboard_protocol::Manifest;
+use serde_json::{json, Value};
+
+use super::{InstallError, Installer};
+use crate::queue::JobContext;
+use crate::store::LogLevel;
+
+/// The job progress step of an install or update that waits for the admin's consent.
+pub const AWAITING_APPROVAL: &str = "awaiting approval";
+
+/// How a job may be approved, for the message that says it awaits approval.
+pub(super) enum Approval<'a> {
+    Install,
+    Update {
+        plugin: &'a str,
+    },
+    /// A rollback carries no grant: the admin updates to that version with one.
+    Rollback {
+        plugin: &'a str,
+        version: &'a str,
+    },
+}
+
+/// Permissions in one comparable form: lists sorted, without repeats.
+pub(super) fn normalized(permissions: &Permissions) -> Permissions {
+    let sorted = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    Permissions {
+        network: permissions.network,
+        read: sorted(&permissions.read),
+        write: sorted(&permissions.write),
+        env: sorted(&permissions.env),
+    }
+}
+
+fn is_empty(permissions: &Permissions) -> bool {
+    !permissions.network
+        && permissions.read.is_empty()
+        && permissions.write.is_empty()
+        && permissions.env.is_empty()
+}
+
+/// What `asked` has that `granted` does not.
+fn beyond(asked: &Permissions, granted: &Permissions) -> Permissions {
+    let missing = |asked: &[String], granted: &[String]| -> Vec<String> {
+        asked
+            .iter()
+            .filter(|item| !granted.contains(item))
+            .cloned()
+            .collect()
+    };
+    Permissions {
+        network: asked.network && !granted.network,
+        read: missing(&asked.read, &granted.read),
+        write: missing(&asked.write, &granted.write),
+        env: missing(&asked.env, &granted.env),
+    }
+}
+
+fn union(a: &Permissions, b: &Permissions) -> Permissions {
+    let both = |a: &[String], b: &[String]| -> Vec<String> { [a, b].concat() };
+    normalized(&Permissions {
+        network: a.network || b.network,
+        read: both(&a.read, &b.read),
+        write: both(&a.write, &b.write),
+        env: both(&a.env, &b.env),
+    })
+}
+
+/// `network; read /srv/a, /srv/b; env HTTPS_PROXY`, or `nothing`.
+pub fn describe(permissions: &Permissions) -> String {
+    let mut parts = Vec::new();
+    if permissions.network {
+        parts.push("network".to_owned());
+    }
+    for (name, list) in [
+        ("read", &permissions.read),
+        ("write", &permissions.write),
+        ("env", &permissions.env),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{name} {}", list.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "nothing".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The JSON of permissions, as grants are stored and sent.
+pub fn to_json(permissions: &Permissions) -> Value {
+    json!({
+        "network": permissions.network,
+        "read": permissions.read,
+        "write": permissions.write,
+        "env": permissions.env,
+    })
+}
+
+/// A stored grant; one that does not read as permissions grants nothing.
+pub(super) fn from_json(value: Option<&Value>) -> Permissions {
+    value
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+        .map(|permissions| normalized(&permissions))
+        .unwrap_or_default()
+}
+
+/// `path` with `.` and `..` resolved as text and no trailing slash.
+fn lexical(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    clean
+}
+
+/// Both forms of a path worth comparing: as written (cleaned) and, when it exists, with its links
+/// resolved.
+fn forms(path: &Path) -> Vec<PathBuf> {
+    let mut forms = vec![lexical(path)];
+    if let Ok(real) = std::fs::canonicalize(path) {
+        if !forms.contains(&real) {
+            forms.push(real);
+        }
+    }
+    forms
+}
+
+/// Every reason these permissions are refused whoever asks; empty when none. `protected` are the
+/// folders no plugin may name, or name a folder holding, or name anything inside (the data
+/// directory).
+pub(super) fn refusals(permissions: &Permissions, protected: &[PathBuf]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for name in &permissions.env {
+        if name.to_ascii_uppercase().starts_with("PLUGBOARD_") {
+            reasons.push(format!(
+                "permissions.env names {name}: the host's own PLUGBOARD_* settings and secrets (the admin token, the database URL, the secret key) are never passed to a plugin"
+            ));
+        } else if name.contains('\0') || name.contains('=') || name.is_empty() {
+            reasons.push(format!(
+                "permissions.env names {name:?}, which is not an environment variable's name"
+            ));
+        }
+    }
+    let protected: Vec<PathBuf> = protected.iter().flat_map(|path| forms(path)).collect();
+    for (field, list) in [
+        ("permissions.read", &permissions.read),
+        ("permissions.write", &permissions.write),
+    ] {
+        for text in list {
+            if text.contains('\0') {
+                reasons.push(format!("{field} names {text:?}, which is not a path"));
+                continue;
+            }
+            let asked = forms(Path::new(text));
+            if asked.iter().any(|path| path == Path::new("/")) {
+                reasons.push(format!(
+                    "{field} names {text}: the whole file system, which holds plugboard's data directory"
+                ));
+                continue;
+            }
+            let clash = protected.iter().find(|folder| {
+                asked
+                    .iter()
+                    .any(|path| folder.starts_with(path) || path.starts_with(folder))
+            });
+            if let Some(folder) = clash {
+                let how = if asked.iter().any(|path| path.starts_with(folder)) {
+                    "is inside"
+                } else {
+                    "holds"
+                };
+                reasons.push(format!(
+                    "{field} names {text}, which {how} plugboard's data directory {} (its database, tokens, keys and every plugin's data)",
+                    folder.display()
+                ));
+            }
+        }
+    }
+    reasons
+}
+
+impl Installer {
+    /// The folders no plugin may reach through its permissions: the data directory (the parent
+    /// of `plugins/`) and the plugins' data folder, wherever it is.
+    fn protected_folders(&self) -> Vec<PathBuf> {
+        let mut folders = Vec::new();
+        if let Some(data_dir) = self.config.plugins_dir.parent() {
+            folders.push(data_dir.to_path_buf());
+        }
+        folders.push(self.config.plugins_dir.clone());
+        folders.push(self.host.data_root().to_path_buf());
+        folders
+    }
+
+    /// Decides whether `manifest`'s permissions may be installed, and answers the grant the
+    /// plugin holds afterwards (as JSON, for the registry row).
+    ///
+    /// # Errors
+    /// [`InstallError::PermissionsRefused`] with every reason; [`InstallError::GrantMismatch`]
+    /// when `grant` is not exactly what the manifest asks for; [`InstallError::AwaitingApproval`]
+    /// when it asks for more than `granted` and carries no grant (the job's progress then holds
+    /// what it asks for, for a client to show and grant).
+    pub(super) async fn consent(
+        &self,
+        context: &JobContext,
+        manifest: &Manifest,
+        granted: Option<&Value>,
+        grant: Option<&Permissions>,
+        approval: Approval<'_>,
+    ) -> Result<Value, InstallError> {
+        let (plugin, version) = (manifest.id.clone(), manifest.version.clone());
+        let asked = normalized(&manifest.permissions);
+        let reasons = refusals(&asked, &self.protected_folders());
+        if !reasons.is_empty() {
+            return Err(InstallError::PermissionsRefused {
+                plugin,
+                version,
+                reasons: reasons.join("; "),
+            });
+        }
+        let granted = from_json(granted);
+        if let Some(grant) = grant {
+            let grant = normalized(grant);
+            if grant != asked {
+                return Err(InstallError::GrantMismatch {
+                    plugin,
+                    version,
+                    asked: describe(&asked),
+                    granted: describe(&grant),
+                });
+            }
+            let _ = context
+                .log(
+                    LogLevel::Info,
+                    format!(
+                        "permissions granted by the admin to {plugin} {version}: {}",
+                        describe(&asked)
+                    ),
+                )
+                .await;
+            return Ok(to_json(&union(&granted, &asked)));
+        }
+        let more = beyond(&asked, &granted);
+        if is_empty(&more) {
+            let _ = context
+                .log(
+                    LogLevel::Info,
+                    format!(
+                        "permissions of {plugin} {version}: {}; nothing beyond what was granted",
+                        describe(&asked)
+                    ),
+                )
+                .await;
+            return Ok(to_json(&granted));
+        }
+        let grant_json = to_json(&asked);
+        let how = match approval {
+            Approval::Install => format!(
+                "the admin approves by installing it again with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin install SOURCE --grant`)"
+            ),
+            Approval::Update { plugin } => format!(
+                "the admin approves by updating again with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin update {plugin} SOURCE --grant`)"
+            ),
+            Approval::Rollback { plugin, version } => format!(
+                "the admin approves by updating to it with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin update {plugin} --to {version} --allow-downgrade --grant`)"
+            ),
+        };
+        let message = format!(
+            "{AWAITING_APPROVAL}: plugin {plugin} {version} asks for permissions that were not granted: {}; nothing was changed; {how}",
+            describe(&more)
+        );
+        let _ = context
+            .progress(json!({
+                "step": AWAITING_APPROVAL,
+                "message": message,
+                "plugin": plugin,
+                "version": version,
+                "permissions": grant_json,
+                "not_granted": to_json(&more),
+            }))
+            .await;
+        Err(InstallError::AwaitingApproval { message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permissions(network: bool, read: &[&str], write: &[&str], env: &[&str]) -> Permissions {
+        let owned = |list: &[&str]| list.iter().map(|item| (*item).to_owned()).collect();
+        Permissions {
+            network,
+            read: owned(read),
+            write: owned(write),
+            env: owned(env),
+        }
+    }
+
+    #[test]
+    fn host_secrets_the_root_and_the_data_directory_are_refused_with_every_reason() {
+        let data = tempfile::tempdir().unwrap();
+        let data_dir = data.path().join("data");
+        std::fs::create_dir_all(data_dir.join("plugin-data")).unwrap();
+        let parent = data.path().display().to_string();
+        let inside = data_dir.join("plugin-data/other").display().to_string();
+        let sneaky = format!("{}/../data/", data_dir.join("plugin-data").display());
+        let asked = permissions(
+            true,
+            &["/", &parent, "/srv/shared"],
+            &[&inside, &sneaky, "/tmp/out"],
+            &[
+                "PLUGBOARD_ADMIN_TOKEN",
+                "plugboard_database_url",
+                "HTTPS_PROXY",
+            ],
+        );
+        let reasons = refusals(&asked, std::slice::from_ref(&data_dir));
+        assert_eq!(reasons.len(), 6, "{reasons:#?}");
+        assert!(reasons[0].contains("PLUGBOARD_ADMIN_TOKEN"), "{reasons:#?}");
+        assert!(
+            reasons[1].contains("plugboard_database_url"),
+            "{reasons:#?}"
+        );
+        assert!(
+            reasons[2].contains("permissions.read names /:"),
+            "{reasons:#?}"
+        );
+        assert!(reasons[3].contains("holds"), "{reasons:#?}");
+        assert!(reasons[4].contains("is inside"), "{reasons:#?}");
+        assert!(reasons[5].contains(&sneaky), "{reasons:#?}");
+        assert!(refusals(
+            &permissions(true, &["/srv/shared"], &["/tmp/out"], &["HTTPS_PROXY"]),
+            &[data_dir]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_symbolic_link_to_the_data_directory_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let data_dir = root.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let link = root.path().join("innocent");
+        std::os::unix::fs::symlink(&data_dir, &link).unwrap();
+        let reasons = refusals(
+            &permissions(false, &[link.to_str().unwrap()], &[], &[]),
+            &[data_dir],
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:#?}");
+    }
+
+    #[test]
+    fn what_is_beyond_a_grant_and_the_union_of_grants() {
+        let granted = permissions(false, &["/srv/a"], &[], &["HTTPS_PROXY"]);
+        let asked = permissions(true, &["/srv/a", "/srv/b"], &[], &["HTTPS_PROXY"]);
+        assert_eq!(
+            beyond(&asked, &granted),
+            permissions(true, &["/srv/b"], &[], &[])
+        );
+        assert!(is_empty(&beyond(&granted, &asked)));
+        assert_eq!(union(&granted, &asked), normalized(&asked));
+        assert_eq!(describe(&beyond(&asked, &granted)), "network; read /srv/b");
+        assert_eq!(describe(&Permissions::default()), "nothing");
+        // A plugin installed before grants were recorded has none.
+        assert_eq!(from_json(None), Permissions::default());
+        assert_eq!(beyond(&asked, &from_json(None)), normalized(&asked));
+        assert_eq!(
+            from_json(Some(&to_json(&asked))),
+            normalized(&asked),
+            "a stored grant reads back"
+        );
+    }
+}
