@@ -244,3 +244,54 @@ fn the_cli_on_the_store_grants_with_grant_too() {
     );
     assert!(host.terminate().success());
 }
+
+/// A plugin installed before these checks, whose permissions no plugin may have, is not started:
+/// `serve` marks it failed with the reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_plugin_with_refused_permissions_is_failed_at_start() {
+    use plugboard::store::{InstalledPlugin, JobId, PackageRecord, PluginState, Timestamp};
+    let data = temp_dir();
+    let work = temp_dir();
+    let folder = asking(work.path(), "1.0.0", "read = [\"/\"]");
+    let archive = tar_gz(&folder);
+    let store = crate::harness::sqlite_store(data.path()).await;
+    store
+        .package_put(PackageRecord {
+            plugin: "scripted".to_owned(),
+            version: "1.0.0".to_owned(),
+            sha256: crate::harness::packages::sha256(&archive),
+            archive,
+            manifest: std::fs::read_to_string(folder.join("plugin.toml")).unwrap(),
+            source: None,
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    store
+        .plugin_put(InstalledPlugin {
+            id: "scripted".to_owned(),
+            active_version: Some("1.0.0".to_owned()),
+            previous_version: None,
+            state: PluginState::Enabled,
+            error: None,
+            source: None,
+            changed_by: Some(JobId(1)),
+            granted_permissions: None,
+            updated_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let plugins = installed(&cli);
+    assert_eq!(plugins[0]["state"], "failed", "{plugins}");
+    let error = plugins[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused plugin scripted 1.0.0")
+            && error.contains("permissions.read names /:"),
+        "{error}"
+    );
+    assert!(host.terminate().success());
+}

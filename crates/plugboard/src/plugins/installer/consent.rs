@@ -21,6 +21,7 @@ use plugboard_protocol::Manifest;
 use serde_json::{json, Value};
 
 use super::{InstallError, Installer};
+use crate::plugins::package::PackageError;
 use crate::queue::JobContext;
 use crate::store::LogLevel;
 
@@ -223,6 +224,27 @@ impl Installer {
         folders.push(self.config.plugins_dir.clone());
         folders.push(self.host.data_root().to_path_buf());
         folders
+    }
+
+    /// Refuses to start an installed version whose permissions no plugin may have (one installed
+    /// before these checks existed): the caller marks it failed with the reasons.
+    ///
+    /// # Errors
+    /// [`InstallError::PermissionsRefused`]; the manifest's own errors.
+    pub(super) fn check_installed(&self, dir: &Path) -> Result<(), InstallError> {
+        let manifest = crate::plugins::read_manifest(dir).map_err(PackageError::from)?;
+        let reasons = refusals(
+            &normalized(&manifest.permissions),
+            &self.protected_folders(),
+        );
+        if reasons.is_empty() {
+            return Ok(());
+        }
+        Err(InstallError::PermissionsRefused {
+            plugin: manifest.id,
+            version: manifest.version,
+            reasons: reasons.join("; "),
+        })
     }
 
     /// Decides whether `manifest`'s permissions may be installed, and answers the grant the
