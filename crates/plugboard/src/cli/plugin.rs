@@ -284,14 +284,17 @@ async fn enqueue_and_follow(
         && progress["step"] == crate::plugins::installer::AWAITING_APPROVAL
     {
         let permissions = progress["permissions"].clone();
-        let asked: plugboard_protocol::manifest::Permissions =
-            serde_json::from_value(permissions.clone())
-                .context("the job awaiting approval did not say what the plugin asks for")?;
+        if !permissions.is_object() {
+            anyhow::bail!(
+                "job {id} awaits approval and does not say what the plugin asks for; its error: {}",
+                job.error.as_deref().unwrap_or("none recorded")
+            );
+        }
         eprintln!(
             "plugin {} {} asks for: {}; granting it (--grant) and running the {} again",
             progress["plugin"].as_str().unwrap_or("?"),
             progress["version"].as_str().unwrap_or("?"),
-            crate::plugins::installer::describe_permissions(&asked),
+            crate::plugins::installer::describe_permissions(&permissions),
             kind.trim_start_matches("plugin.")
         );
         return Ok((1, Some(permissions)));

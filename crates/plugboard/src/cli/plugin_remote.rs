@@ -189,14 +189,18 @@ async fn follow_granting(
         && progress["step"] == crate::plugins::installer::AWAITING_APPROVAL
     {
         let permissions = progress["permissions"].clone();
-        let asked: plugboard_protocol::manifest::Permissions =
-            serde_json::from_value(permissions.clone())
-                .context("the job awaiting approval did not say what the plugin asks for")?;
+        if !permissions.is_object() {
+            anyhow::bail!(
+                "job {} awaits approval and does not say what the plugin asks for; its error: {}",
+                job["id"],
+                text(&job["error"])
+            );
+        }
         eprintln!(
             "plugin {} {} asks for: {}; granting it (--grant) and running the {} again",
             text(&progress["plugin"]),
             text(&progress["version"]),
-            crate::plugins::installer::describe_permissions(&asked),
+            crate::plugins::installer::describe_permissions(&permissions),
             text(&job["kind"]).trim_start_matches("plugin.")
         );
         return Ok(Granting::Grant(permissions));
@@ -431,10 +435,9 @@ async fn show(client: &ApiClient, plugin: &str, json: bool) -> anyhow::Result<i3
 
 /// The permissions a plugin was granted, for `plugin show`.
 pub(super) fn granted_line(granted: &Value) -> String {
-    match serde_json::from_value::<plugboard_protocol::manifest::Permissions>(granted.clone()) {
-        Ok(permissions) if !granted.is_null() => {
-            crate::plugins::installer::describe_permissions(&permissions)
-        }
-        _ => "nothing recorded (installed before grants were recorded)".to_owned(),
+    if granted.is_object() {
+        crate::plugins::installer::describe_permissions(granted)
+    } else {
+        "nothing recorded (installed before grants were recorded)".to_owned()
     }
 }

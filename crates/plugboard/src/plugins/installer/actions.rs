@@ -212,7 +212,7 @@ impl Installer {
                 }
             };
             let grant = payload.grant_permissions.as_ref();
-            self.switch_version(context, row, target, payload.allow_downgrade, grant, false)
+            self.switch_version(context, row, target, payload.allow_downgrade, grant)
                 .await
         })
         .await
@@ -237,7 +237,7 @@ impl Installer {
                     plugin: plugin.to_owned(),
                 });
             };
-            self.switch_version(context, row, Target::Kept(previous), true, None, true)
+            self.switch_version(context, row, Target::Kept(previous), true, None)
                 .await
         })
         .await
@@ -253,7 +253,6 @@ impl Installer {
         target: Target,
         allow_downgrade: bool,
         grant: Option<&Permissions>,
-        rollback: bool,
     ) -> Result<Value, InstallError> {
         let job = context.job().id;
         let id = row.id.clone();
@@ -343,13 +342,9 @@ impl Installer {
             None => {
                 let dir = self.ensure_version_dir(&id, &version).await?;
                 let manifest = crate::plugins::read_manifest(&dir).map_err(PackageError::from)?;
-                let approval = if rollback {
-                    Approval::Rollback {
-                        plugin: &id,
-                        version: &version,
-                    }
-                } else {
-                    Approval::Update { plugin: &id }
+                let approval = Approval::Kept {
+                    plugin: &id,
+                    version: &version,
                 };
                 granted = Some(
                     self.consent(

@@ -13,7 +13,7 @@
 //! Must not touch: the processes (spawn-time confinement is `process.rs` and `sandbox.rs`) and
 //! SQL; the grant is a JSON value on the registry row.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use plugboard_protocol::manifest::Permissions;
@@ -34,102 +34,144 @@ pub(super) enum Approval<'a> {
     Update {
         plugin: &'a str,
     },
-    /// A rollback carries no grant: the admin updates to that version with one.
-    Rollback {
+    /// To a kept version (`update --to`, a rollback, which carries no grant).
+    Kept {
         plugin: &'a str,
         version: &'a str,
     },
 }
 
-/// Permissions in one comparable form: lists sorted, without repeats.
-pub(super) fn normalized(permissions: &Permissions) -> Permissions {
-    let sorted = |list: &[String]| -> Vec<String> {
-        list.iter()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    };
-    Permissions {
-        network: permissions.network,
-        read: sorted(&permissions.read),
-        write: sorted(&permissions.write),
-        env: sorted(&permissions.env),
+/// What a plugin asks for, or was granted, as the fields of `[permissions]`, whatever the manifest
+/// holds: a boolean is asked for when `true`, a list item by item, any other value as a whole. A
+/// field the manifest gains later needs consent too, with no change here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PermissionSet(BTreeMap<String, Value>);
+
+impl PermissionSet {
+    /// The permissions of a manifest.
+    pub fn of(permissions: &Permissions) -> PermissionSet {
+        PermissionSet::from_json(&serde_json::to_value(permissions).unwrap_or_default())
     }
-}
 
-fn is_empty(permissions: &Permissions) -> bool {
-    !permissions.network
-        && permissions.read.is_empty()
-        && permissions.write.is_empty()
-        && permissions.env.is_empty()
-}
+    /// Permissions as JSON (a stored grant, a job's progress); anything but an object is none.
+    pub fn from_json(value: &Value) -> PermissionSet {
+        let Some(fields) = value.as_object() else {
+            return PermissionSet::default();
+        };
+        PermissionSet(
+            fields
+                .iter()
+                .map(|(name, value)| (name.clone(), normalized(value)))
+                .collect(),
+        )
+    }
 
-/// What `asked` has that `granted` does not.
-fn beyond(asked: &Permissions, granted: &Permissions) -> Permissions {
-    let missing = |asked: &[String], granted: &[String]| -> Vec<String> {
-        asked
+    /// The JSON of these permissions, as grants are stored and sent.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.0.clone().into_iter().collect())
+    }
+
+    /// True when nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|value| !asks(value))
+    }
+
+    /// What `self` asks for that `granted` does not give.
+    pub fn beyond(&self, granted: &PermissionSet) -> PermissionSet {
+        let mut more = BTreeMap::new();
+        for (name, asked) in &self.0 {
+            let given = granted.0.get(name).unwrap_or(&Value::Null);
+            let missing = match (asked, given) {
+                (Value::Array(asked), Value::Array(given)) => Value::Array(
+                    asked
+                        .iter()
+                        .filter(|item| !given.contains(item))
+                        .cloned()
+                        .collect(),
+                ),
+                (Value::Bool(true), Value::Bool(true)) => Value::Bool(false),
+                (asked, given) if asked == given => Value::Null,
+                (asked, _) => asked.clone(),
+            };
+            if asks(&missing) {
+                more.insert(name.clone(), missing);
+            }
+        }
+        PermissionSet(more)
+    }
+
+    /// Everything either gives.
+    pub fn union(&self, other: &PermissionSet) -> PermissionSet {
+        let mut all = self.0.clone();
+        for (name, value) in &other.0 {
+            let merged = match (all.get(name), value) {
+                (Some(Value::Array(mine)), Value::Array(theirs)) => {
+                    normalized(&Value::Array([mine.as_slice(), theirs].concat()))
+                }
+                (Some(Value::Bool(mine)), Value::Bool(theirs)) => Value::Bool(*mine || *theirs),
+                (Some(mine), value) if !asks(value) => mine.clone(),
+                _ => value.clone(),
+            };
+            all.insert(name.clone(), merged);
+        }
+        PermissionSet(all)
+    }
+
+    /// `env HTTPS_PROXY; network; read /srv/a, /srv/b` (fields in name order), or `nothing`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .0
             .iter()
-            .filter(|item| !granted.contains(item))
-            .cloned()
-            .collect()
-    };
-    Permissions {
-        network: asked.network && !granted.network,
-        read: missing(&asked.read, &granted.read),
-        write: missing(&asked.write, &granted.write),
-        env: missing(&asked.env, &granted.env),
-    }
-}
-
-fn union(a: &Permissions, b: &Permissions) -> Permissions {
-    let both = |a: &[String], b: &[String]| -> Vec<String> { [a, b].concat() };
-    normalized(&Permissions {
-        network: a.network || b.network,
-        read: both(&a.read, &b.read),
-        write: both(&a.write, &b.write),
-        env: both(&a.env, &b.env),
-    })
-}
-
-/// `network; read /srv/a, /srv/b; env HTTPS_PROXY`, or `nothing`.
-pub fn describe(permissions: &Permissions) -> String {
-    let mut parts = Vec::new();
-    if permissions.network {
-        parts.push("network".to_owned());
-    }
-    for (name, list) in [
-        ("read", &permissions.read),
-        ("write", &permissions.write),
-        ("env", &permissions.env),
-    ] {
-        if !list.is_empty() {
-            parts.push(format!("{name} {}", list.join(", ")));
+            .filter(|(_, value)| asks(value))
+            .map(|(name, value)| match value {
+                Value::Bool(_) => name.clone(),
+                Value::Array(items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|item| match item {
+                            Value::String(text) => text.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    format!("{name} {}", items.join(", "))
+                }
+                other => format!("{name} {other}"),
+            })
+            .collect();
+        if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join("; ")
         }
     }
-    if parts.is_empty() {
-        "nothing".to_owned()
-    } else {
-        parts.join("; ")
+}
+
+/// `describe` of permissions as JSON, for the CLI.
+pub fn describe_json(value: &Value) -> String {
+    PermissionSet::from_json(value).describe()
+}
+
+/// Lists sorted and without repeats, so that two orders of one list compare equal.
+fn normalized(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => {
+            let mut items = items.clone();
+            items.sort_by_key(Value::to_string);
+            items.dedup();
+            Value::Array(items)
+        }
+        other => other.clone(),
     }
 }
 
-/// The JSON of permissions, as grants are stored and sent.
-pub fn to_json(permissions: &Permissions) -> Value {
-    json!({
-        "network": permissions.network,
-        "read": permissions.read,
-        "write": permissions.write,
-        "env": permissions.env,
-    })
-}
-
-/// A stored grant; one that does not read as permissions grants nothing.
-pub(super) fn from_json(value: Option<&Value>) -> Permissions {
-    value
-        .and_then(|value| serde_json::from_value(value.clone()).ok())
-        .map(|permissions| normalized(&permissions))
-        .unwrap_or_default()
+/// Whether a field's value asks for something: `true`, a list with items, any other value but
+/// `null` and `false`.
+fn asks(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::Array(items) => !items.is_empty(),
+        _ => true,
+    }
 }
 
 /// `path` with `.` and `..` resolved as text and no trailing slash.
@@ -233,10 +275,7 @@ impl Installer {
     /// [`InstallError::PermissionsRefused`]; the manifest's own errors.
     pub(super) fn check_installed(&self, dir: &Path) -> Result<(), InstallError> {
         let manifest = crate::plugins::read_manifest(dir).map_err(PackageError::from)?;
-        let reasons = refusals(
-            &normalized(&manifest.permissions),
-            &self.protected_folders(),
-        );
+        let reasons = refusals(&manifest.permissions, &self.protected_folders());
         if reasons.is_empty() {
             return Ok(());
         }
@@ -264,8 +303,8 @@ impl Installer {
         approval: Approval<'_>,
     ) -> Result<Value, InstallError> {
         let (plugin, version) = (manifest.id.clone(), manifest.version.clone());
-        let asked = normalized(&manifest.permissions);
-        let reasons = refusals(&asked, &self.protected_folders());
+        let asked = PermissionSet::of(&manifest.permissions);
+        let reasons = refusals(&manifest.permissions, &self.protected_folders());
         if !reasons.is_empty() {
             return Err(InstallError::PermissionsRefused {
                 plugin,
@@ -273,15 +312,15 @@ impl Installer {
                 reasons: reasons.join("; "),
             });
         }
-        let granted = from_json(granted);
+        let granted = granted.map(PermissionSet::from_json).unwrap_or_default();
         if let Some(grant) = grant {
-            let grant = normalized(grant);
+            let grant = PermissionSet::of(grant);
             if grant != asked {
                 return Err(InstallError::GrantMismatch {
                     plugin,
                     version,
-                    asked: describe(&asked),
-                    granted: describe(&grant),
+                    asked: asked.describe(),
+                    granted: grant.describe(),
                 });
             }
             let _ = context
@@ -289,26 +328,26 @@ impl Installer {
                     LogLevel::Info,
                     format!(
                         "permissions granted by the admin to {plugin} {version}: {}",
-                        describe(&asked)
+                        asked.describe()
                     ),
                 )
                 .await;
-            return Ok(to_json(&union(&granted, &asked)));
+            return Ok(granted.union(&asked).to_json());
         }
-        let more = beyond(&asked, &granted);
-        if is_empty(&more) {
+        let more = asked.beyond(&granted);
+        if more.is_empty() {
             let _ = context
                 .log(
                     LogLevel::Info,
                     format!(
                         "permissions of {plugin} {version}: {}; nothing beyond what was granted",
-                        describe(&asked)
+                        asked.describe()
                     ),
                 )
                 .await;
-            return Ok(to_json(&granted));
+            return Ok(granted.to_json());
         }
-        let grant_json = to_json(&asked);
+        let grant_json = asked.to_json();
         let how = match approval {
             Approval::Install => format!(
                 "the admin approves by installing it again with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin install SOURCE --grant`)"
@@ -316,13 +355,13 @@ impl Installer {
             Approval::Update { plugin } => format!(
                 "the admin approves by updating again with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin update {plugin} SOURCE --grant`)"
             ),
-            Approval::Rollback { plugin, version } => format!(
-                "the admin approves by updating to it with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin update {plugin} --to {version} --allow-downgrade --grant`)"
+            Approval::Kept { plugin, version } => format!(
+                "the admin approves by updating to it with the admin token and \"grant_permissions\": {grant_json} (`plugboard plugin update {plugin} --to {version} --grant`, with --allow-downgrade for an older version)"
             ),
         };
         let message = format!(
             "{AWAITING_APPROVAL}: plugin {plugin} {version} asks for permissions that were not granted: {}; nothing was changed; {how}",
-            describe(&more)
+            more.describe()
         );
         let _ = context
             .progress(json!({
@@ -331,7 +370,7 @@ impl Installer {
                 "plugin": plugin,
                 "version": version,
                 "permissions": grant_json,
-                "not_granted": to_json(&more),
+                "not_granted": more.to_json(),
             }))
             .await;
         Err(InstallError::AwaitingApproval { message })
@@ -407,23 +446,47 @@ mod tests {
 
     #[test]
     fn what_is_beyond_a_grant_and_the_union_of_grants() {
-        let granted = permissions(false, &["/srv/a"], &[], &["HTTPS_PROXY"]);
-        let asked = permissions(true, &["/srv/a", "/srv/b"], &[], &["HTTPS_PROXY"]);
+        let granted = PermissionSet::of(&permissions(false, &["/srv/a"], &[], &["HTTPS_PROXY"]));
+        let asked = PermissionSet::of(&permissions(
+            true,
+            &["/srv/b", "/srv/a"],
+            &[],
+            &["HTTPS_PROXY"],
+        ));
+        assert_eq!(asked.beyond(&granted).describe(), "network; read /srv/b");
+        assert!(granted.beyond(&asked).is_empty());
+        assert_eq!(granted.union(&asked), asked);
+        assert_eq!(PermissionSet::default().describe(), "nothing");
+        // Lists compare as sets.
         assert_eq!(
-            beyond(&asked, &granted),
-            permissions(true, &["/srv/b"], &[], &[])
+            PermissionSet::of(&permissions(
+                true,
+                &["/srv/a", "/srv/b", "/srv/a"],
+                &[],
+                &[]
+            )),
+            PermissionSet::of(&permissions(true, &["/srv/b", "/srv/a"], &[], &[])),
         );
-        assert!(is_empty(&beyond(&granted, &asked)));
-        assert_eq!(union(&granted, &asked), normalized(&asked));
-        assert_eq!(describe(&beyond(&asked, &granted)), "network; read /srv/b");
-        assert_eq!(describe(&Permissions::default()), "nothing");
         // A plugin installed before grants were recorded has none.
-        assert_eq!(from_json(None), Permissions::default());
-        assert_eq!(beyond(&asked, &from_json(None)), normalized(&asked));
         assert_eq!(
-            from_json(Some(&to_json(&asked))),
-            normalized(&asked),
+            asked.beyond(&PermissionSet::default()).describe(),
+            "env HTTPS_PROXY; network; read /srv/a, /srv/b"
+        );
+        assert_eq!(
+            PermissionSet::from_json(&asked.to_json()),
+            asked,
             "a stored grant reads back"
         );
+    }
+
+    #[test]
+    fn a_permission_the_manifest_gains_later_needs_consent_too() {
+        let granted =
+            PermissionSet::from_json(&json!({"network": true, "read": [], "write": [], "env": []}));
+        let asked = PermissionSet::from_json(
+            &json!({"network": true, "read": [], "write": [], "env": [], "unix_sockets": true}),
+        );
+        assert_eq!(asked.beyond(&granted).describe(), "unix_sockets");
+        assert!(asked.beyond(&granted.union(&asked)).is_empty());
     }
 }

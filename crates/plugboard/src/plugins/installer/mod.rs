@@ -46,7 +46,7 @@ use super::package::{PackageError, PackageLimits};
 use crate::queue::{JobContext, JobError, JobHandler, Registry};
 use crate::store::{NewJob, Store, StoreError};
 
-pub use consent::{describe as describe_permissions, AWAITING_APPROVAL};
+pub use consent::{describe_json as describe_permissions, AWAITING_APPROVAL};
 pub use reconcile::ReconcileReport;
 pub use uploads::uploads_dir;
 
