@@ -54,8 +54,10 @@ pub struct PluginView {
     /// The job that last changed it.
     pub changed_by: Option<i64>,
     /// The permissions the admin granted it (every grant of its installs and updates);
-    /// `null` for a plugin installed before grants were recorded, which has none.
-    pub granted_permissions: Option<PermissionsView>,
+    /// `null` for a plugin installed before grants were recorded, which has none. Shown as
+    /// stored, so that a permission the manifest gains later shows too.
+    #[schema(value_type = Option<PermissionsView>)]
+    pub granted_permissions: Option<Value>,
     pub updated_at: String,
 }
 
@@ -69,9 +71,7 @@ impl From<InstalledPlugin> for PluginView {
             error: plugin.error,
             source: plugin.source,
             changed_by: plugin.changed_by.map(|job| job.0),
-            granted_permissions: plugin
-                .granted_permissions
-                .and_then(|granted| serde_json::from_value(granted).ok()),
+            granted_permissions: plugin.granted_permissions,
             updated_at: time::format(plugin.updated_at),
         }
     }
