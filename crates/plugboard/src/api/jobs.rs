@@ -135,6 +135,11 @@ pub struct CreateJob {
     /// The tenant the job belongs to; a tenant token's own tenant by default.
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
+    /// With `plugin.run`: the id of a config (of the caller's tenant) to run with. The host fills
+    /// the payload's `config` from the store and its `trigger` (`manual`), as a run now does; a
+    /// payload that carries `config` or `trigger` itself is refused (422).
+    #[schema(min_length = 1, max_length = 64)]
+    pub config: Option<String>,
 }
 
 fn empty_object() -> Value {
@@ -274,8 +279,46 @@ pub async fn create(
         })?;
     }
     let mut payload = body.payload;
-    let tenant = caller.tenant_for(body.tenant, "enqueue jobs")?;
-    if body.kind == PLUGIN_RUN {
+    let mut tenant = caller.tenant_for(body.tenant, "enqueue jobs")?;
+    let mut job = None;
+    if body.kind != PLUGIN_RUN {
+        if body.config.is_some() {
+            return Err(ApiError::invalid_field(
+                "/config",
+                format!(
+                    "`config` names the config of a `plugin.run` job; a `{}` job has none",
+                    body.kind
+                ),
+            ));
+        }
+    } else if let Some(config_id) = &body.config {
+        // Another tenant's config is not there, as if it did not exist.
+        let config = super::tenants::visible_config(&state, &caller, config_id).await?;
+        if let Some(asked) = &tenant {
+            if *asked != config.tenant {
+                return Err(ApiError::invalid_field(
+                    "/tenant",
+                    format!(
+                        "the job's tenant is `{asked}`, and config {config_id} is of tenant `{}`; leave `tenant` out or give `{}`",
+                        config.tenant, config.tenant
+                    ),
+                ));
+            }
+        }
+        tenant = Some(config.tenant.clone());
+        job = Some(
+            state
+                .tenants
+                .client_run(&config.id, &payload)
+                .await
+                .map_err(|error| super::tenants::tenant_error(error, &[]))?,
+        );
+    } else {
+        // Only the host writes a run's config and trigger.
+        crate::tenants::client_run::check_client_payload(&payload)
+            .map_err(|error| super::tenants::tenant_error(error, &[]))?;
+    }
+    if body.kind == PLUGIN_RUN && job.is_none() {
         // The plugin learns its tenant from the payload: it must agree with the job's.
         match (payload.get("tenant").and_then(Value::as_str), &tenant) {
             (Some(in_payload), Some(tenant)) if in_payload != tenant => {
@@ -298,7 +341,7 @@ pub async fn create(
             _ => {}
         }
     }
-    let mut job = NewJob::new(body.kind, payload);
+    let mut job = job.unwrap_or_else(|| NewJob::new(body.kind, payload));
     job.tenant = tenant;
     if let Some(queue) = body.queue {
         job.queue = queue;

@@ -2,8 +2,12 @@
 //! admin's actions, each enqueued as its installer job and answered `202 Accepted` with the job.
 //!
 //! Every read is open to every token (plugins are shared by all tenants); every action needs
-//! the admin token or a global write token. The job kinds and payloads are the installer's
-//! (`plugin.install`, …); this module only builds them, so it does not depend on `plugins/`.
+//! the admin token or a global write token. What can reach beyond a plugin's sandbox is the
+//! admin token's alone: installing or updating from a path on the server (a global write token
+//! gives a URL; the admin may also upload) and granting permissions (`grant_permissions`, which
+//! the installer's consent check compares with what the manifest asks for). The job kinds and
+//! payloads are the installer's (`plugin.install`, …); this module only builds them, so it does
+//! not depend on `plugins/`.
 
 use axum::extract::{FromRequest, Request, State};
 use axum::response::Response;
@@ -19,6 +23,27 @@ use super::uploads::{self, BodyKind};
 use super::{time, AppState};
 use crate::store::{InstalledPlugin, NewJob};
 
+/// A plugin manifest's `[permissions]`: what the admin grants, or granted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsView {
+    /// Use the network (TCP and UDP).
+    #[serde(default)]
+    pub network: bool,
+    /// Absolute paths it may also read.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Absolute paths it may also read and write.
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// Names of the server's environment variables passed through.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Open Unix sockets.
+    #[serde(default)]
+    pub unix_sockets: bool,
+}
+
 /// A plugin as the registry keeps it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginView {
@@ -31,6 +56,11 @@ pub struct PluginView {
     pub source: Option<String>,
     /// The job that last changed it.
     pub changed_by: Option<i64>,
+    /// The permissions the admin granted it (every grant of its installs and updates);
+    /// `null` for a plugin installed before grants were recorded, which has none. Shown as
+    /// stored, so that a permission the manifest gains later shows too.
+    #[schema(value_type = Option<PermissionsView>)]
+    pub granted_permissions: Option<Value>,
     pub updated_at: String,
 }
 
@@ -44,6 +74,7 @@ impl From<InstalledPlugin> for PluginView {
             error: plugin.error,
             source: plugin.source,
             changed_by: plugin.changed_by.map(|job| job.0),
+            granted_permissions: plugin.granted_permissions,
             updated_at: time::format(plugin.updated_at),
         }
     }
@@ -98,6 +129,9 @@ pub struct InstallPlugin {
     /// The archive's expected sha256 (64 hex digits).
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
+    /// Admin token only: the permissions granted, exactly what the manifest's `[permissions]`
+    /// asks for. Without it, a plugin that asks for any permission awaits approval.
+    pub grant_permissions: Option<PermissionsView>,
 }
 
 /// `POST /api/v1/plugins/{id}/update`.
@@ -115,6 +149,9 @@ pub struct UpdatePlugin {
     /// Accept a version older than the active one.
     #[serde(default)]
     pub allow_downgrade: bool,
+    /// Admin token only: the permissions granted, exactly what the new version's manifest asks
+    /// for. Needed when it asks for more than the plugin was granted.
+    pub grant_permissions: Option<PermissionsView>,
 }
 
 /// The query of `POST /api/v1/plugins` when the body is the package archive itself.
@@ -125,6 +162,10 @@ pub struct UploadOptions {
     /// With an uploaded archive: its expected sha256 (64 hex digits). With a JSON body, give
     /// `sha256` in the body instead.
     pub sha256: Option<String>,
+    /// With an uploaded archive: the permissions granted, as JSON
+    /// (`{"network":true,"read":[],"write":[],"env":[]}`). With a JSON body, give
+    /// `grant_permissions` in the body instead.
+    pub grant_permissions: Option<String>,
 }
 
 /// The query of `POST /api/v1/plugins/{id}/update` when the body is the package archive itself.
@@ -136,6 +177,8 @@ pub struct UpdateUploadOptions {
     pub sha256: Option<String>,
     /// With an uploaded archive: accept a version older than the active one.
     pub allow_downgrade: Option<bool>,
+    /// With an uploaded archive: the permissions granted, as JSON.
+    pub grant_permissions: Option<String>,
 }
 
 /// A package archive sent as the request body (`.tar.gz`, `.tar` or `.zip`): only its
@@ -190,7 +233,8 @@ fn check_sha256(sha256: &Option<String>, pointer: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn check_source(source: &str) -> Result<(), ApiError> {
+/// A URL, or (admin token only) an absolute path on the server.
+fn check_source(caller: &Caller, source: &str) -> Result<(), ApiError> {
     let is_url = source.starts_with("http://") || source.starts_with("https://");
     if !is_url && !std::path::Path::new(source).is_absolute() {
         return Err(ApiError::invalid(
@@ -198,7 +242,43 @@ fn check_source(source: &str) -> Result<(), ApiError> {
             format!("`{source}` is neither an http(s) URL nor an absolute path on the server"),
         ));
     }
+    if !is_url && !matches!(caller, Caller::Admin) {
+        return Err(ApiError::Forbidden(format!(
+            "only the admin token may install or update from a path on the server (`{source}`), not token {}; give an http(s) URL of the package",
+            caller.label()
+        )));
+    }
     Ok(())
+}
+
+/// Puts a grant in a job's payload; granting permissions is the admin token's alone.
+fn add_grant(
+    caller: &Caller,
+    payload: &mut Value,
+    grant: Option<PermissionsView>,
+) -> Result<(), ApiError> {
+    let Some(grant) = grant else { return Ok(()) };
+    if !matches!(caller, Caller::Admin) {
+        return Err(ApiError::Forbidden(format!(
+            "only the admin token may grant a plugin permissions, not token {}; leave `grant_permissions` out (a plugin that asks for permissions then awaits the admin's approval)",
+            caller.label()
+        )));
+    }
+    payload["grant_permissions"] = json!(grant);
+    Ok(())
+}
+
+/// `grant_permissions` of an upload's query: the JSON of the permissions.
+fn grant_of_query(text: Option<String>) -> Result<Option<PermissionsView>, ApiError> {
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|error| {
+            ApiError::invalid_field(
+                "grant_permissions",
+                format!("not the JSON of permissions ({error}); send for example {{\"network\":true,\"read\":[],\"write\":[],\"env\":[]}}"),
+            )
+        })
+    })
+    .transpose()
 }
 
 /// Enqueues an admin job and answers 202 with it, pointing at it with `Location`.
@@ -225,11 +305,13 @@ async fn enqueue_upload(
     caller: &Caller,
     kind: &str,
     mut payload: Value,
-    sha256: Option<String>,
+    (sha256, grant): (Option<String>, Option<String>),
     request: Request,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     check_sha256(&sha256, "sha256")?;
+    let grant = grant_of_query(grant)?;
+    add_grant(caller, &mut payload, grant)?;
     let (parts, body) = request.into_parts();
     let upload = uploads::receive(&state.uploads, &parts.headers, body).await?;
     if let Some(expected) = &sha256 {
@@ -375,19 +457,20 @@ pub async fn install(
             &caller,
             "plugin.install",
             json!({}),
-            options.sha256,
+            (options.sha256, options.grant_permissions),
             request,
         )
         .await;
     }
-    json_only(options.sha256.is_some())?;
+    json_only(options.sha256.is_some() || options.grant_permissions.is_some())?;
     let JsonBody(body) = JsonBody::<InstallPlugin>::from_request(request, &state).await?;
-    check_source(&body.source)?;
+    check_source(&caller, &body.source)?;
     check_sha256(&body.sha256, "/sha256")?;
     let mut payload = json!({"source": body.source});
     if let Some(sha256) = body.sha256 {
         payload["sha256"] = json!(sha256);
     }
+    add_grant(&caller, &mut payload, body.grant_permissions)?;
     enqueue_admin_job(&state, &caller, "plugin.install", payload).await
 }
 
@@ -443,18 +526,22 @@ pub async fn update(
             &caller,
             "plugin.update",
             payload,
-            options.sha256,
+            (options.sha256, options.grant_permissions),
             request,
         )
         .await;
     }
-    json_only(options.sha256.is_some() || options.allow_downgrade.is_some())?;
+    json_only(
+        options.sha256.is_some()
+            || options.allow_downgrade.is_some()
+            || options.grant_permissions.is_some(),
+    )?;
     let JsonBody(body) = JsonBody::<UpdatePlugin>::from_request(request, &state).await?;
     check_sha256(&body.sha256, "/sha256")?;
     let mut payload = json!({"plugin": id});
     match (body.source, body.version) {
         (Some(source), None) => {
-            check_source(&source)?;
+            check_source(&caller, &source)?;
             payload["source"] = json!(source);
         }
         (None, Some(version)) => payload["version"] = json!(version),
@@ -471,6 +558,7 @@ pub async fn update(
     if body.allow_downgrade {
         payload["allow_downgrade"] = json!(true);
     }
+    add_grant(&caller, &mut payload, body.grant_permissions)?;
     enqueue_admin_job(&state, &caller, "plugin.update", payload).await
 }
 

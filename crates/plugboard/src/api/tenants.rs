@@ -236,6 +236,21 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
             ApiError::invalid_field(format!("/events/{index}"), error.to_string())
         }
         TenantError::Schedule(error) => schedule_error(error),
+        TenantError::HostWrittenFields { ref fields } => ApiError::Invalid {
+            detail: error.to_string(),
+            errors: fields
+                .iter()
+                .map(|field| FieldError {
+                    pointer: format!("/payload/{field}"),
+                    detail: format!(
+                        "only the host writes a run's `{field}`; name a config by its id in `config` and the host fills it in"
+                    ),
+                })
+                .collect(),
+        },
+        TenantError::RunMismatch { field, .. } => {
+            ApiError::invalid_field(format!("/payload/{field}"), error.to_string())
+        }
         TenantError::Secret(error) => ApiError::Internal(error.to_string()),
         TenantError::Store(error) => error.into(),
     }
@@ -286,7 +301,11 @@ async fn visible_tenant(state: &AppState, caller: &Caller, id: &str) -> Result<T
 }
 
 /// Reads a config the caller may see (with its values as stored); another tenant's answers 404.
-async fn visible_config(state: &AppState, caller: &Caller, id: &str) -> Result<Config, ApiError> {
+pub(super) async fn visible_config(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Config, ApiError> {
     let not_found = || {
         ApiError::NotFound(format!(
             "config {id} does not exist; GET /api/v1/tenants/{{tenant}}/configs lists a tenant's configs"

@@ -199,7 +199,9 @@ crate::store::testing::for_each_store!(
     uploads_are_admin_only_capped_and_become_install_jobs,
 );
 
+mod forged_runs;
 mod nodes_and_configs;
+mod plugin_consent;
 mod raw_http;
 mod stream_caps;
 mod streams;

@@ -83,6 +83,10 @@ pub struct EnqueueArgs {
     /// A second enqueue with the same key returns the first job instead of adding one
     #[arg(long)]
     pub unique_key: Option<String>,
+    /// With `plugin.run`: run with this config (by id); the host fills in the payload's `config`
+    /// and `trigger`, which a payload may not carry itself
+    #[arg(long, value_name = "ID")]
+    pub config_id: Option<String>,
     /// Print the answer as JSON
     #[arg(long)]
     pub json: bool,
@@ -180,7 +184,29 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         JobCommand::Watch(args) => super::job_watch::local(args).await,
         JobCommand::Enqueue(args) => {
             let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
-            let mut job = NewJob::new(args.kind.clone(), payload);
+            let queue = open(&args.settings).await?;
+            let mut job = match (
+                &args.config_id,
+                args.kind == crate::plugins::host::PLUGIN_RUN,
+            ) {
+                (Some(config), true) => {
+                    let data_dir = crate::config::Settings::resolve(&args.settings)?.data_dir;
+                    let key = crate::tenants::SecretKey::load(&data_dir)?;
+                    crate::tenants::Tenants::new(queue.store().clone(), key)
+                        .client_run(config, &payload)
+                        .await?
+                }
+                (Some(_), false) => anyhow::bail!(
+                    "--config-id names the config of a plugin.run job; a {} job has none",
+                    args.kind
+                ),
+                (None, is_run) => {
+                    if is_run {
+                        crate::tenants::client_run::check_client_payload(&payload)?;
+                    }
+                    NewJob::new(args.kind.clone(), payload)
+                }
+            };
             job.queue = args.queue.clone();
             job.priority = args.priority;
             job.run_at = args
@@ -189,7 +215,6 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
             job.max_attempts = args.max_attempts;
             job.timeout_ms = args.timeout_ms;
             job.unique_key = args.unique_key.clone();
-            let queue = open(&args.settings).await?;
             queue.validate(&job)?;
             let enqueued = queue.enqueue(job).await?;
             if args.json {

@@ -34,6 +34,9 @@ pub async fn run(client: &ApiClient, command: JobCommand) -> anyhow::Result<i32>
             if let Some(key) = args.unique_key {
                 body["unique_key"] = json!(key);
             }
+            if let Some(config) = args.config_id {
+                body["config"] = json!(config);
+            }
             let job = client
                 .call(Method::POST, "/api/v1/jobs", Some(body))
                 .await?;

@@ -68,6 +68,10 @@ pub struct InstallArgs {
     /// With a server: SOURCE is a path on the server's machine, sent as it is, not uploaded
     #[arg(long)]
     pub on_server: bool,
+    /// Grant the permissions the plugin asks for (admin token only): when the install stops
+    /// awaiting approval, print what it asks for and install again granting exactly that
+    #[arg(long)]
+    pub grant: bool,
     #[command(flatten)]
     pub follow: FollowArgs,
 }
@@ -89,6 +93,10 @@ pub struct UpdateArgs {
     /// Accept a version older than the active one
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Grant the permissions the new version asks for (admin token only): when the update stops
+    /// awaiting approval, print what it asks for and update again granting exactly that
+    #[arg(long)]
+    pub grant: bool,
     #[command(flatten)]
     pub follow: FollowArgs,
 }
@@ -167,7 +175,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
     if let Some(client) = command.remote().client()? {
         return super::plugin_remote::run(&client, command).await;
     }
-    let (kind, payload, follow) = match command {
+    let (kind, payload, follow, grant) = match command {
         PluginCommand::List(args) => return list(args).await,
         PluginCommand::Show(args) => return show(args).await,
         PluginCommand::Install(args) => {
@@ -175,7 +183,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
             if let Some(sha256) = args.sha256 {
                 payload["sha256"] = json!(sha256);
             }
-            (PLUGIN_INSTALL, payload, args.follow)
+            (PLUGIN_INSTALL, payload, args.follow, args.grant)
         }
         PluginCommand::Update(args) => {
             let mut payload = json!({"plugin": args.plugin});
@@ -191,40 +199,64 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
             if args.allow_downgrade {
                 payload["allow_downgrade"] = json!(true);
             }
-            (PLUGIN_UPDATE, payload, args.follow)
+            (PLUGIN_UPDATE, payload, args.follow, args.grant)
         }
         PluginCommand::Uninstall(args) => (
             PLUGIN_UNINSTALL,
             json!({"plugin": args.plugin, "delete_data": args.delete_data}),
             args.follow,
+            false,
         ),
-        PluginCommand::Rollback(args) => {
-            (PLUGIN_ROLLBACK, json!({"plugin": args.plugin}), args.follow)
-        }
-        PluginCommand::Enable(args) => (PLUGIN_ENABLE, json!({"plugin": args.plugin}), args.follow),
-        PluginCommand::Disable(args) => {
-            (PLUGIN_DISABLE, json!({"plugin": args.plugin}), args.follow)
-        }
+        PluginCommand::Rollback(args) => (
+            PLUGIN_ROLLBACK,
+            json!({"plugin": args.plugin}),
+            args.follow,
+            false,
+        ),
+        PluginCommand::Enable(args) => (
+            PLUGIN_ENABLE,
+            json!({"plugin": args.plugin}),
+            args.follow,
+            false,
+        ),
+        PluginCommand::Disable(args) => (
+            PLUGIN_DISABLE,
+            json!({"plugin": args.plugin}),
+            args.follow,
+            false,
+        ),
         PluginCommand::RefreshMetadata(args) => (
             PLUGIN_REFRESH_METADATA,
             json!({"plugin": args.plugin}),
             args.follow,
+            false,
         ),
     };
+    super::plugin_remote::check_grant_follows(grant, &follow)?;
     let queue = super::job::open(&follow.settings).await?;
-    let code = enqueue_and_follow(&queue, kind, payload, &follow).await;
+    let mut payload = payload;
+    let code = loop {
+        let may_grant = grant && payload.get("grant_permissions").is_none();
+        match enqueue_and_follow(&queue, kind, payload.clone(), &follow, may_grant).await {
+            Ok((_, Some(permissions))) => payload["grant_permissions"] = permissions,
+            Ok((code, None)) => break Ok(code),
+            Err(error) => break Err(error),
+        }
+    };
     queue.store().close().await;
     code
 }
 
 /// Enqueues an admin job, prints its log as it grows, and ends with its outcome: exit 0 when it
-/// succeeded, 1 with its error otherwise.
+/// succeeded, 1 with its error otherwise. When it awaits approval and `may_grant` (`--grant`),
+/// it shows what the plugin asks for and answers those permissions, to be granted.
 async fn enqueue_and_follow(
     queue: &Queue,
     kind: &str,
     payload: Value,
     follow: &FollowArgs,
-) -> anyhow::Result<i32> {
+    may_grant: bool,
+) -> anyhow::Result<(i32, Option<Value>)> {
     let mut job = NewJob::new(kind, payload);
     // A retry picks up a job whose host died mid-way; errors of the action itself are final.
     job.max_attempts = 3;
@@ -232,7 +264,7 @@ async fn enqueue_and_follow(
     let id = queue.enqueue(job).await?.id;
     if follow.no_wait {
         println!("{id}");
-        return Ok(0);
+        return Ok((0, None));
     }
     eprintln!("job {id} ({kind}) enqueued; following it (Ctrl-C stops following, not the job)");
     let mut stdout = std::io::stdout().lock();
@@ -246,6 +278,27 @@ async fn enqueue_and_follow(
         writeln!(stdout, "{level}{}", line.message).context("writing to stdout")?;
     }
     let job = queue.get(id).await?;
+    let progress = job.progress.clone().unwrap_or(Value::Null);
+    if may_grant
+        && job.status == JobStatus::Failed
+        && progress["step"] == crate::plugins::installer::AWAITING_APPROVAL
+    {
+        let permissions = progress["permissions"].clone();
+        if !permissions.is_object() {
+            anyhow::bail!(
+                "job {id} awaits approval and does not say what the plugin asks for; its error: {}",
+                job.error.as_deref().unwrap_or("none recorded")
+            );
+        }
+        eprintln!(
+            "plugin {} {} asks for: {}; granting it (--grant) and running the {} again",
+            progress["plugin"].as_str().unwrap_or("?"),
+            progress["version"].as_str().unwrap_or("?"),
+            crate::plugins::installer::describe_permissions(&permissions),
+            kind.trim_start_matches("plugin.")
+        );
+        return Ok((1, Some(permissions)));
+    }
     match job.status {
         JobStatus::Succeeded => {
             if follow.json {
@@ -256,14 +309,14 @@ async fn enqueue_and_follow(
                 )
                 .context("writing to stdout")?;
             }
-            Ok(0)
+            Ok((0, None))
         }
         status => {
             eprintln!(
                 "job {id} {status}: {}",
                 job.error.as_deref().unwrap_or("no error was recorded")
             );
-            Ok(1)
+            Ok((1, None))
         }
     }
 }
@@ -333,6 +386,12 @@ async fn show(args: ShowArgs) -> anyhow::Result<i32> {
             println!("error         {error}");
         }
         println!("source        {}", plugin.source.as_deref().unwrap_or("-"));
+        println!(
+            "granted       {}",
+            super::plugin_remote::granted_line(
+                plugin.granted_permissions.as_ref().unwrap_or(&Value::Null)
+            )
+        );
         if let Some(job) = plugin.changed_by {
             println!("changed by    job {job}");
         }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::client::ApiClient;
 use super::follow::{follow_job, Display};
 use super::output::{encode, or_dash, print_json, text};
-use super::plugin::{FollowArgs, PluginCommand};
+use super::plugin::{FollowArgs, InstallArgs, PluginCommand, UpdateArgs};
 use crate::plugins::installer::PLUGIN_REFRESH_METADATA;
 
 pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i32> {
@@ -22,69 +22,30 @@ pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i
         PluginCommand::List(args) => return list(client, args.json).await,
         PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
         PluginCommand::Install(args) => {
-            let display = Display::new();
-            let job = match Source::of(&args.source, args.on_server)? {
-                Source::Remote(source) => {
-                    client
-                        .call(
-                            Method::POST,
-                            "/api/v1/plugins",
-                            Some(json!({"source": source, "sha256": args.sha256})),
-                        )
-                        .await?
-                }
-                Source::Local(path) => {
-                    let query = super::output::query(&[("sha256", args.sha256.clone())]);
-                    upload(
-                        client,
-                        &format!("/api/v1/plugins{query}"),
-                        &path,
-                        &args.sha256,
-                        &display,
-                    )
+            check_grant_follows(args.grant, &args.follow)?;
+            let mut grant = None;
+            loop {
+                let job = install(client, &args, grant.as_ref()).await?;
+                match follow_granting(client, job, &args.follow, args.grant && grant.is_none())
                     .await?
+                {
+                    Granting::Done(code) => return Ok(code),
+                    Granting::Grant(permissions) => grant = Some(permissions),
                 }
-            };
-            (job, args.follow)
+            }
         }
         PluginCommand::Update(args) => {
-            let display = Display::new();
-            let path = format!("/api/v1/plugins/{}/update", encode(&args.plugin));
-            let job = match (&args.source, &args.to_version) {
-                (Some(source), _) => match Source::of(source, args.on_server)? {
-                    Source::Remote(source) => {
-                        client
-                            .call(
-                                Method::POST,
-                                &path,
-                                Some(json!({"source": source, "sha256": args.sha256, "allow_downgrade": args.allow_downgrade})),
-                            )
-                            .await?
-                    }
-                    Source::Local(local) => {
-                        let query = super::output::query(&[
-                            ("sha256", args.sha256.clone()),
-                            (
-                                "allow_downgrade",
-                                args.allow_downgrade.then(|| "true".to_owned()),
-                            ),
-                        ]);
-                        upload(client, &format!("{path}{query}"), &local, &args.sha256, &display)
-                            .await?
-                    }
-                },
-                (None, Some(version)) => {
-                    client
-                        .call(
-                            Method::POST,
-                            &path,
-                            Some(json!({"version": version, "allow_downgrade": args.allow_downgrade})),
-                        )
-                        .await?
+            check_grant_follows(args.grant, &args.follow)?;
+            let mut grant = None;
+            loop {
+                let job = update(client, &args, grant.as_ref()).await?;
+                match follow_granting(client, job, &args.follow, args.grant && grant.is_none())
+                    .await?
+                {
+                    Granting::Done(code) => return Ok(code),
+                    Granting::Grant(permissions) => grant = Some(permissions),
                 }
-                (None, None) => bail!("give the new version's SOURCE, or --to VERSION for a kept one"),
-            };
-            (job, args.follow)
+            }
         }
         PluginCommand::Uninstall(args) => {
             let path = format!(
@@ -114,6 +75,137 @@ pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i
         }
     };
     finish(client, job, &follow).await
+}
+
+/// `--grant` needs to see what the job asks for, so it follows the job.
+pub(super) fn check_grant_follows(grant: bool, follow: &FollowArgs) -> anyhow::Result<()> {
+    if grant && follow.no_wait {
+        bail!("--grant follows the job to show and grant what the plugin asks for; leave out --no-wait");
+    }
+    Ok(())
+}
+
+/// Sends an install, with `grant` as its `grant_permissions`; answers the job.
+async fn install(
+    client: &ApiClient,
+    args: &InstallArgs,
+    grant: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let display = Display::new();
+    match Source::of(&args.source, args.on_server)? {
+        Source::Remote(source) => {
+            let mut body = json!({"source": source, "sha256": args.sha256});
+            if let Some(grant) = grant {
+                body["grant_permissions"] = grant.clone();
+            }
+            client
+                .call(Method::POST, "/api/v1/plugins", Some(body))
+                .await
+        }
+        Source::Local(path) => {
+            let query = super::output::query(&[
+                ("sha256", args.sha256.clone()),
+                ("grant_permissions", grant.map(Value::to_string)),
+            ]);
+            upload(
+                client,
+                &format!("/api/v1/plugins{query}"),
+                &path,
+                &args.sha256,
+                &display,
+            )
+            .await
+        }
+    }
+}
+
+/// Sends an update, with `grant` as its `grant_permissions`; answers the job.
+async fn update(
+    client: &ApiClient,
+    args: &UpdateArgs,
+    grant: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let display = Display::new();
+    let path = format!("/api/v1/plugins/{}/update", encode(&args.plugin));
+    let mut body = match (&args.source, &args.to_version) {
+        (Some(source), _) => match Source::of(source, args.on_server)? {
+            Source::Remote(source) => {
+                json!({"source": source, "sha256": args.sha256, "allow_downgrade": args.allow_downgrade})
+            }
+            Source::Local(local) => {
+                let query = super::output::query(&[
+                    ("sha256", args.sha256.clone()),
+                    (
+                        "allow_downgrade",
+                        args.allow_downgrade.then(|| "true".to_owned()),
+                    ),
+                    ("grant_permissions", grant.map(Value::to_string)),
+                ]);
+                return upload(
+                    client,
+                    &format!("{path}{query}"),
+                    &local,
+                    &args.sha256,
+                    &display,
+                )
+                .await;
+            }
+        },
+        (None, Some(version)) => {
+            json!({"version": version, "allow_downgrade": args.allow_downgrade})
+        }
+        (None, None) => bail!("give the new version's SOURCE, or --to VERSION for a kept one"),
+    };
+    if let Some(grant) = grant {
+        body["grant_permissions"] = grant.clone();
+    }
+    client.call(Method::POST, &path, Some(body)).await
+}
+
+/// How following an install or update ended.
+enum Granting {
+    /// With this exit code.
+    Done(i32),
+    /// It awaits approval of these permissions, which `--grant` grants: send it again with them.
+    Grant(Value),
+}
+
+/// Follows an install or update like [`finish`]; when it ends awaiting approval and `may_grant`
+/// (`--grant`, not yet tried), shows what the plugin asks for and answers it to be granted.
+async fn follow_granting(
+    client: &ApiClient,
+    job: Value,
+    follow: &FollowArgs,
+    may_grant: bool,
+) -> anyhow::Result<Granting> {
+    if follow.no_wait {
+        return finish(client, job, follow).await.map(Granting::Done);
+    }
+    let display = Display::new();
+    let job = follow_job(client, &job, &display).await?;
+    let progress = &job["progress"];
+    if may_grant
+        && job["status"] == "failed"
+        && progress["step"] == crate::plugins::installer::AWAITING_APPROVAL
+    {
+        let permissions = progress["permissions"].clone();
+        if !permissions.is_object() {
+            anyhow::bail!(
+                "job {} awaits approval and does not say what the plugin asks for; its error: {}",
+                job["id"],
+                text(&job["error"])
+            );
+        }
+        eprintln!(
+            "plugin {} {} asks for: {}; granting it (--grant) and running the {} again",
+            text(&progress["plugin"]),
+            text(&progress["version"]),
+            crate::plugins::installer::describe_permissions(&permissions),
+            text(&job["kind"]).trim_start_matches("plugin.")
+        );
+        return Ok(Granting::Grant(permissions));
+    }
+    outcome(job, follow).map(Granting::Done)
 }
 
 /// Where a package comes from, seen from this machine.
@@ -228,6 +320,11 @@ async fn finish(client: &ApiClient, job: Value, follow: &FollowArgs) -> anyhow::
     }
     let display = Display::new();
     let job = follow_job(client, &job, &display).await?;
+    outcome(job, follow)
+}
+
+/// Prints how a followed job ended; exit 0 when it succeeded, 1 with its error otherwise.
+fn outcome(job: Value, follow: &FollowArgs) -> anyhow::Result<i32> {
     if follow.json {
         print_json(&job)?;
     }
@@ -304,6 +401,10 @@ async fn show(client: &ApiClient, plugin: &str, json: bool) -> anyhow::Result<i3
         println!("error         {}", text(&plugin["error"]));
     }
     println!("source        {}", or_dash(&plugin["source"]));
+    println!(
+        "granted       {}",
+        granted_line(&plugin["granted_permissions"])
+    );
     if !plugin["changed_by"].is_null() {
         println!("changed by    job {}", plugin["changed_by"]);
     }
@@ -330,4 +431,13 @@ async fn show(client: &ApiClient, plugin: &str, json: bool) -> anyhow::Result<i3
         );
     }
     Ok(0)
+}
+
+/// The permissions a plugin was granted, for `plugin show`.
+pub(super) fn granted_line(granted: &Value) -> String {
+    if granted.is_object() {
+        crate::plugins::installer::describe_permissions(granted)
+    } else {
+        "nothing recorded (installed before grants were recorded)".to_owned()
+    }
 }

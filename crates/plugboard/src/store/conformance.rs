@@ -1121,6 +1121,7 @@ mod plugin_registry {
             error: None,
             source: Some("https://example.test/hello.tar.gz".to_owned()),
             changed_by: Some(JobId(7)),
+            granted_permissions: None,
             updated_at: Timestamp(0),
         }
     }
@@ -1150,6 +1151,12 @@ mod plugin_registry {
         let mut updated = plugin("hello", Some("1.1.0"), PluginState::Failed);
         updated.previous_version = Some("1.0.0".to_owned());
         updated.error = Some("crashed at initialize".to_owned());
+        updated.granted_permissions = Some(json!({
+            "network": true,
+            "read": ["/srv/shared"],
+            "write": [],
+            "env": ["HTTPS_PROXY"],
+        }));
         store.plugin_put(updated.clone()).await.unwrap();
         let read = store.plugin_get("hello").await.unwrap().expect("a row");
         assert!(read.updated_at.0 > 0, "the store sets updated_at");
@@ -1168,6 +1175,18 @@ mod plugin_registry {
             .map(|plugin| plugin.id)
             .collect();
         assert_eq!(ids, ["alpha", "hello"]);
+        // A grant is kept as given, and one taken back is gone (a row from before grants has none).
+        let alpha = store.plugin_get("alpha").await.unwrap().expect("a row");
+        assert_eq!(alpha.granted_permissions, None);
+        store
+            .plugin_put(InstalledPlugin {
+                granted_permissions: None,
+                ..read.clone()
+            })
+            .await
+            .unwrap();
+        let cleared = store.plugin_get("hello").await.unwrap().expect("a row");
+        assert_eq!(cleared.granted_permissions, None);
         let removal = |plugin: &str| PluginRemoval {
             plugin: plugin.to_owned(),
             delete_data: false,

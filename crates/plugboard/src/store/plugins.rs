@@ -64,6 +64,10 @@ pub struct InstalledPlugin {
     pub source: Option<String>,
     /// The admin job that last changed the row.
     pub changed_by: Option<JobId>,
+    /// The permissions the admin granted the plugin (`{"network", "read", "write", "env"}`, the
+    /// `[permissions]` of a manifest), as JSON the store keeps and does not interpret. `None`
+    /// for a plugin installed before grants were recorded: nothing is granted.
+    pub granted_permissions: Option<serde_json::Value>,
     /// Set by the store on every write.
     pub updated_at: Timestamp,
 }

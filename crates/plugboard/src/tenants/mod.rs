@@ -11,6 +11,7 @@
 //! `config/validate` and `config/test` are `plugins/config_calls.rs`), HTTP. When a schedule
 //! fires is `schedule/`'s business; which configs an event reaches, `events/`'s.
 
+pub mod client_run;
 pub mod run;
 pub mod schema;
 pub mod secrets;
@@ -72,6 +73,15 @@ pub enum TenantError {
     ConfigInvalid { id: String, reason: String },
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    #[error("a plugin.run payload may not carry {}: only the host writes a run's config and trigger; name a config by its id (`config` of POST /api/v1/jobs, `--config-id` of `plugboard job enqueue`) and the host fills it in", .fields.iter().map(|field| format!("`{field}`")).collect::<Vec<_>>().join(" or "))]
+    HostWrittenFields { fields: Vec<&'static str> },
+    #[error("the payload's `{field}` is {given}, and config {config} is of {field} `{expected}`; leave `{field}` out or give `{expected}`")]
+    RunMismatch {
+        field: &'static str,
+        given: String,
+        config: String,
+        expected: String,
+    },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]

@@ -491,3 +491,122 @@ async fn node_and_config_commands_call_the_api() {
     assert!(stderr.contains("has no config `nope`"), "{stderr}");
     assert!(host.terminate().success());
 }
+
+/// `job enqueue plugin.run` names a config with `--config-id` (the host fills it in); a payload
+/// carrying `config` or `trigger` is refused, and another tenant's config is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_enqueue_names_a_config_by_id_and_cannot_forge_a_runs_config_or_trigger() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    uptime_schema(data.path()).await;
+    let cli = Cli::new(&host);
+    for tenant in ["acme", "globex"] {
+        cli.run(&["tenant", "create", tenant])
+            .expect_ok("tenant create");
+    }
+    let config_of = |tenant: &str| {
+        cli.run(&[
+            "config",
+            "set",
+            "--tenant",
+            tenant,
+            "--plugin",
+            "uptime",
+            "--name",
+            "home",
+            "--values",
+            r#"{"url": "https://example.com"}"#,
+            "--json",
+        ])
+        .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (acme_config, globex_config) = (config_of("acme"), config_of("globex"));
+    let acme = cli
+        .run(&[
+            "token", "create", "acme", "--tenant", "acme", "--access", "write",
+        ])
+        .expect_ok("token create")
+        .trim()
+        .to_owned();
+
+    let forged = format!(
+        r#"{{"plugin": "uptime", "config": {{"id": "{globex_config}", "name": "home", "values": {{"url": "https://attacker.example"}}}}, "trigger": {{"kind": "event"}}}}"#
+    );
+    let refused = cli.run_as(&acme, &["job", "enqueue", "plugin.run", &forged]);
+    refused.expect_refused("HTTP 422");
+    refused.expect_refused("/payload/config");
+    refused.expect_refused("/payload/trigger");
+    cli.run_as(
+        &acme,
+        &[
+            "job",
+            "enqueue",
+            "plugin.run",
+            "--config-id",
+            &globex_config,
+        ],
+    )
+    .expect_refused("HTTP 404");
+
+    let job = cli
+        .run_as(
+            &acme,
+            &[
+                "job",
+                "enqueue",
+                "plugin.run",
+                r#"{"payload": {"page": 2}}"#,
+                "--config-id",
+                &acme_config,
+                "--json",
+            ],
+        )
+        .json();
+    assert_eq!(job["tenant"], "acme", "{job}");
+    assert_eq!(
+        job["payload"]["config"]["id"],
+        Value::from(acme_config.clone())
+    );
+    assert_eq!(
+        job["payload"]["config"]["values"]["url"],
+        "https://example.com"
+    );
+    assert_eq!(job["payload"]["trigger"]["kind"], "manual");
+    assert_eq!(job["payload"]["payload"]["page"], 2);
+
+    // With the store opened directly, the same rule and the same --config-id.
+    let data_dir = data.path().to_str().unwrap();
+    let local = crate::harness::plugboard(&[
+        "job",
+        "enqueue",
+        "plugin.run",
+        &forged,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(!local.status.success());
+    let stderr = String::from_utf8_lossy(&local.stderr);
+    assert!(stderr.contains("only the host writes"), "{stderr}");
+    let local = crate::harness::plugboard(&[
+        "job",
+        "enqueue",
+        "plugin.run",
+        "--config-id",
+        &acme_config,
+        "--json",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(local.status.success(), "{local:?}");
+    let id = serde_json::from_slice::<Value>(&local.stdout).unwrap()["id"].to_string();
+    let shown = cli.run(&["job", "show", &id, "--json"]).json();
+    assert_eq!(
+        shown["payload"]["config"]["id"],
+        Value::from(acme_config.clone())
+    );
+    assert_eq!(shown["payload"]["trigger"]["kind"], "manual");
+    assert!(host.terminate().success());
+}

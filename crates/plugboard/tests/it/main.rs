@@ -6,6 +6,7 @@ mod bad_input;
 mod cli_plugins;
 mod cli_profiles;
 mod cli_remote;
+mod consent;
 mod crash;
 mod doctor;
 mod fairness;

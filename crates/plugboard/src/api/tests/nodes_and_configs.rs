@@ -414,6 +414,7 @@ async fn config_test_problems_say_where_the_plugin_runs(store: Arc<dyn Store>) {
             error: None,
             source: None,
             changed_by: None,
+            granted_permissions: None,
             updated_at: Timestamp(0),
         })
         .await

@@ -2,6 +2,9 @@
 
 use serde_json::{json, Value};
 
+use plugboard_protocol::manifest::Permissions;
+
+use super::consent::Approval;
 use super::steps::blocking;
 use super::{InstallError, InstallPayload, Installer, Source, UninstallPayload, UpdatePayload};
 use crate::plugins::host::Origin;
@@ -36,10 +39,11 @@ impl Installer {
             .await?;
         let checked = self.unpack(context, &fetched, &staging.path).await?;
         let id = checked.manifest.id.clone();
+        let grant = payload.grant_permissions.as_ref();
         self.locked(
             context,
             &id,
-            self.install_locked(context, &source, &fetched, &checked),
+            self.install_locked(context, &source, &fetched, &checked, grant),
         )
         .await
     }
@@ -50,6 +54,7 @@ impl Installer {
         source: &Source,
         fetched: &Fetched,
         checked: &CheckedPackage,
+        grant: Option<&Permissions>,
     ) -> Result<Value, InstallError> {
         let job = context.job().id;
         let id = checked.manifest.id.clone();
@@ -94,6 +99,10 @@ impl Installer {
                 None => {}
             }
         }
+        // Before anything is kept or placed: refused permissions and the admin's consent.
+        let granted = self
+            .consent(context, &checked.manifest, None, grant, Approval::Install)
+            .await?;
         self.store
             .plugin_put(InstalledPlugin {
                 id: id.clone(),
@@ -103,10 +112,14 @@ impl Installer {
                 error: None,
                 source: Some(source.describe()),
                 changed_by: Some(job),
+                granted_permissions: Some(granted.clone()),
                 updated_at: Timestamp::now(),
             })
             .await?;
-        match self.install_steps(context, source, fetched, checked).await {
+        match self
+            .install_steps(context, source, fetched, checked, granted)
+            .await
+        {
             Ok(result) => Ok(result),
             Err(error) => {
                 // Nothing of the plugin stays: no row, no kept archive, no folder.
@@ -132,6 +145,7 @@ impl Installer {
         source: &Source,
         fetched: &Fetched,
         checked: &CheckedPackage,
+        granted: Value,
     ) -> Result<Value, InstallError> {
         let job = context.job().id;
         let id = checked.manifest.id.clone();
@@ -149,6 +163,7 @@ impl Installer {
             error: None,
             source: Some(source.describe()),
             changed_by: Some(job),
+            granted_permissions: Some(granted),
             updated_at: Timestamp::now(),
         };
         if let Err(error) = self.store.plugin_put(row).await {
@@ -196,7 +211,8 @@ impl Installer {
                     .into())
                 }
             };
-            self.switch_version(context, row, target, payload.allow_downgrade)
+            let grant = payload.grant_permissions.as_ref();
+            self.switch_version(context, row, target, payload.allow_downgrade, grant)
                 .await
         })
         .await
@@ -221,20 +237,22 @@ impl Installer {
                     plugin: plugin.to_owned(),
                 });
             };
-            self.switch_version(context, row, Target::Kept(previous), true)
+            self.switch_version(context, row, Target::Kept(previous), true, None)
                 .await
         })
         .await
     }
 
     /// Update and rollback: get the target version in place, start it once, then switch, with
-    /// the active version serving until the switch.
+    /// the active version serving until the switch. A version that asks for permissions beyond
+    /// the plugin's grant needs `grant` (see `consent.rs`).
     async fn switch_version(
         &self,
         context: &JobContext,
         row: InstalledPlugin,
         target: Target,
         allow_downgrade: bool,
+        grant: Option<&Permissions>,
     ) -> Result<Value, InstallError> {
         let job = context.job().id;
         let id = row.id.clone();
@@ -244,6 +262,7 @@ impl Installer {
             .ok_or_else(|| InstallError::NotInstalled { plugin: id.clone() })?;
         let staging = self.job_staging(context)?;
         let mut fetched_package = None;
+        let mut granted = None;
         let (version, source) = match target {
             Target::Fetch { source, sha256 } => {
                 let fetched = self
@@ -257,6 +276,17 @@ impl Installer {
                     });
                 }
                 let version = checked.manifest.version.clone();
+                // Before anything is kept or placed.
+                granted = Some(
+                    self.consent(
+                        context,
+                        &checked.manifest,
+                        row.granted_permissions.as_ref(),
+                        grant,
+                        Approval::Update { plugin: &id },
+                    )
+                    .await?,
+                );
                 let described = source.describe();
                 fetched_package = Some((fetched, checked, source));
                 (version, described)
@@ -309,7 +339,25 @@ impl Installer {
                 self.keep(context, checked, fetched, fetched_from).await?;
                 self.place(checked)?
             }
-            None => self.ensure_version_dir(&id, &version).await?,
+            None => {
+                let dir = self.ensure_version_dir(&id, &version).await?;
+                let manifest = crate::plugins::read_manifest(&dir).map_err(PackageError::from)?;
+                let approval = Approval::Kept {
+                    plugin: &id,
+                    version: &version,
+                };
+                granted = Some(
+                    self.consent(
+                        context,
+                        &manifest,
+                        row.granted_permissions.as_ref(),
+                        grant,
+                        approval,
+                    )
+                    .await?,
+                );
+                dir
+            }
         };
         let tried = async {
             let metadata = self.probe(context, &id, &version, &dir, &outcome).await?;
@@ -343,6 +391,7 @@ impl Installer {
             error: None,
             source: Some(source),
             changed_by: Some(job),
+            granted_permissions: granted.or(row.granted_permissions.clone()),
             ..row
         };
         if let Err(error) = self.store.plugin_put(updated).await {

@@ -18,10 +18,16 @@
 //! One admin job per plugin at a time: each action takes the plugin's lock in the store first,
 //! and a second action waits (its log says for which job) until the first has finished.
 //!
+//! Permissions need the admin's consent (`consent.rs`): before a version is kept or placed, its
+//! `[permissions]` are refused outright (host secrets, the data directory, `/`), found within the
+//! plugin's grant, granted by the job's `grant_permissions`, or the job stops awaiting approval.
+//! Who may put `grant_permissions` in a job (the admin token) is the API's business.
+//!
 //! Development plugins (`serve --plugin DIR`) are not in the registry: they cannot be updated,
 //! disabled or uninstalled here, and an install of their id is refused while they are loaded.
 
 mod actions;
+mod consent;
 mod reconcile;
 mod steps;
 mod uploads;
@@ -31,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use plugboard_protocol::manifest::Permissions;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -39,13 +46,15 @@ use super::package::{PackageError, PackageLimits};
 use crate::queue::{JobContext, JobError, JobHandler, Registry};
 use crate::store::{NewJob, Store, StoreError};
 
+pub use consent::{describe_json as describe_permissions, AWAITING_APPROVAL};
 pub use reconcile::ReconcileReport;
 pub use uploads::uploads_dir;
 
-/// `plugin.install`: `{"source": URL or absolute path, "sha256"?: HEX}`.
+/// `plugin.install`: `{"source": URL or absolute path, "sha256"?: HEX, "grant_permissions"?:
+/// {"network", "read", "write", "env"}}`.
 pub const PLUGIN_INSTALL: &str = "plugin.install";
 /// `plugin.update`: `{"plugin": ID, "source"?: URL or path, "version"?: kept version,
-/// "sha256"?, "allow_downgrade"?: bool}`; one of `source` and `version`.
+/// "sha256"?, "allow_downgrade"?: bool, "grant_permissions"?}`; one of `source` and `version`.
 pub const PLUGIN_UPDATE: &str = "plugin.update";
 /// `plugin.rollback`: `{"plugin": ID}`, back to the previous version.
 pub const PLUGIN_ROLLBACK: &str = "plugin.rollback";
@@ -123,6 +132,23 @@ pub enum InstallError {
         /// What was left running (`1.0.0 keeps running`, `nothing was installed`).
         outcome: String,
     },
+    #[error("refused plugin {plugin} {version}: it asks for permissions no plugin may have: {reasons}; nothing was changed; remove them from its plugin.toml")]
+    PermissionsRefused {
+        plugin: String,
+        version: String,
+        reasons: String,
+    },
+    #[error("the permissions granted ({granted}) are not what plugin {plugin} {version} asks for ({asked}); nothing was changed; grant exactly what it asks for")]
+    GrantMismatch {
+        plugin: String,
+        version: String,
+        asked: String,
+        granted: String,
+    },
+    /// The version asks for permissions the plugin was not granted; the message says which and
+    /// how the admin approves them.
+    #[error("{message}")]
+    AwaitingApproval { message: String },
     #[error("cancelled {while_doing}; nothing was changed")]
     Cancelled { while_doing: String },
     #[error(transparent)]
@@ -231,6 +257,9 @@ struct InstallPayload {
     source: String,
     #[serde(default)]
     sha256: Option<String>,
+    /// The permissions the admin grants: only the admin token can enqueue a job that has it.
+    #[serde(default)]
+    grant_permissions: Option<Permissions>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +274,8 @@ struct UpdatePayload {
     sha256: Option<String>,
     #[serde(default)]
     allow_downgrade: bool,
+    #[serde(default)]
+    grant_permissions: Option<Permissions>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,8 +353,10 @@ impl AdminJob {
     fn check(&self, payload: &Value) -> Result<(), String> {
         match self.action {
             Action::Install => {
-                let install: InstallPayload =
-                    parse_payload(payload, "{\"source\": URL or absolute path, \"sha256\"?}")?;
+                let install: InstallPayload = parse_payload(
+                    payload,
+                    "{\"source\": URL or absolute path, \"sha256\"?, \"grant_permissions\"?}",
+                )?;
                 Source::parse(&install.source)?;
                 if let Some(sha256) = &install.sha256 {
                     super::package::parse_sha256(sha256)?;
@@ -332,7 +365,7 @@ impl AdminJob {
             Action::Update => {
                 let update: UpdatePayload = parse_payload(
                     payload,
-                    "{\"plugin\": ID, \"source\"? or \"version\"?, \"sha256\"?, \"allow_downgrade\"?}",
+                    "{\"plugin\": ID, \"source\"? or \"version\"?, \"sha256\"?, \"allow_downgrade\"?, \"grant_permissions\"?}",
                 )?;
                 check_plugin_id(&update.plugin)?;
                 match (&update.source, &update.version) {

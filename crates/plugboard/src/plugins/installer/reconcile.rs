@@ -118,6 +118,7 @@ impl Installer {
         version: &str,
     ) -> Result<(), InstallError> {
         let dir = self.ensure_version_dir(&row.id, version).await?;
+        self.check_installed(&dir)?;
         self.host
             .load_installed(&dir)
             .map_err(|error| InstallError::StartFailed {
@@ -241,6 +242,7 @@ impl Installer {
     /// switches to it; the version it replaces drains in the background.
     async fn start_here(&self, id: &str, version: &str) -> Result<(), InstallError> {
         let dir = self.ensure_version_dir(id, version).await?;
+        self.check_installed(&dir)?;
         let started =
             self.host
                 .start_version(&dir)

@@ -440,6 +440,7 @@ impl Installer {
             format!("starting {id} {version} once to fetch its metadata"),
         )
         .await;
+        self.check_installed(dir)?;
         let metadata = self
             .host
             .probe(dir)
@@ -475,6 +476,7 @@ impl Installer {
     ) -> Result<Started, InstallError> {
         self.step(context, "starting", format!("starting {id} {version}"))
             .await;
+        self.check_installed(dir)?;
         self.host
             .start_version(dir)
             .await

@@ -48,6 +48,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plugin uploads",
         include_str!("migrations/0009_plugin_uploads.sql"),
     ),
+    (
+        10,
+        "plugin grants",
+        include_str!("migrations/0010_plugin_grants.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

@@ -11,7 +11,7 @@ use crate::store::{
 
 const PLUGIN_COLUMNS: &str =
     "id, active_version, previous_version, state, error, source, changed_by, \
-     (extract(epoch from updated_at) * 1000000)::bigint";
+     (extract(epoch from updated_at) * 1000000)::bigint, granted_permissions";
 
 fn plugin_from(row: &Row, op: &'static str) -> Result<InstalledPlugin, StoreError> {
     let error = database_error(op);
@@ -24,6 +24,7 @@ fn plugin_from(row: &Row, op: &'static str) -> Result<InstalledPlugin, StoreErro
         error: row.try_get(4).map_err(&error)?,
         source: row.try_get(5).map_err(&error)?,
         changed_by: row.try_get::<_, Option<i64>>(6).map_err(&error)?.map(JobId),
+        granted_permissions: row.try_get(8).map_err(&error)?,
         updated_at: Timestamp(row.try_get(7).map_err(&error)?),
     })
 }
@@ -68,11 +69,12 @@ pub(super) async fn put<C: GenericClient>(
 ) -> Result<(), StoreError> {
     let statement = client
         .prepare_cached(
-            "INSERT INTO plugins (id, active_version, previous_version, state, error, source, changed_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO plugins (id, active_version, previous_version, state, error, source, changed_by, granted_permissions) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version, \
              previous_version = excluded.previous_version, state = excluded.state, error = excluded.error, \
-             source = excluded.source, changed_by = excluded.changed_by, updated_at = now()",
+             source = excluded.source, changed_by = excluded.changed_by, \
+             granted_permissions = excluded.granted_permissions, updated_at = now()",
         )
         .await
         .map_err(database_error("plugin_put"))?;
@@ -87,6 +89,7 @@ pub(super) async fn put<C: GenericClient>(
                 &plugin.error.as_deref().map(super::storable_text),
                 &plugin.source,
                 &plugin.changed_by.map(|job| job.0),
+                &plugin.granted_permissions,
             ],
         )
         .await

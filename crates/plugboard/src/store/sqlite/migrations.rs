@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plugin uploads",
         include_str!("migrations/0009_plugin_uploads.sql"),
     ),
+    (
+        10,
+        "plugin grants",
+        include_str!("migrations/0010_plugin_grants.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

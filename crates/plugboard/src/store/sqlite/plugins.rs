@@ -9,7 +9,7 @@ use crate::store::{
 };
 
 const PLUGIN_COLUMNS: &str =
-    "id, active_version, previous_version, state, error, source, changed_by, updated_at";
+    "id, active_version, previous_version, state, error, source, changed_by, updated_at, granted_permissions";
 
 fn plugin_row(row: &Row<'_>) -> rusqlite::Result<(InstalledPlugin, String)> {
     Ok((
@@ -21,6 +21,18 @@ fn plugin_row(row: &Row<'_>) -> rusqlite::Result<(InstalledPlugin, String)> {
             error: row.get(4)?,
             source: row.get(5)?,
             changed_by: row.get::<_, Option<i64>>(6)?.map(JobId),
+            granted_permissions: row
+                .get::<_, Option<String>>(8)?
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|error| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            8,
+                            rusqlite::types::Type::Text,
+                            Box::new(error),
+                        )
+                    })
+                })
+                .transpose()?,
             updated_at: Timestamp(row.get(7)?),
         },
         row.get(3)?,
@@ -65,11 +77,12 @@ pub(super) fn list(connection: &Connection) -> Result<Vec<InstalledPlugin>, Stor
 pub(super) fn put(connection: &Connection, plugin: &InstalledPlugin) -> Result<(), StoreError> {
     connection
         .prepare_cached(
-            "INSERT INTO plugins (id, active_version, previous_version, state, error, source, changed_by, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+            "INSERT INTO plugins (id, active_version, previous_version, state, error, source, changed_by, updated_at, granted_permissions) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version, \
              previous_version = excluded.previous_version, state = excluded.state, error = excluded.error, \
-             source = excluded.source, changed_by = excluded.changed_by, updated_at = excluded.updated_at",
+             source = excluded.source, changed_by = excluded.changed_by, updated_at = excluded.updated_at, \
+             granted_permissions = excluded.granted_permissions",
         )
         .and_then(|mut upsert| {
             upsert.execute(params![
@@ -80,7 +93,11 @@ pub(super) fn put(connection: &Connection, plugin: &InstalledPlugin) -> Result<(
                 plugin.error,
                 plugin.source,
                 plugin.changed_by.map(|job| job.0),
-                Timestamp::now().0
+                Timestamp::now().0,
+                plugin
+                    .granted_permissions
+                    .as_ref()
+                    .map(serde_json::Value::to_string)
             ])
         })
         .map_err(backend_error("plugin_put"))?;
