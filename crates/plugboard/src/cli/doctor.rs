@@ -31,13 +31,13 @@ struct Check {
 }
 
 pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
-    let plugin_user = match args.settings.plugin_user.as_deref() {
-        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
-        None => crate::plugins::identity::PluginUser::Auto,
-    };
-    let confinement = Confinement::new(plugin_user, None);
+    // The user plugins run as comes from the flags, the environment or the config file, as for
+    // `serve`; settings that do not resolve are reported by the data directory check.
+    let plugin_user = Settings::resolve(&args.settings)
+        .map(|settings| settings.plugin_user)
+        .unwrap_or(crate::plugins::identity::PluginUser::Auto);
+    let confinement = Confinement::inspect(plugin_user);
     let protections = Protections::probe(&confinement);
-    confinement.remove_cgroups().await;
     let checks = vec![data_dir_check(&args.settings)];
     let ok = protections.ok() && checks.iter().all(|check| check.ok);
     if args.json {

@@ -90,6 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     // disk and the processes in line before any job is taken.
     let plugins_dir = std::path::absolute(settings.data_dir.join("plugins"))
         .context("resolving the installed plugins' directory")?;
+    prepare_plugin_data(&plugins_dir)?;
     let uploads = crate::api::UploadParams {
         dir: installer::uploads_dir(&plugins_dir),
         max_bytes: settings.packages.max_archive_bytes,
@@ -336,10 +337,19 @@ fn raise_open_file_limit() -> std::io::Result<OpenFileLimit> {
     })
 }
 
+/// Creates a folder of the data directory that plugins' users pass through to their own
+/// folders (mode 0711: no one but plugboard lists it).
 fn prepare_plugin_data(directory: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(directory).with_context(|| {
         format!(
-            "cannot create the plugins' data directory {}; check the permissions of --data-dir",
+            "cannot create the plugins' folder {}; check the permissions of --data-dir",
+            directory.display()
+        )
+    })?;
+    std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o711)).with_context(|| {
+        format!(
+            "cannot close the plugins' folder {} to other users (mode 0711)",
             directory.display()
         )
     })

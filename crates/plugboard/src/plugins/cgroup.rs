@@ -8,7 +8,7 @@
 //! through the descriptor [`InstanceCgroup::procs_fd`] gives).
 //!
 //! Layout, beneath the cgroup the host runs in (`/proc/self/cgroup`, line `0::`):
-//! `plugboard-<host pid>/<plugin id>-<n>/`. At start the host removes the `plugboard-<pid>`
+//! `plugboard-<host pid>-<its start time>/<plugin id>-<n>/`. At start the host removes the `plugboard-…`
 //! folders whose host is gone, killing what is left in them: a plugin's tree that outlived a
 //! `kill -9` of the host lives at most until the next start.
 //!
@@ -45,7 +45,7 @@ pub struct InstanceCgroup {
 }
 
 impl CgroupTree {
-    /// Makes `plugboard-<pid>` in the cgroup this process runs in, hands it the controllers it
+    /// Makes `plugboard-<pid>-<start time>` in the cgroup this process runs in, hands it the controllers it
     /// may, and removes the folders of hosts that are gone.
     ///
     /// # Errors
@@ -53,7 +53,10 @@ impl CgroupTree {
     pub fn create() -> Result<CgroupTree, String> {
         let base = own_cgroup()?;
         sweep_stale(&base);
-        let root = base.join(format!("plugboard-{}", std::process::id()));
+        let own = std::process::id() as i32;
+        let started = start_time(own)
+            .ok_or_else(|| "cannot read this process's start time in /proc/self/stat".to_owned())?;
+        let root = base.join(format!("plugboard-{own}-{started}"));
         // A folder of this name is an earlier process's that had this pid: empty it first.
         if root.exists() {
             remove_tree(&root);
@@ -96,7 +99,49 @@ impl CgroupTree {
         })
     }
 
-    /// The folder of this host's instance cgroups.
+    /// What [`CgroupTree::create`] would find, changing nothing: whether the host's cgroup is
+    /// writable and which controllers it already hands down. For `plugboard doctor`.
+    ///
+    /// # Errors
+    /// Why this host could not have a tree.
+    pub fn inspect() -> Result<CgroupTree, String> {
+        let base = own_cgroup()?;
+        let c_base = std::ffi::CString::new(base.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("the cgroup path {} holds a NUL byte", base.display()))?;
+        // SAFETY: access on a NUL-terminated path.
+        if unsafe { libc::access(c_base.as_ptr(), libc::W_OK) } != 0 {
+            return Err(format!(
+                "the cgroup {} is not writable ({}); give plugboard a delegated cgroup (systemd: Delegate=yes; a container: a writable /sys/fs/cgroup)",
+                base.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        let available = read_words(&base.join("cgroup.controllers"));
+        let handed_down = read_words(&base.join("cgroup.subtree_control"));
+        let mut controllers = Vec::new();
+        let mut missing = Vec::new();
+        for controller in CONTROLLERS {
+            if handed_down.iter().any(|name| name == controller) {
+                controllers.push(*controller);
+            } else if available.iter().any(|name| name == controller) {
+                missing.push(format!("{controller} is available in {} but not handed down yet; `serve` hands it down at start where the kernel lets it", base.display()));
+            } else {
+                missing.push(format!(
+                    "{controller} is not available in {}",
+                    base.display()
+                ));
+            }
+        }
+        Ok(CgroupTree {
+            root: base,
+            controllers,
+            controllers_missing: (!missing.is_empty()).then(|| missing.join("; ")),
+            next: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// The folder of this host's instance cgroups (for [`CgroupTree::inspect`], the cgroup it
+    /// would be made in).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -308,21 +353,21 @@ fn remove_tree(root: &Path) {
     kill_and_remove(root);
 }
 
-/// Removes the `plugboard-<pid>` folders in `base` whose host no longer runs.
+/// Removes the `plugboard-<pid>-<start time>` folders in `base` whose host no longer runs.
 fn sweep_stale(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let Some((pid, started)) = name
             .to_str()
             .and_then(|name| name.strip_prefix("plugboard-"))
-            .and_then(|pid| pid.parse::<i32>().ok())
+            .and_then(parse_host)
         else {
             continue;
         };
-        if pid as u32 == std::process::id() || host_alive(pid) {
+        if host_alive(pid, started) {
             continue;
         }
         let left = tree_populated(&entry.path());
@@ -344,14 +389,51 @@ fn tree_populated(root: &Path) -> bool {
             .unwrap_or(false)
 }
 
-/// True when `pid` may still be a running plugboard: it runs and its program is a plugboard, or
-/// it runs and this host may not see its program (it belongs to another user). Only a folder
-/// whose host certainly is gone is swept.
-fn host_alive(pid: i32) -> bool {
-    match std::fs::read_link(format!("/proc/{pid}/exe")) {
-        Ok(exe) => exe
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with("plugboard")),
-        Err(error) => error.kind() != std::io::ErrorKind::NotFound,
+/// `<pid>-<start time>`, or `<pid>` alone as written before start times were.
+fn parse_host(text: &str) -> Option<(i32, Option<u64>)> {
+    match text.split_once('-') {
+        Some((pid, started)) => Some((pid.parse().ok()?, Some(started.parse().ok()?))),
+        None => Some((text.parse().ok()?, None)),
+    }
+}
+
+/// True when a process with `pid` runs and started at `started` (clock ticks since boot): the
+/// host that made the folder. A process that took the pid later, a plugin's among them, has
+/// another start time. Without a start time, any process with the pid counts.
+fn host_alive(pid: i32, started: Option<u64>) -> bool {
+    match (start_time(pid), started) {
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// A process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields count from its closing one.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_is_known_by_its_pid_and_start_time() {
+        let own = std::process::id() as i32;
+        let started = start_time(own).expect("this process's start time");
+        assert!(host_alive(own, Some(started)));
+        assert!(
+            !host_alive(own, Some(started + 1)),
+            "another process with the same pid"
+        );
+        assert_eq!(
+            parse_host(&format!("{own}-{started}")),
+            Some((own, Some(started)))
+        );
+        assert_eq!(parse_host("42"), Some((42, None)));
+        assert_eq!(parse_host("x-1"), None);
     }
 }

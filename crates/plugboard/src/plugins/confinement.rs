@@ -40,6 +40,17 @@ impl Confinement {
         }
     }
 
+    /// What the confinement `plugin_user` asks for would be, changing nothing (no cgroup is
+    /// made, no folder of another host swept): for `plugboard doctor`.
+    pub fn inspect(policy: PluginUser) -> Confinement {
+        let identities = Identities::new(policy);
+        Confinement {
+            namespaces: namespaces_available(identities.host_is_root()).clone(),
+            cgroups: CgroupTree::inspect().map(Arc::new),
+            identities,
+        }
+    }
+
     /// The default confinement (`plugin_user = "auto"`), shared by everything in this process
     /// that does not name one.
     pub fn shared_default() -> Arc<Confinement> {

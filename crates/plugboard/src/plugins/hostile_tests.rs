@@ -386,3 +386,86 @@ async fn handing_a_data_directory_to_a_plugin_follows_no_link() {
     );
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_make_a_user_namespace_nor_a_datagram_pair_but_keeps_stream_pairs() {
+    let setup = start_with("ok", 1, fast(), "");
+    ready(&setup).await;
+    let result = probe(
+        &setup,
+        json!({"kernel": ["userns"], "socket": ["pair-stream", "pair-dgram"]}),
+    )
+    .await;
+    assert_eq!(
+        result["kernel"]["userns"],
+        json!("Operation not permitted"),
+        "no capabilities through a user namespace of its own: {result}"
+    );
+    assert_eq!(result["sockets"]["pair-stream"], json!("ok"), "{result}");
+    assert_eq!(
+        result["sockets"]["pair-dgram"],
+        json!("Permission denied"),
+        "a datagram pair could send to any socket by path: {result}"
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_share_neither_the_hosts_keyring_nor_shared_memory() {
+    let first = start_with("ok", 1, fast(), "");
+    let second = start_plugin(
+        tempfile::tempdir().unwrap(),
+        "second",
+        r#"["python3", "scripted_plugin.py"]"#,
+        "ok",
+        fast(),
+        "",
+    );
+    ready(&first).await;
+    ready(&second).await;
+    let name = format!("plugboard-test-{}", std::process::id());
+    let written = probe(
+        &first,
+        json!({"kernel": ["keyring", format!("shm:{name}")]}),
+    )
+    .await;
+    assert_eq!(
+        written["kernel"][format!("shm:{name}")],
+        json!("ok"),
+        "{written}"
+    );
+    let read = probe(
+        &second,
+        json!({"kernel": ["keyring", format!("shm-read:{name}")]}),
+    )
+    .await;
+    assert_eq!(
+        read["kernel"][format!("shm-read:{name}")],
+        json!("No such file or directory"),
+        "another plugin's shared memory is not there: {read}"
+    );
+    assert!(
+        !std::path::Path::new("/dev/shm").join(&name).exists(),
+        "nor is it the host's"
+    );
+    // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) reads no memory.
+    let host_keyring = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) };
+    for answer in [&written, &read] {
+        let keyring = &answer["kernel"]["keyring"];
+        assert!(
+            keyring.as_str().is_some_and(|id| id.parse::<i64>().is_ok()),
+            "{answer}"
+        );
+        assert_ne!(
+            keyring,
+            &json!(host_keyring.to_string()),
+            "the host's keyring: {answer}"
+        );
+    }
+    assert_ne!(
+        written["kernel"]["keyring"], read["kernel"]["keyring"],
+        "each process has a session keyring of its own"
+    );
+    first.stop().await;
+    second.stop().await;
+}

@@ -324,6 +324,44 @@ impl Ruleset {
     }
 }
 
+/// The kernel's rights for reading and writing beneath a folder, on this kernel's ABI: for
+/// [`allow_in_child`].
+pub fn read_write_rights() -> u64 {
+    abi_version()
+        .map(|abi| kernel_access(Access::READ | Access::WRITE, abi))
+        .unwrap_or(0)
+}
+
+/// Adds a rule for a folder that exists only in the child (a mount of its own), after the fork:
+/// `rights` beneath `path`. Async-signal-safe: for `pre_exec`, before [`restrict_self`].
+pub fn allow_in_child(ruleset_fd: i32, path: &std::ffi::CStr, rights: u64) -> std::io::Result<()> {
+    // SAFETY: open of a NUL-terminated path, one system call on a structure that lives for it,
+    // and close of the descriptor opened here.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let rule = PathBeneathAttr {
+            allowed_access: rights,
+            parent_fd: fd,
+        };
+        let result = libc::syscall(
+            ADD_RULE,
+            ruleset_fd,
+            RULE_PATH_BENEATH,
+            &rule as *const PathBeneathAttr,
+            0u32,
+        );
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if result < 0 {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 /// Applies a ruleset to the calling process. Async-signal-safe: for `pre_exec`. Requires
 /// `no_new_privs` (set before).
 pub fn restrict_self(ruleset_fd: i32) -> std::io::Result<()> {

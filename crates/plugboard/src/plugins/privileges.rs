@@ -19,9 +19,15 @@
 //! - **network and IPC namespaces**: without `permissions.network` the process sees only a
 //!   loopback of its own (no `AF_PACKET` on the host's `lo`, no abstract Unix sockets of the
 //!   host), and never the host's SysV IPC objects;
+//! - **a mount namespace** with a `/dev/shm` of its own (a size-capped tmpfs): no plugin reads
+//!   or fills another's shared memory, and nothing of it outlives the process;
+//! - **a session keyring of its own**: the host's keys are not the plugin's;
 //! - **seccomp**: `socket()` only for the families the plugin may use (`AF_UNIX` only with
 //!   `permissions.unix_sockets`, `AF_INET`, `AF_INET6` and `AF_NETLINK` only with
-//!   `permissions.network`), and no `io_uring`, which could open sockets around the filter.
+//!   `permissions.network`), `socketpair()` of Unix stream sockets only (a datagram pair could
+//!   send to any socket by path), no user namespace of its own (`CLONE_NEWUSER` refused,
+//!   `clone3` refused so the C library falls back to `clone`), and no `io_uring`, which could
+//!   open sockets around the filter.
 //!
 //! Known limits: only x86_64 and aarch64 have a filter; a 32-bit program cannot run as a plugin
 //! (its system calls are refused).
@@ -65,7 +71,56 @@ pub struct PrivilegeDrop {
     pub cap_last: u32,
     /// The seccomp program, or `None` where this architecture has none.
     pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// A `/dev/shm` of its own, mounted in its mount namespace (with `CLONE_NEWNS` in
+    /// `namespaces`).
+    pub private_shm: Option<PrivateShm>,
 }
+
+/// A tmpfs of the process's own on `/dev/shm`: POSIX shared memory that no other plugin sees,
+/// capped in size, gone with the process.
+pub struct PrivateShm {
+    root: CString,
+    target: CString,
+    tmpfs: CString,
+    options: CString,
+}
+
+impl PrivateShm {
+    /// A `/dev/shm` of at most `size_mb` MiB.
+    pub fn new(size_mb: u64) -> PrivateShm {
+        let text = |value: &str| CString::new(value).expect("no NUL in a fixed string");
+        PrivateShm {
+            root: text("/"),
+            target: text(SHM),
+            tmpfs: text("tmpfs"),
+            options: text(&format!("size={size_mb}m,mode=1777")),
+        }
+    }
+
+    /// Makes every mount private to the namespace, then mounts the tmpfs. Async-signal-safe.
+    fn mount(&self) -> std::io::Result<()> {
+        // SAFETY: mount on NUL-terminated strings that live for the calls.
+        unsafe {
+            check(libc::mount(
+                std::ptr::null(),
+                self.root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                self.tmpfs.as_ptr(),
+                self.target.as_ptr(),
+                self.tmpfs.as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                self.options.as_ptr().cast(),
+            ))
+        }
+    }
+}
+
+/// Where POSIX shared memory lives.
+pub const SHM: &str = "/dev/shm";
 
 /// The maps of a user namespace, written by the process itself after it entered it: its own
 /// uid and gid, mapped to themselves.
@@ -123,6 +178,9 @@ impl PrivilegeDrop {
             // SAFETY: unshare takes flags only.
             check(unsafe { libc::unshare(self.namespaces) })?;
         }
+        if let Some(shm) = &self.private_shm {
+            shm.mount()?;
+        }
         // SAFETY: prctl with integer arguments only.
         unsafe {
             check(libc::prctl(
@@ -158,6 +216,30 @@ impl PrivilegeDrop {
                 check(libc::setresgid(gid, gid, gid))?;
                 check(libc::setresuid(uid, uid, uid))?;
             }
+        }
+        // A session keyring of its own: the host's (a service manager may keep secrets in it)
+        // would otherwise be the plugin's to read and change.
+        const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+        // SAFETY: keyctl with a null name takes no memory.
+        let joined = unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                KEYCTL_JOIN_SESSION_KEYRING,
+                std::ptr::null::<libc::c_char>(),
+            )
+        };
+        if joined < 0 {
+            let error = std::io::Error::last_os_error();
+            // Without keys in the kernel, or with keyctl refused to every process here (the
+            // default seccomp profile of container engines), no plugin can reach a keyring.
+            if !matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+                return Err(error);
+            }
+        }
+        // What it creates is its own unless it says otherwise.
+        // SAFETY: umask takes a mode and cannot fail.
+        unsafe {
+            libc::umask(0o077);
         }
         let header = CapHeader {
             version: CAPABILITY_VERSION_3,
@@ -279,64 +361,184 @@ pub fn seccomp_program(families: SocketFamilies) -> Option<Vec<libc::sock_filter
     }
 }
 
+/// One instruction of a filter being written, with jumps to named places.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn socket_filter(families: SocketFamilies) -> Vec<libc::sock_filter> {
+enum Step {
+    /// Load a 32-bit word of `seccomp_data` at this offset.
+    Load(u32),
+    /// `A &= k`.
+    And(u32),
+    /// Jump to `then` if `A == k`, else to `otherwise` (`None`: the next instruction).
+    JumpIf {
+        k: u32,
+        greater_or_equal: bool,
+        then: &'static str,
+        otherwise: Option<&'static str>,
+    },
+    /// Return this action.
+    Return(u32),
+    /// A place jumps may go to.
+    Place(&'static str),
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn assemble(steps: &[Step]) -> Vec<libc::sock_filter> {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
     const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let mut places = std::collections::HashMap::new();
+    let mut index = 0usize;
+    for step in steps {
+        match step {
+            Step::Place(name) => {
+                places.insert(*name, index);
+            }
+            _ => index += 1,
+        }
+    }
+    let mut program = Vec::with_capacity(index);
+    let offset = |from: usize, to: &str| -> u8 {
+        let target = places[to];
+        u8::try_from(target - from - 1).expect("a filter short enough for one-byte jumps")
+    };
+    for step in steps {
+        let here = program.len();
+        let instruction = match step {
+            Step::Place(_) => continue,
+            Step::Load(k) => libc::sock_filter {
+                code: LD_W_ABS,
+                jt: 0,
+                jf: 0,
+                k: *k,
+            },
+            Step::And(k) => libc::sock_filter {
+                code: AND_K,
+                jt: 0,
+                jf: 0,
+                k: *k,
+            },
+            Step::JumpIf {
+                k,
+                greater_or_equal,
+                then,
+                otherwise,
+            } => libc::sock_filter {
+                code: if *greater_or_equal { JGE_K } else { JEQ_K },
+                jt: offset(here, then),
+                jf: otherwise.map_or(0, |place| offset(here, place)),
+                k: *k,
+            },
+            Step::Return(k) => libc::sock_filter {
+                code: RET_K,
+                jt: 0,
+                jf: 0,
+                k: *k,
+            },
+        };
+        program.push(instruction);
+    }
+    program
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn socket_filter(families: SocketFamilies) -> Vec<libc::sock_filter> {
     const OFFSET_NR: u32 = 0;
     const OFFSET_ARCH: u32 = 4;
     const OFFSET_ARG0: u32 = 16;
+    const OFFSET_ARG1: u32 = 24;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let statement = |code: u16, k: u32| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-    let allow = libc::SECCOMP_RET_ALLOW;
+    const SOCK_TYPE_MASK: u32 = 0xf;
     let refuse = |errno: i32| libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA);
+    let is = |k: u32, then: &'static str| Step::JumpIf {
+        k,
+        greater_or_equal: false,
+        then,
+        otherwise: None,
+    };
 
-    let mut allowed: Vec<u32> = Vec::new();
-    if families.unix {
-        allowed.push(libc::AF_UNIX as u32);
-    }
-    if families.network {
-        allowed.extend([
-            libc::AF_INET as u32,
-            libc::AF_INET6 as u32,
-            libc::AF_NETLINK as u32,
-        ]);
-    }
-    let mut program = vec![
+    let mut steps = vec![
         // Another architecture's system calls (a 32-bit program) are refused whole: their
         // numbers mean other calls.
-        statement(LD_W_ABS, OFFSET_ARCH),
-        jump(JEQ_K, AUDIT_ARCH, 1, 0),
-        statement(RET_K, refuse(libc::ENOSYS)),
-        statement(LD_W_ABS, OFFSET_NR),
+        Step::Load(OFFSET_ARCH),
+        Step::JumpIf {
+            k: AUDIT_ARCH,
+            greater_or_equal: false,
+            then: "native",
+            otherwise: Some("enosys"),
+        },
+        Step::Place("native"),
+        Step::Load(OFFSET_NR),
     ];
     if cfg!(target_arch = "x86_64") {
         // The x32 ABI numbers its calls from bit 30 on: refused the same way.
-        program.push(jump(JGE_K, X32_SYSCALL_BIT, 0, 1));
-        program.push(statement(RET_K, refuse(libc::ENOSYS)));
+        steps.push(Step::JumpIf {
+            k: X32_SYSCALL_BIT,
+            greater_or_equal: true,
+            then: "enosys",
+            otherwise: None,
+        });
     }
-    program.push(jump(JEQ_K, libc::SYS_io_uring_setup as u32, 0, 1));
-    program.push(statement(RET_K, refuse(libc::ENOSYS)));
-    // socket(family, …): allowed families fall through to ALLOW, the rest get EACCES.
-    let checks = allowed.len() as u8;
-    program.push(jump(JEQ_K, libc::SYS_socket as u32, 0, checks + 2));
-    program.push(statement(LD_W_ABS, OFFSET_ARG0));
-    for (index, family) in allowed.iter().enumerate() {
-        // Jump over the remaining checks and the refusal to the final ALLOW.
-        let to_allow = (checks - index as u8 - 1) + 1;
-        program.push(jump(JEQ_K, *family, to_allow, 0));
+    steps.extend([
+        // io_uring could open sockets around this filter; clone3 passes its flags in memory
+        // the filter cannot read (the C library falls back to clone).
+        is(libc::SYS_io_uring_setup as u32, "enosys"),
+        is(libc::SYS_clone3 as u32, "enosys"),
+        is(libc::SYS_unshare as u32, "flags"),
+        is(libc::SYS_clone as u32, "flags"),
+        is(libc::SYS_socket as u32, "family"),
+        is(libc::SYS_socketpair as u32, "pair"),
+        Step::Return(libc::SECCOMP_RET_ALLOW),
+        // No user namespace of its own: inside one a process has every capability over what
+        // the namespace owns, and the kernel code that trusts them (nf_tables, raw sockets).
+        Step::Place("flags"),
+        Step::Load(OFFSET_ARG0),
+        Step::And(libc::CLONE_NEWUSER as u32),
+        is(0, "allow"),
+        Step::Return(refuse(libc::EPERM)),
+        // A connected pair of Unix stream sockets reaches nothing outside (asyncio's self-pipe);
+        // a datagram pair could send to any socket by path.
+        Step::Place("pair"),
+        Step::Load(OFFSET_ARG0),
+    ]);
+    if families.unix {
+        steps.push(is(libc::AF_UNIX as u32, "allow"));
+        steps.push(Step::Return(refuse(libc::EACCES)));
+    } else {
+        steps.extend([
+            Step::JumpIf {
+                k: libc::AF_UNIX as u32,
+                greater_or_equal: false,
+                then: "pair-type",
+                otherwise: Some("eacces"),
+            },
+            Step::Place("pair-type"),
+            Step::Load(OFFSET_ARG1),
+            Step::And(SOCK_TYPE_MASK),
+            is(libc::SOCK_STREAM as u32, "allow"),
+            Step::Return(refuse(libc::EACCES)),
+        ]);
     }
-    program.push(statement(RET_K, refuse(libc::EACCES)));
-    program.push(statement(RET_K, allow));
-    program
+    steps.push(Step::Place("family"));
+    steps.push(Step::Load(OFFSET_ARG0));
+    if families.unix {
+        steps.push(is(libc::AF_UNIX as u32, "allow"));
+    }
+    if families.network {
+        for family in [libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK] {
+            steps.push(is(family as u32, "allow"));
+        }
+    }
+    steps.extend([
+        Step::Place("eacces"),
+        Step::Return(refuse(libc::EACCES)),
+        Step::Place("enosys"),
+        Step::Return(refuse(libc::ENOSYS)),
+        Step::Place("allow"),
+        Step::Return(libc::SECCOMP_RET_ALLOW),
+    ]);
+    assemble(&steps)
 }
 
 #[cfg(test)]
@@ -355,7 +557,11 @@ mod tests {
                     }
                 }
                 let last = program.last().expect("a program");
-                assert_eq!(last.k, libc::SECCOMP_RET_ALLOW, "what is not refused runs");
+                assert_eq!(
+                    last.code & 0x07,
+                    libc::BPF_RET as u16,
+                    "it ends in a return"
+                );
             }
         }
     }

@@ -28,7 +28,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::cgroup::InstanceCgroup;
 use super::confinement::Confinement;
-use super::privileges::{PrivilegeDrop, SocketFamilies, UserNamespace};
+use super::privileges::{PrivateShm, PrivilegeDrop, SocketFamilies, UserNamespace};
 
 /// The longest stderr line kept; the rest of a longer line is cut with a note.
 pub const MAX_LOG_LINE: usize = 8 * 1024;
@@ -138,12 +138,25 @@ pub fn spawn(
         Err(_) => None,
     };
     let mut namespaces = 0;
+    let mut private_shm = None;
     if confinement.namespaces.is_ok() {
         namespaces |= libc::CLONE_NEWIPC;
         if !manifest.permissions.network {
             namespaces |= libc::CLONE_NEWNET;
         }
+        if Path::new(super::privileges::SHM).is_dir() {
+            namespaces |= libc::CLONE_NEWNS;
+            private_shm = Some(PrivateShm::new(manifest.limits.memory_mb));
+        }
     }
+    // The private /dev/shm exists only in the child: its Landlock rule is added there.
+    let shm_rule = match (&ruleset, &private_shm) {
+        (Some(_), Some(_)) => Some((
+            std::ffi::CString::new(super::privileges::SHM).expect("no NUL in a fixed path"),
+            super::landlock::read_write_rights(),
+        )),
+        _ => None,
+    };
     let privileges = PrivilegeDrop {
         identity,
         user_namespace: (namespaces != 0 && confinement.needs_user_namespace())
@@ -154,12 +167,14 @@ pub fn spawn(
             network: manifest.permissions.network,
             unix: manifest.permissions.unix_sockets,
         }),
+        private_shm,
     };
     confine(
         &mut command,
         Confine {
             limits: manifest.limits.clone(),
             landlock_ruleset: ruleset.as_ref().map(|ruleset| ruleset.raw_fd()),
+            shm_rule,
             cgroup_procs: cgroup.as_ref().map(InstanceCgroup::procs_fd),
             privileges,
             // SAFETY: getpid cannot fail and touches no memory.
@@ -340,6 +355,8 @@ fn resolve_program(program: &str, package_dir: &Path) -> PathBuf {
 struct Confine {
     limits: Limits,
     landlock_ruleset: Option<i32>,
+    /// The private `/dev/shm` and the Landlock rights on it, added to the ruleset in the child.
+    shm_rule: Option<(std::ffi::CString, u64)>,
     cgroup_procs: Option<i32>,
     privileges: PrivilegeDrop,
     /// The host's pid: a child whose parent died before its death signal was set exits.
@@ -405,6 +422,9 @@ fn confine(command: &mut Command, confine: Confine) {
                 set(libc::RLIMIT_CPU, seconds)?;
             }
             if let Some(ruleset) = confine.landlock_ruleset {
+                if let Some((shm, rights)) = &confine.shm_rule {
+                    super::landlock::allow_in_child(ruleset, shm, *rights)?;
+                }
                 super::landlock::restrict_self(ruleset)?;
             }
             confine.privileges.apply_seccomp()?;

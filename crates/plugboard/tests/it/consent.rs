@@ -114,7 +114,7 @@ async fn permissions_await_the_admins_approval_and_an_update_asking_for_more_awa
     assert_eq!(job["progress"]["step"], "awaiting approval", "{job}");
     assert_eq!(
         job["progress"]["permissions"],
-        json!({"network": true, "read": [], "write": [], "env": []})
+        json!({"network": true, "read": [], "write": [], "env": [], "unix_sockets": false})
     );
     assert_eq!(installed(&cli), json!([]));
 
@@ -133,7 +133,7 @@ async fn permissions_await_the_admins_approval_and_an_update_asking_for_more_awa
     let shown = cli.run(&["plugin", "show", "scripted", "--json"]).json();
     assert_eq!(
         shown["granted_permissions"],
-        json!({"network": true, "read": [], "write": [], "env": []})
+        json!({"network": true, "read": [], "write": [], "env": [], "unix_sockets": false})
     );
     let table = cli.run(&["plugin", "show", "scripted"]);
     assert!(
@@ -177,7 +177,7 @@ async fn permissions_await_the_admins_approval_and_an_update_asking_for_more_awa
     assert_eq!(shown["active_version"], "1.2.0");
     assert_eq!(
         shown["granted_permissions"],
-        json!({"network": true, "read": [], "write": [], "env": ["HTTPS_PROXY"]})
+        json!({"network": true, "read": [], "write": [], "env": ["HTTPS_PROXY"], "unix_sockets": false})
     );
     cli.run_as(&global, &["plugin", "rollback", "scripted"])
         .expect_ok("a rollback within the grant");

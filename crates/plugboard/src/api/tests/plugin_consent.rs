@@ -73,7 +73,7 @@ async fn server_paths_and_grants_are_the_admin_tokens_alone(store: Arc<dyn Store
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(
         job["payload"]["grant_permissions"],
-        json!({"network": true, "read": [], "write": [], "env": []})
+        json!({"network": true, "read": [], "write": [], "env": [], "unix_sockets": false})
     );
     let (status, job) = server
         .post(

@@ -53,8 +53,7 @@ async fn a_plugin_that_stops_reading_its_answers_is_bounded_and_replaced() {
     // Plugins may run as users of their own, which must reach their packages.
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let limits = ConnectionLimits {
         write_stall: Duration::from_secs(1),
