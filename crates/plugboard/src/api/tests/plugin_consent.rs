@@ -17,7 +17,7 @@ crate::store::testing::for_each_store!(
 async fn server_paths_and_grants_are_the_admin_tokens_alone(store: Arc<dyn Store>) {
     let server = Server::start(store, NO_LIMITS).await;
     let (_, global) = server.token(None, "write").await;
-    let grant = json!({"network": true, "read": [], "write": [], "env": ["HTTPS_PROXY"]});
+    let grant = json!({"network": true, "read": [], "write": [], "env": ["HTTPS_PROXY"], "unix_sockets": false});
     let refused = [
         (
             "/api/v1/plugins",
