@@ -36,6 +36,10 @@ pub struct PluginBenchArgs {
     /// Write the figures as JSON here
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Who the plugin runs as, as the setting `plugin_user` (`host` measures it without its own
+    /// user and namespaces, for the cost of that confinement) [default: auto]
+    #[arg(long, value_name = "USER", default_value = "auto")]
+    pub plugin_user: crate::plugins::identity::PluginUser,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -86,7 +90,14 @@ async fn measure(
     store: &Arc<dyn Store>,
     data_root: PathBuf,
 ) -> anyhow::Result<Value> {
-    let host = PluginHost::new(store.clone(), data_root, SupervisorConfig::default());
+    let config = SupervisorConfig {
+        confinement: Arc::new(crate::plugins::confinement::Confinement::new(
+            args.plugin_user.clone(),
+            None,
+        )),
+        ..SupervisorConfig::default()
+    };
+    let host = PluginHost::new(store.clone(), data_root, config.clone());
     // Spawn to ready, repeatedly.
     let mut spawn_ms = Vec::new();
     let mut plugin_id = String::new();
@@ -95,7 +106,7 @@ async fn measure(
         let probe = PluginHost::new(
             store.clone(),
             host.data_root().to_path_buf(),
-            SupervisorConfig::default(),
+            config.clone(),
         );
         plugin_id = probe.load(plugin_dir)?;
         let supervisor = probe
