@@ -5,6 +5,10 @@ use clap::Parser;
 use plugboard::cli::{self, Cli};
 
 fn main() {
+    // A plugin instance's init (a PID namespace of its own) runs this binary before anything
+    // else; see `plugins::init`.
+    plugboard::plugins::init::run_if_asked();
+    plugboard::plugins::init::InitBinary::register();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUGBOARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

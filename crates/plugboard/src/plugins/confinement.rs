@@ -19,8 +19,8 @@ pub struct Confinement {
     pub identities: Identities,
     /// The cgroup tree of this host's instances, or why there is none.
     pub cgroups: Result<Arc<CgroupTree>, String>,
-    /// Whether network and IPC namespaces can be made (in a user namespace when the host is not
-    /// root), or why not.
+    /// Whether network, IPC, mount and PID namespaces can be made (in a user namespace when the
+    /// host is not root), or why not.
     pub namespaces: Result<(), String>,
 }
 
@@ -79,12 +79,13 @@ fn cgroup_tree() -> &'static Result<Arc<CgroupTree>, String> {
     TREE.get_or_init(|| CgroupTree::create().map(Arc::new))
 }
 
-/// Whether a child can make network and IPC namespaces (in a user namespace when not root),
-/// asked once by forking a child that tries.
+/// Whether a child can make network, IPC, mount and PID namespaces (in a user namespace when
+/// not root), asked once by forking a child that tries.
 fn namespaces_available(host_is_root: bool) -> &'static Result<(), String> {
     static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
     ANSWER.get_or_init(|| {
-        let mut flags = libc::CLONE_NEWNET | libc::CLONE_NEWIPC;
+        let mut flags =
+            libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
         if !host_is_root {
             flags |= libc::CLONE_NEWUSER;
         }
@@ -118,7 +119,7 @@ fn namespaces_available(host_is_root: bool) -> &'static Result<(), String> {
             errno => {
                 let error = std::io::Error::from_raw_os_error(errno);
                 Err(if host_is_root {
-                    format!("the kernel refuses new network and IPC namespaces ({error}); a container may need CAP_SYS_ADMIN or a seccomp profile that allows unshare")
+                    format!("the kernel refuses new network, IPC, mount and PID namespaces ({error}); a container may need CAP_SYS_ADMIN or a seccomp profile that allows unshare")
                 } else {
                     format!("the kernel refuses a user namespace to this user ({error}); allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, or the AppArmor rule that restricts them)")
                 })

@@ -24,6 +24,7 @@ pub mod config_calls;
 pub mod confinement;
 pub mod host;
 pub mod identity;
+pub mod init;
 pub mod installer;
 pub mod landlock;
 pub mod package;

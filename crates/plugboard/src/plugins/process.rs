@@ -93,7 +93,19 @@ pub fn spawn(
         check_reachable(&paths.package_dir, uid, gid)?;
         check_reachable(&paths.data_dir, uid, gid)?;
     }
-    let mut command = Command::new(&program);
+    // With a PID namespace, plugboard's own binary starts first as the namespace's init.
+    let init = super::init::InitBinary::get().filter(|_| confinement.namespaces.is_ok());
+    let mut command = match init {
+        Some(init) => {
+            let mut command = Command::new(init.program());
+            command
+                .arg0("plugboard-plugin-init")
+                .arg(super::init::INIT_ARGUMENT)
+                .arg(&program);
+            command
+        }
+        None => Command::new(&program),
+    };
     command
         .args(&manifest.command[1..])
         .current_dir(&paths.package_dir)
@@ -123,7 +135,13 @@ pub fn spawn(
         reason,
     };
     let ruleset = if super::landlock::abi_version().is_ok() {
-        let rules = super::sandbox::rules(manifest, paths, &program);
+        let mut rules = super::sandbox::rules(manifest, paths, &program);
+        if let Some(init) = init {
+            rules.paths.push(super::landlock::PathRule {
+                path: init.path().to_path_buf(),
+                access: super::landlock::Access::READ | super::landlock::Access::EXECUTE,
+            });
+        }
         Some(super::landlock::Ruleset::build(&rules).map_err(confine_error)?)
     } else {
         // Without Landlock the host said so at start (`protections::Protections::log_missing`).
@@ -141,6 +159,9 @@ pub fn spawn(
     let mut private_shm = None;
     if confinement.namespaces.is_ok() {
         namespaces |= libc::CLONE_NEWIPC;
+        if init.is_some() {
+            namespaces |= libc::CLONE_NEWPID;
+        }
         if !manifest.permissions.network {
             namespaces |= libc::CLONE_NEWNET;
         }

@@ -434,9 +434,9 @@ fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
             name: "network and IPC namespaces",
             status: Status::InForce,
             detail: if confinement.needs_user_namespace() {
-                "in a user namespace: a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace always".to_owned()
+                "in a user namespace: a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace and a mount namespace with a /dev/shm of its own always".to_owned()
             } else {
-                "a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace always".to_owned()
+                "a network namespace of its own without permissions.network (no host loopback, no abstract Unix sockets of the host), an IPC namespace and a mount namespace with a /dev/shm of its own always".to_owned()
             },
         },
         Err(reason) => Protection {
@@ -509,6 +509,26 @@ fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
             },
         ),
     };
+    let pid_namespace = match (&confinement.namespaces, super::init::InitBinary::get()) {
+        (Ok(()), Some(_)) => Protection {
+            id: "pid_namespace",
+            name: "PID namespace",
+            status: Status::InForce,
+            detail: "each instance is pid 2 of a PID namespace whose init is plugboard's own binary: everything it starts dies with it, and with the host even after kill -9".to_owned(),
+        },
+        (Err(reason), _) => Protection {
+            id: "pid_namespace",
+            name: "PID namespace",
+            status: Status::Missing,
+            detail: format!("{reason}; what a plugin starts outside its process group outlives a kill -9 of the host until the next start"),
+        },
+        (Ok(()), None) => Protection {
+            id: "pid_namespace",
+            name: "PID namespace",
+            status: Status::Missing,
+            detail: "this host is not the plugboard binary, which is the namespaces' init; what a plugin starts outside its process group outlives a kill -9 of the host until the next start".to_owned(),
+        },
+    };
     let undumpable = Protection {
         id: "host_undumpable",
         name: "host not dumpable",
@@ -519,6 +539,7 @@ fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
         user,
         capabilities,
         namespaces,
+        pid_namespace,
         seccomp,
         tree,
         limits,

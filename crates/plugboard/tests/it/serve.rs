@@ -46,16 +46,25 @@ async fn serve_runs_jobs_answers_probes_and_stops_on_sigterm() {
         .lines()
         .filter(|line| line.contains("plugin protection missing"))
         .count();
-    let missing: Vec<_> = plugboard::plugins::protections::Protections::probe(
-        &plugboard::plugins::confinement::Confinement::shared_default(),
-    )
-    .protections
-    .into_iter()
-    .filter(|protection| protection.status == plugboard::plugins::protections::Status::Missing)
-    .collect();
+    // What the binary itself reports (the test process is not the plugboard binary, which is
+    // the init of plugins' PID namespaces).
+    let doctor = crate::harness::plugboard(&[
+        "doctor",
+        "--json",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let missing: Vec<String> = report["protections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|protection| protection["status"] == json!("missing"))
+        .map(|protection| protection["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(said, missing.len(), "{log}");
-    for protection in missing {
-        let line = format!("plugin protection missing, {}:", protection.name);
+    for name in missing {
+        let line = format!("plugin protection missing, {name}:");
         assert_eq!(log.matches(&line).count(), 1, "{line} in:\n{log}");
     }
 
