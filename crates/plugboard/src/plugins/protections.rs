@@ -456,7 +456,7 @@ fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
             id: "seccomp",
             name: "seccomp socket filter",
             status: Status::InForce,
-            detail: "socket() only for the families a plugin may use (AF_UNIX with permissions.unix_sockets; AF_INET, AF_INET6, AF_NETLINK with permissions.network); no io_uring; no 32-bit system calls".to_owned(),
+            detail: "socket() only for the families a plugin may use (AF_UNIX with permissions.unix_sockets; AF_INET, AF_INET6, AF_NETLINK with permissions.network), socketpair() of stream sockets; no user namespace, io_uring or 32-bit system calls".to_owned(),
         }
     } else {
         Protection {
@@ -474,7 +474,7 @@ fn privilege_protections(confinement: &Confinement) -> Vec<Protection> {
                 name: "cgroup per instance",
                 status: Status::InForce,
                 detail: format!(
-                    "each instance's whole process tree lives in a cgroup under {} and is killed with it",
+                    "each instance's whole process tree lives in a cgroup beneath {} and is killed with it",
                     tree.root().display()
                 ),
             };
