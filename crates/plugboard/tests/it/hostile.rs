@@ -219,140 +219,59 @@ async fn a_daemon_a_plugin_hides_dies_with_the_server_even_after_kill9() {
     }
 }
 
-/// The server as `nobody`, from a copy of the binary that user may execute, on a data
-/// directory of its own; killed and reaped when dropped.
-struct UnprivilegedServer {
-    child: std::process::Child,
-    address: String,
-    token: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+/// The server as `nobody`, from a copy of the binary that user may execute, on a data directory
+/// of its own.
+fn start_as_nobody(root: &Path, package: &Path) -> TestHost {
+    use std::os::unix::process::CommandExt;
+    let binary = root.join("plugboard");
+    if std::fs::hard_link(crate::harness::BINARY, &binary).is_err() {
+        std::fs::copy(crate::harness::BINARY, &binary).unwrap();
+    }
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut command = std::process::Command::new(&binary);
+    command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .uid(NOBODY)
+        .gid(NOBODY);
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", package.to_str().unwrap()]);
+    TestHost::start_from(command, &data, &flags, &[])
 }
 
-impl Drop for UnprivilegedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl UnprivilegedServer {
-    fn start(root: &Path, package: &Path) -> UnprivilegedServer {
-        use std::io::BufRead;
-        use std::os::unix::process::CommandExt;
-        let binary = root.join("plugboard");
-        if std::fs::hard_link(crate::harness::BINARY, &binary).is_err() {
-            std::fs::copy(crate::harness::BINARY, &binary).unwrap();
+/// Runs one `plugin.run` of the hostile plugin over the API of `host` and returns its result.
+async fn attack_over_api(host: &TestHost, payload: Value) -> Value {
+    let client = reqwest::Client::new();
+    let body = json!({"kind": "plugin.run", "payload": {"plugin": "hostile", "tenant": "acme", "payload": payload}});
+    let text = client
+        .post(format!("http://{}/api/v1/jobs", host.address))
+        .bearer_auth(&host.admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the server answers")
+        .text()
+        .await
+        .expect("a job");
+    let created: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    let id = created["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a job id in {created}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, text) = host.get(&format!("/api/v1/jobs/{id}"));
+        assert_eq!(status, 200, "{text}");
+        let job: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+        match job["status"].as_str() {
+            Some("succeeded") => return job["result"].clone(),
+            Some("failed" | "cancelled") => panic!("{job}\n{}", host.log()),
+            _ => {}
         }
-        let data = root.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
-        let mut command = std::process::Command::new(&binary);
-        crate::harness::die_with_the_test(&mut command);
-        let mut child = command
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .args(["--listen", "127.0.0.1:0", "--plugin"])
-            .arg(package)
-            .args(FAST_LEASES)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("PLUGBOARD_LOG", "info")
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the copied binary starts as nobody");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (pipe, lines) = (child.stderr.take().unwrap(), log.clone());
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let address = loop {
-            let found = log.lock().unwrap().iter().find_map(|line| {
-                line.contains("plugboard is running")
-                    .then(|| {
-                        line.split("address=")
-                            .nth(1)?
-                            .split_whitespace()
-                            .next()
-                            .map(str::to_owned)
-                    })
-                    .flatten()
-            });
-            if let Some(address) = found {
-                break address;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "serve as nobody exited with {status}:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve as nobody did not start:\n{}",
-                log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let token = std::fs::read_to_string(data.join("admin-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        UnprivilegedServer {
-            child,
-            address,
-            token,
-            log,
-        }
-    }
-
-    /// Runs one `plugin.run` of the hostile plugin over the API and returns its result.
-    async fn attack(&self, payload: Value) -> Value {
-        let client = reqwest::Client::new();
-        let body = json!({"kind": "plugin.run", "payload": {"plugin": "hostile", "tenant": "acme", "payload": payload}});
-        let text = client
-            .post(format!("http://{}/api/v1/jobs", self.address))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("the server answers")
-            .text()
-            .await
-            .expect("a job");
-        let created: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
-        let id = created["id"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("a job id in {created}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = client
-                .get(format!("http://{}/api/v1/jobs/{id}", self.address))
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .expect("the server answers")
-                .text()
-                .await
-                .expect("a job");
-            let job: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
-            match job["status"].as_str() {
-                Some("succeeded") => return job["result"].clone(),
-                Some("failed" | "cancelled") => {
-                    panic!("{job}\n{}", self.log.lock().unwrap().join("\n"))
-                }
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "{job}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(Instant::now() < deadline, "{job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -371,27 +290,20 @@ async fn a_plugin_of_an_unprivileged_server_is_confined_in_a_user_namespace() {
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let package = hostile_package(root.path(), "");
-    let server = UnprivilegedServer::start(root.path(), &package);
-    if server
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|line| line.contains("network and IPC namespaces"))
-    {
+    let server = start_as_nobody(root.path(), &package);
+    if server.log().contains("network and IPC namespaces") {
         eprintln!(
             "SKIPPED {test}: the kernel gives this user no user namespace:\n{}",
-            server.log.lock().unwrap().join("\n")
+            server.log()
         );
         return;
     }
-    let pid = server.child.id();
-    let environ = format!("/proc/{pid}/environ");
-    let result = server
-        .attack(
-            json!({"identity": true, "read": [&environ], "socket": ["udp:127.0.0.1:9", "packet"]}),
-        )
-        .await;
+    let environ = format!("/proc/{}/environ", server.pid());
+    let result = attack_over_api(
+        &server,
+        json!({"identity": true, "read": [&environ], "socket": ["udp:127.0.0.1:9", "packet"]}),
+    )
+    .await;
     let status = &result["identity"];
     assert!(
         status["Uid"]

@@ -48,7 +48,17 @@ impl TestHost {
 
     /// [`TestHost::start`] with these environment variables set for the server.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestHost {
-        let mut command = Command::new(BINARY);
+        TestHost::start_from(Command::new(BINARY), data_dir, extra, env)
+    }
+
+    /// [`TestHost::start_with_env`] from `command` (another copy of the binary, another user):
+    /// its arguments, environment and pipes are set here.
+    pub fn start_from(
+        mut command: Command,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestHost {
         die_with_the_test(&mut command);
         let mut child = command
             .arg("serve")
