@@ -29,8 +29,8 @@ use super::supervisor::InstanceState;
 use super::supervisor::{Supervisor, SupervisorConfig};
 use crate::queue::{JobContext, JobError, JobHandler, StopReason};
 use crate::store::{
-    JobId, JobOutput, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine, PluginMetadataRecord,
-    PluginState, Store,
+    JobId, JobOutput, KvQuery, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine,
+    PluginMetadataRecord, PluginState, Store,
 };
 
 /// The job kind that runs a plugin.
@@ -47,6 +47,10 @@ const MAX_LOG_MESSAGE_BYTES: usize = 64 * 1024;
 const UNTIED_LOG_LINES_PER_SECOND: u32 = 100;
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// A `kv/list` page ends once its values reach this many bytes (it holds one value more at
+/// most): the answer the host builds for one request stays near this size, well under what the
+/// connection queues for a plugin.
+const KV_LIST_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -487,7 +491,7 @@ pub struct PluginServices {
 }
 
 impl PluginServices {
-    fn start(plugin: String, store: Arc<dyn Store>) -> Arc<PluginServices> {
+    pub(super) fn start(plugin: String, store: Arc<dyn Store>) -> Arc<PluginServices> {
         let (logs, queue) = mpsc::channel(LOG_QUEUE);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let services = Arc::new(PluginServices {
@@ -648,14 +652,39 @@ impl HostServices for PluginServices {
                     tenant: list.tenant,
                 };
                 let limit = list.limit.unwrap_or(1000).clamp(1, 1000) as usize;
+                let query = KvQuery {
+                    prefix: &list.prefix,
+                    after: list.cursor.as_deref(),
+                    limit,
+                    max_bytes: KV_LIST_PAGE_BYTES,
+                };
                 let items = self
                     .store
-                    .kv_list(&scope, &list.prefix, list.cursor.as_deref(), limit)
+                    .kv_list(&scope, &query)
                     .await
                     .map_err(host_error)?;
-                let next_cursor = (items.len() == limit)
-                    .then(|| items.last().map(|(key, _)| key.clone()))
-                    .flatten();
+                // A page the byte budget ended early says so with a cursor too: asked whether
+                // one more value follows.
+                let last = items.last().map(|(key, _)| key.clone());
+                let more = items.len() == limit
+                    || match &last {
+                        Some(last) => !self
+                            .store
+                            .kv_list(
+                                &scope,
+                                &KvQuery {
+                                    after: Some(last),
+                                    limit: 1,
+                                    max_bytes: 1,
+                                    ..query
+                                },
+                            )
+                            .await
+                            .map_err(host_error)?
+                            .is_empty(),
+                        None => false,
+                    };
+                let next_cursor = if more { last } else { None };
                 let items: Vec<Value> = items
                     .into_iter()
                     .map(|(key, value)| json!({"key": key, "value": value}))

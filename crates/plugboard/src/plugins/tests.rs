@@ -14,6 +14,7 @@ use super::process::PluginPaths;
 use super::rpc::{HostServices, RpcError};
 use super::supervisor::{InstanceState, Supervisor, SupervisorConfig};
 
+mod kv_pages;
 mod reply_flood;
 
 struct Recorder {

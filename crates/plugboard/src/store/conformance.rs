@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
-    JobOutput, JobStatus, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
+    JobOutput, JobStatus, KvQuery, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
     PluginMetadataRecord, PruneParams, Store, StoreNotice, Timestamp,
 };
 
@@ -965,27 +965,75 @@ async fn kv_values_are_scoped_listed_in_order_and_deleted(store: Arc<dyn Store>)
     for key in ["site:b", "site:a", "site:c", "sitez", "site%x", "other"] {
         store.kv_set(&acme, key, json!(key)).await.unwrap();
     }
+    let page = |prefix, after, limit| KvQuery {
+        prefix,
+        after,
+        limit,
+        max_bytes: usize::MAX,
+    };
     let keys = |items: Vec<(String, serde_json::Value)>| {
         items.into_iter().map(|(key, _)| key).collect::<Vec<_>>()
     };
     assert_eq!(
-        keys(store.kv_list(&acme, "site:", None, 100).await.unwrap()),
+        keys(
+            store
+                .kv_list(&acme, &page("site:", None, 100))
+                .await
+                .unwrap()
+        ),
         vec!["site:a", "site:b", "site:c"]
     );
     assert_eq!(
         keys(
             store
-                .kv_list(&acme, "site:", Some("site:a"), 1)
+                .kv_list(&acme, &page("site:", Some("site:a"), 1))
                 .await
                 .unwrap()
         ),
         vec!["site:b"]
     );
     assert_eq!(
-        keys(store.kv_list(&acme, "site%", None, 100).await.unwrap()),
+        keys(
+            store
+                .kv_list(&acme, &page("site%", None, 100))
+                .await
+                .unwrap()
+        ),
         vec!["site%x"]
     );
-    assert_eq!(store.kv_list(&acme, "", None, 100).await.unwrap().len(), 7);
+    assert_eq!(
+        store
+            .kv_list(&acme, &page("", None, 100))
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+    // A byte budget ends a page early: values of about 300 KB, a budget of 700 KB, so three
+    // values (the third starts below the budget) and then the rest from the last key on.
+    let big = json!("x".repeat(300_000));
+    for key in ["big:1", "big:2", "big:3", "big:4", "big:5"] {
+        store.kv_set(&acme, key, big.clone()).await.unwrap();
+    }
+    let budget = |after| KvQuery {
+        prefix: "big:",
+        after,
+        limit: 100,
+        max_bytes: 700_000,
+    };
+    let first = keys(store.kv_list(&acme, &budget(None)).await.unwrap());
+    assert_eq!(first, vec!["big:1", "big:2", "big:3"]);
+    let rest = keys(store.kv_list(&acme, &budget(Some("big:3"))).await.unwrap());
+    assert_eq!(rest, vec!["big:4", "big:5"]);
+    // One value is always returned, however small the budget.
+    let tiny = KvQuery {
+        max_bytes: 1,
+        ..budget(None)
+    };
+    assert_eq!(
+        keys(store.kv_list(&acme, &tiny).await.unwrap()),
+        vec!["big:1"]
+    );
     assert!(store.kv_delete(&acme, "count").await.unwrap());
     assert!(!store.kv_delete(&acme, "count").await.unwrap());
     assert_eq!(

@@ -16,6 +16,19 @@ impl KvScope {
     }
 }
 
+/// A page of a plugin's values to list: see `Store::kv_list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvQuery<'a> {
+    /// Only keys that start with this.
+    pub prefix: &'a str,
+    /// Only keys after this one.
+    pub after: Option<&'a str>,
+    /// At most this many values.
+    pub limit: usize,
+    /// No more values once those before reach this many bytes.
+    pub max_bytes: usize,
+}
+
 /// An event to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

@@ -37,7 +37,7 @@ pub use job::{
     JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobOutput, JobStatus, LogLevel, LogLine,
     NewJob, NewLogLine, PruneParams, Timestamp,
 };
-pub use kv::{EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
+pub use kv::{EventRecorded, KvQuery, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 pub use limits::{JobLimit, LimitScope, LimitUsage};
 pub use nodes::{NewNode, Node, NodeQueue};
 pub use plugins::{
@@ -249,14 +249,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a value; true when there was one.
     async fn kv_delete(&self, scope: &KvScope, key: &str) -> Result<bool, StoreError>;
 
-    /// Lists up to `limit` values whose key starts with `prefix` and sorts after `after`, in key
-    /// order.
+    /// Lists values whose key starts with `query.prefix` and sorts after `query.after`, in key
+    /// order: at most `query.limit`, and no more once the values before one reach
+    /// `query.max_bytes` as stored text (so a page holds at most `max_bytes` plus one value, and
+    /// at least one value when there is one).
     async fn kv_list(
         &self,
         scope: &KvScope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
+        query: &KvQuery<'_>,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
 
     /// Records an event; a repeated idempotency key of the same tenant records nothing and

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::database_error;
 use crate::store::{
-    EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError, Timestamp,
+    EventRecorded, KvQuery, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError,
+    Timestamp,
 };
 
 pub(super) async fn get<C: GenericClient>(
@@ -68,30 +69,35 @@ pub(super) async fn delete<C: GenericClient>(
 pub(super) async fn list<C: GenericClient>(
     client: &C,
     scope: &KvScope,
-    prefix: &str,
-    after: Option<&str>,
-    limit: usize,
+    query: &KvQuery<'_>,
 ) -> Result<Vec<(String, Value)>, StoreError> {
     // `left(key, length(prefix))` rather than LIKE, so `%` and `_` in keys mean themselves; COLLATE
-    // "C" orders keys by bytes, as SQLite does.
+    // "C" orders keys by bytes, as SQLite does. The running total of the values' sizes stops the
+    // page once those before a value reach the byte budget.
     let statement = client
         .prepare_cached(
-            "SELECT key, value FROM kv WHERE plugin = $1 AND tenant = $2 \
-             AND left(key, length($3)) = $3 AND key COLLATE \"C\" > $4 \
-             ORDER BY key COLLATE \"C\" LIMIT $5",
+            "SELECT key, value FROM ( \
+               SELECT key, value, octet_length(value::text) AS size, \
+                      sum(octet_length(value::text)) OVER (ORDER BY key COLLATE \"C\" ROWS UNBOUNDED PRECEDING) AS running \
+               FROM kv WHERE plugin = $1 AND tenant = $2 \
+               AND left(key, length($3)) = $3 AND key COLLATE \"C\" > $4 \
+               ORDER BY key COLLATE \"C\" LIMIT $5 \
+             ) page WHERE running - size < $6 ORDER BY key COLLATE \"C\"",
         )
         .await
         .map_err(database_error("kv_list"))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let max_bytes = i64::try_from(query.max_bytes).unwrap_or(i64::MAX);
     let rows = client
         .query(
             &statement,
             &[
                 &scope.plugin,
                 &scope.tenant_key(),
-                &prefix,
-                &after.unwrap_or(""),
+                &query.prefix,
+                &query.after.unwrap_or(""),
                 &limit,
+                &max_bytes,
             ],
         )
         .await

@@ -50,8 +50,8 @@ use super::{
 };
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
-    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvScope, LogLine, NewEvent,
-    NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, KvQuery, KvScope, LogLine,
+    NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use super::{ChangeCursor, ChangeFilter, JobChange};
 use super::{
@@ -499,12 +499,10 @@ impl Store for PostgresStore {
     async fn kv_list(
         &self,
         scope: &KvScope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
+        query: &KvQuery<'_>,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let client = self.client().await?;
-        kv::list(&client, scope, prefix, after, limit).await
+        kv::list(&client, scope, query).await
     }
 
     async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {

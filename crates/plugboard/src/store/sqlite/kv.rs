@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::backend_error;
 use crate::store::{
-    EventRecorded, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError, Timestamp,
+    EventRecorded, KvQuery, KvScope, MetadataState, NewEvent, PluginMetadataRecord, StoreError,
+    Timestamp,
 };
 
 fn parse(text: String) -> Result<Value, StoreError> {
@@ -62,26 +63,32 @@ pub(super) fn delete(
 pub(super) fn list(
     connection: &Connection,
     scope: &KvScope,
-    prefix: &str,
-    after: Option<&str>,
-    limit: usize,
+    query: &KvQuery<'_>,
 ) -> Result<Vec<(String, Value)>, StoreError> {
     // Compare by prefix with substr rather than LIKE, so `%` and `_` in keys mean themselves.
+    // The running total of the values' sizes stops the page once those before a value reach
+    // the byte budget, without reading the values that are not returned into memory.
     let mut select = connection
         .prepare_cached(
-            "SELECT key, value FROM kv WHERE plugin = ?1 AND tenant = ?2 \
-             AND substr(key, 1, length(?3)) = ?3 AND key > ?4 ORDER BY key LIMIT ?5",
+            "SELECT key, value FROM ( \
+               SELECT key, value, length(CAST(value AS BLOB)) AS size, \
+                      sum(length(CAST(value AS BLOB))) OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) AS running \
+               FROM kv WHERE plugin = ?1 AND tenant = ?2 \
+               AND substr(key, 1, length(?3)) = ?3 AND key > ?4 ORDER BY key LIMIT ?5 \
+             ) WHERE running - size < ?6 ORDER BY key",
         )
         .map_err(backend_error("kv_list"))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let max_bytes = i64::try_from(query.max_bytes).unwrap_or(i64::MAX);
     let rows = select
         .query_map(
             params![
                 scope.plugin,
                 scope.tenant_key(),
-                prefix,
-                after.unwrap_or(""),
-                limit
+                query.prefix,
+                query.after.unwrap_or(""),
+                limit,
+                max_bytes
             ],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )

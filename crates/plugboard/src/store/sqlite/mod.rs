@@ -42,8 +42,8 @@ use super::{
 };
 use super::{
     Backend, CancelOutcome, ClaimParams, Enqueued, EventRecorded, HeartbeatOutcome,
-    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvScope,
-    LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
+    HeartbeatParams, Job, JobCount, JobFilter, JobFinish, JobId, JobOutput, JobStatus, KvQuery,
+    KvScope, LogLine, NewEvent, NewJob, NewLogLine, PruneParams, Store, StoreError, StoreNotice,
 };
 use super::{ChangeCursor, ChangeFilter, JobChange};
 use super::{
@@ -605,13 +605,24 @@ impl Store for SqliteStore {
     async fn kv_list(
         &self,
         scope: &KvScope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
+        query: &KvQuery<'_>,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let (scope, prefix, after) = (scope.clone(), prefix.to_owned(), after.map(str::to_owned));
-        self.read(move |connection| kv::list(connection, &scope, &prefix, after.as_deref(), limit))
-            .await
+        let scope = scope.clone();
+        let (prefix, after) = (query.prefix.to_owned(), query.after.map(str::to_owned));
+        let (limit, max_bytes) = (query.limit, query.max_bytes);
+        self.read(move |connection| {
+            kv::list(
+                connection,
+                &scope,
+                &KvQuery {
+                    prefix: &prefix,
+                    after: after.as_deref(),
+                    limit,
+                    max_bytes,
+                },
+            )
+        })
+        .await
     }
 
     async fn event_record(&self, event: NewEvent) -> Result<EventRecorded, StoreError> {
