@@ -54,6 +54,7 @@ pub enum RouteAuth {
 
 /// An HTTP route of the plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Route {
     /// `GET`, `POST`, ...
     pub method: String,
@@ -61,6 +62,20 @@ pub struct Route {
     pub path: String,
     /// Who may call it.
     pub auth: RouteAuth,
+    /// True for the route that receives the deliveries of each config's webhook address
+    /// (`/hooks/{config}/{secret}`), with that config attached. At most one route per plugin,
+    /// without `{name}` segments.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub webhook: bool,
+    /// One line on what it does, for the API's OpenAPI document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// JSON Schema of a JSON request body, for the OpenAPI document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_schema: Option<Value>,
+    /// JSON Schema of a JSON answer, for the OpenAPI document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<Value>,
 }
 
 /// A page or panel the plugin adds to the admin console.
@@ -86,4 +101,194 @@ pub struct Tool {
     /// JSON Schema of its arguments.
     #[serde(default)]
     pub input_schema: Value,
+}
+
+/// One segment of a route's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteSegment<'a> {
+    /// Matches this text exactly (after percent-decoding the request's segment).
+    Literal(&'a str),
+    /// `{name}`: matches any one segment.
+    Param(&'a str),
+}
+
+impl Route {
+    /// The segments of the route's path (`/` has none). Call [`Metadata::check_routes`] first:
+    /// a path it refuses has no meaningful segments.
+    pub fn segments(&self) -> Vec<RouteSegment<'_>> {
+        self.path
+            .split('/')
+            .skip(1)
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| {
+                match segment
+                    .strip_prefix('{')
+                    .and_then(|rest| rest.strip_suffix('}'))
+                {
+                    Some(name) => RouteSegment::Param(name),
+                    None => RouteSegment::Literal(segment),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Metadata {
+    /// Checks the declared routes: each path starts with `/`, has no empty, `.` or `..`
+    /// segment, and names each `{param}` once with letters, digits and `_`; each method is an
+    /// HTTP token in upper case; no two routes share a method and path; at most one route is
+    /// the webhook route, and it has no `{param}`.
+    ///
+    /// # Errors
+    /// The first problem, naming the route.
+    pub fn check_routes(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut webhooks = 0;
+        for (index, route) in self.routes.iter().enumerate() {
+            let here = format!("routes[{index}] ({} {})", route.method, route.path);
+            if route.method.is_empty()
+                || !route.method.bytes().all(|byte| byte.is_ascii_uppercase())
+            {
+                return Err(format!(
+                    "{here}: the method must be an HTTP method in upper case, like GET or POST"
+                ));
+            }
+            if !route.path.starts_with('/') {
+                return Err(format!("{here}: the path must start with /"));
+            }
+            let mut params = std::collections::BTreeSet::new();
+            if route.path != "/" {
+                for segment in route.path.split('/').skip(1) {
+                    if segment.is_empty() || segment == "." || segment == ".." {
+                        return Err(format!(
+                            "{here}: the path has an empty, `.` or `..` segment"
+                        ));
+                    }
+                    if let Some(name) = segment
+                        .strip_prefix('{')
+                        .and_then(|rest| rest.strip_suffix('}'))
+                    {
+                        if name.is_empty()
+                            || !name
+                                .bytes()
+                                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+                        {
+                            return Err(format!(
+                                "{here}: `{segment}` must name its parameter with letters, digits and _"
+                            ));
+                        }
+                        if !params.insert(name) {
+                            return Err(format!("{here}: the parameter `{name}` appears twice"));
+                        }
+                    } else if segment.contains(['{', '}', '%', '?', '#']) {
+                        return Err(format!(
+                            "{here}: `{segment}` may not contain {{, }}, %, ? or # (a parameter is a whole segment, `{{name}}`)"
+                        ));
+                    }
+                }
+            }
+            let shape: Vec<&str> = route
+                .segments()
+                .into_iter()
+                .map(|segment| match segment {
+                    RouteSegment::Literal(text) => text,
+                    RouteSegment::Param(_) => "{}",
+                })
+                .collect();
+            if !seen.insert((route.method.as_str(), shape)) {
+                return Err(format!(
+                    "{here}: another route has the same method and path"
+                ));
+            }
+            if route.webhook {
+                webhooks += 1;
+                if webhooks > 1 {
+                    return Err(format!("{here}: only one route may be the webhook route"));
+                }
+                if !params.is_empty() {
+                    return Err(format!(
+                        "{here}: the webhook route cannot have {{param}} segments (its address is /hooks/{{config}}/{{secret}})"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str, webhook: bool) -> Route {
+        Route {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            auth: RouteAuth::Public,
+            webhook,
+            summary: None,
+            request_schema: None,
+            response_schema: None,
+        }
+    }
+
+    fn check(routes: Vec<Route>) -> Result<(), String> {
+        Metadata {
+            routes,
+            ..Metadata::default()
+        }
+        .check_routes()
+    }
+
+    #[test]
+    fn good_routes_pass_and_split_into_segments() {
+        let routes = vec![
+            route("GET", "/", false),
+            route("GET", "/items/{id}", false),
+            route("POST", "/items/{id}", false),
+            route("GET", "/items/{id}/parts/{part_no}", false),
+            route("POST", "/github", true),
+        ];
+        assert_eq!(check(routes.clone()), Ok(()));
+        assert_eq!(routes[0].segments(), []);
+        assert_eq!(
+            routes[3].segments(),
+            [
+                RouteSegment::Literal("items"),
+                RouteSegment::Param("id"),
+                RouteSegment::Literal("parts"),
+                RouteSegment::Param("part_no"),
+            ]
+        );
+    }
+
+    #[test]
+    fn routes_the_host_cannot_mount_are_refused_with_the_reason() {
+        for (routes, reason) in [
+            (vec![route("get", "/a", false)], "upper case"),
+            (vec![route("GET", "a", false)], "start with /"),
+            (vec![route("GET", "/a//b", false)], "empty"),
+            (vec![route("GET", "/a/../b", false)], "`..`"),
+            (vec![route("GET", "/a/{}", false)], "name its parameter"),
+            (vec![route("GET", "/a/{x-y}", false)], "name its parameter"),
+            (vec![route("GET", "/{id}/{id}", false)], "twice"),
+            (vec![route("GET", "/a{id}", false)], "whole segment"),
+            (vec![route("GET", "/a%2fb", false)], "whole segment"),
+            (
+                vec![route("GET", "/a/{x}", false), route("GET", "/a/{y}", false)],
+                "same method and path",
+            ),
+            (
+                vec![route("POST", "/a", true), route("POST", "/b", true)],
+                "only one",
+            ),
+            (vec![route("POST", "/a/{x}", true)], "webhook route cannot"),
+        ] {
+            let refused = check(routes).expect_err("refused");
+            assert!(
+                refused.contains(reason),
+                "`{refused}` should say `{reason}`"
+            );
+        }
+    }
 }

@@ -250,9 +250,37 @@ pub struct HttpParams {
     /// The body, base64-encoded (standard alphabet, with padding).
     #[serde(default)]
     pub body: String,
-    /// The caller's tenant, for routes that require one.
+    /// The caller's tenant: on `tenant` routes, and on webhook deliveries (the config's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The route's `path` as the metadata declares it (`/items/{id}`): which route matched.
+    #[serde(default)]
+    pub route: String,
+    /// The values of the route's `{name}` segments, percent-decoded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// What the host checked about the caller: `public` (nobody checked), `read` or `write`
+    /// (a tenant's token), `admin`, or `webhook` (a config's webhook address).
+    #[serde(default = "public_access")]
+    pub access: String,
+    /// On webhook deliveries: the config whose address was called, its secrets opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<HttpConfig>,
+}
+
+fn public_access() -> String {
+    "public".to_owned()
+}
+
+/// The config a webhook delivery is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpConfig {
+    /// The config's id.
+    pub id: String,
+    /// Its name, unique per tenant and plugin.
+    pub name: String,
+    /// Its values, secret fields opened.
+    pub values: Value,
 }
 
 /// Result of `http`.

@@ -66,12 +66,14 @@ mod context;
 mod errors;
 mod handlers;
 mod host_calls;
+pub mod http;
 mod lines;
 mod outbox;
 mod plugin;
 mod request;
 mod serve;
 mod stdio;
+pub mod webhooks;
 
 pub use context::Context;
 pub use errors::{HostError, PluginError, ServeError};
@@ -85,8 +87,8 @@ pub use plugboard_protocol::error;
 pub use plugboard_protocol::metadata::{Route, RouteAuth, Schedule, Tool, UiContribution};
 pub use plugboard_protocol::methods::{
     ConfigInfo, ConfigParams, ConfigProblem, ConfigTestResult, ConfigValidateResult, Content,
-    EmitParams, Event, HttpParams, HttpResult, JobInfo, KvItem, KvListResult, LogLevel, PluginInfo,
-    RunParams, ToolsCallParams, ToolsCallResult, Trigger, TriggerKind,
+    EmitParams, Event, HttpConfig, HttpParams, HttpResult, JobInfo, KvItem, KvListResult, LogLevel,
+    PluginInfo, RunParams, ToolsCallParams, ToolsCallResult, Trigger, TriggerKind,
 };
 /// The plugin protocol version this SDK speaks (defined in `plugboard-protocol`).
 pub use plugboard_protocol::PROTOCOL_VERSION;

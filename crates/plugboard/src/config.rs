@@ -120,6 +120,12 @@ pub struct SettingsArgs {
     /// The largest API request body, in KiB (plugin uploads excepted) [default: 1024]
     #[arg(long, env = "PLUGBOARD_API_BODY_LIMIT_KB", value_name = "KIB")]
     pub api_body_limit_kb: Option<u64>,
+    /// The largest request body a plugin route accepts, in MiB; larger ones answer `413` before the plugin sees a byte [default: 10]
+    #[arg(long, env = "PLUGBOARD_ROUTE_MAX_BODY_MB", value_name = "MIB")]
+    pub route_max_body_mb: Option<u64>,
+    /// How long a plugin may take to answer a request to one of its routes, in ms; then `504` and the request is cancelled in the plugin [default: 30000]
+    #[arg(long, env = "PLUGBOARD_ROUTE_TIMEOUT_MS", value_name = "MS")]
+    pub route_timeout_ms: Option<u64>,
     /// Live streams (SSE and WebSocket) each API token may hold open at once; 0 turns the cap off [default: 64]
     #[arg(long, env = "PLUGBOARD_STREAM_MAX_PER_TOKEN", value_name = "N")]
     pub stream_max_per_token: Option<u32>,
@@ -168,6 +174,8 @@ struct FileSettings {
     rate_limit_per_address: Option<u32>,
     rate_limit_burst: Option<u32>,
     api_body_limit_kb: Option<u64>,
+    route_max_body_mb: Option<u64>,
+    route_timeout_ms: Option<u64>,
     stream_max_per_token: Option<u32>,
     stream_max_per_address: Option<u32>,
     stream_max_total: Option<u32>,
@@ -222,6 +230,10 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// `api_body_limit_kb`, in bytes.
     pub api_body_limit: usize,
+    /// `route_max_body_mb`, in bytes.
+    pub route_max_body: usize,
+    /// `route_timeout_ms`.
+    pub route_timeout: Duration,
     /// `stream_max_*`.
     pub stream_limits: StreamLimitSettings,
     /// `PLUGBOARD_ADMIN_TOKEN`, from the environment only (never a flag, which `ps` shows to
@@ -446,6 +458,15 @@ impl Settings {
                     .saturating_mul(1024),
             )
             .unwrap_or(usize::MAX),
+            route_max_body: usize::try_from(
+                args.route_max_body_mb
+                    .or(file.route_max_body_mb)
+                    .unwrap_or(10)
+                    .max(1)
+                    .saturating_mul(1024 * 1024),
+            )
+            .unwrap_or(usize::MAX),
+            route_timeout: ms(args.route_timeout_ms, file.route_timeout_ms, 30_000),
             stream_limits: StreamLimitSettings {
                 per_token: args
                     .stream_max_per_token
@@ -473,6 +494,7 @@ impl Settings {
                 settings.packages.download_timeout,
             ),
             ("package_stall_timeout_ms", settings.packages.stall_timeout),
+            ("route_timeout_ms", settings.route_timeout),
         ] {
             if value.is_zero() {
                 bail!("{name} must be above 0");

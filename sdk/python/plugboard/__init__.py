@@ -32,9 +32,10 @@ from .errors import Cancelled, HostError, InvalidParams, NotRetryable, PluginErr
 from .job import ConfigInfo, Event, JobInfo, RunParams, Trigger
 from .metadata import Metadata
 from .plugin import Plugin
-from .routes import HttpRequest, HttpResponse
+from .routes import HttpRequest, HttpResponse, WebhookConfig
 from .server import serve
 from .tools import ToolResult
+from .webhooks import SignatureError, verify_github, verify_stripe
 from .wire import PROTOCOL_VERSION
 
 __version__ = "0.1.0"
@@ -59,7 +60,11 @@ __all__ = [
     "Plugin",
     "PluginError",
     "RunParams",
+    "SignatureError",
     "ToolResult",
     "Trigger",
+    "WebhookConfig",
     "serve",
+    "verify_github",
+    "verify_stripe",
 ]

@@ -126,13 +126,20 @@ def normalize_metadata(metadata: Any) -> Dict[str, Any]:
         result["schedule"] = {k: v for k, v in schedule.items() if v is not None}
     route_keys = ("method", "path", "auth")
     routes = _list_of_objects(
-        metadata.get("routes") or [], "metadata.routes", route_keys, route_keys
+        metadata.get("routes") or [],
+        "metadata.routes",
+        route_keys + ("webhook", "summary", "requestSchema", "responseSchema"),
+        route_keys,
     )
     for index, route in enumerate(routes):
         if route["auth"] not in _ROUTE_AUTH:
             raise MetadataError(
                 f"metadata.routes[{index}].auth must be one of {', '.join(_ROUTE_AUTH)}"
             )
+        if not isinstance(route.get("webhook", False), bool):
+            raise MetadataError(f"metadata.routes[{index}].webhook must be true or false")
+        if not route.get("webhook", True):
+            del route["webhook"]
     result["routes"] = routes
     ui_keys = ("id", "title", "path")
     result["ui"] = _list_of_objects(metadata.get("ui") or [], "metadata.ui", ui_keys, ui_keys)

@@ -26,7 +26,19 @@ class HttpRequest:
     """Header names in lower case."""
     body: bytes = b""
     tenant: Optional[str] = None
-    """The caller's tenant, for routes that require one."""
+    """The caller's tenant: on ``tenant`` routes, and the config's on webhook deliveries."""
+    route: str = ""
+    """The route's path as the metadata declares it (``/items/{id}``): which route matched."""
+    params: Dict[str, str] = field(default_factory=dict)
+    """The values of the route's ``{name}`` segments, percent-decoded."""
+    access: str = "public"
+    """What the host checked: ``public``, ``read``, ``write``, ``admin`` or ``webhook``."""
+    config: Optional["WebhookConfig"] = None
+    """On webhook deliveries: the config whose address was called, its secrets opened."""
+
+    def header(self, name: str) -> Optional[str]:
+        """A request header by name, in any case."""
+        return self.headers.get(name.lower())
 
     def text(self) -> str:
         """The body as UTF-8 text."""
@@ -41,6 +53,15 @@ class HttpRequest:
         from urllib.parse import parse_qs
 
         return parse_qs(self.query, keep_blank_values=True)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """The config a webhook delivery is for."""
+
+    id: str
+    name: str
+    values: Dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -82,7 +103,21 @@ def read_http_params(params: Any) -> HttpRequest:
         headers=fields.string_map("headers"),
         body=body,
         tenant=fields.optional_string("tenant"),
+        route=fields.optional_string("route", "") or "",
+        params=fields.string_map("params"),
+        access=fields.optional_string("access", "public") or "public",
+        config=_read_config(params.get("config")),
     )
+
+
+def _read_config(value: Any) -> Optional[WebhookConfig]:
+    if value is None:
+        return None
+    fields = Fields(value, "http: params.config")
+    values = value.get("values")
+    if not isinstance(values, dict):
+        raise InvalidParams("http: params.config.values must be an object")
+    return WebhookConfig(id=fields.string("id"), name=fields.string("name"), values=values)
 
 
 def http_result(returned: HttpResponse) -> Dict[str, Any]:

@@ -89,9 +89,10 @@ class DecodeTests(unittest.TestCase):
             )
         http = read_http_params(golden("http.request")["params"])
         self.assertEqual(
-            (http.method, http.path, http.query, http.tenant),
-            ("POST", "/hooks/github", "delivery=1", "acme"),
+            (http.method, http.path, http.query, http.tenant, http.route, http.access),
+            ("POST", "/github", "delivery=1", "acme", "/github", "webhook"),
         )
+        self.assertEqual(http.config and http.config.values, {"secret": "whsec_4f2a9"})
         self.assertEqual(http.json(), {"ref": "refs/heads/main"})
         self.assertEqual(http.headers["x-github-event"], "push")
         self.assertEqual(

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plugboard_protocol::methods::ConfigTestResult;
+use plugboard_protocol::methods::{ConfigTestResult, HttpParams, HttpResult};
+use plugboard_protocol::Metadata;
 use serde_json::Value;
 
 use crate::queue::PoolStats;
@@ -48,6 +49,36 @@ pub enum PluginCallError {
     /// It answered with an error, or with something that is not an answer.
     #[error("{0}")]
     Answered(String),
+    /// No instance was ready in time (starting, restarting, or busy).
+    #[error("{0}")]
+    NotReady(String),
+    /// The version asked stopped before the call reached it (an update switched, or the plugin
+    /// was disabled): ask the plugin's current version.
+    #[error("{0}")]
+    Stopped(String),
+    /// The process ended while the call was in it.
+    #[error("{0}")]
+    Crashed(String),
+}
+
+/// One loaded version of a plugin, as its routes reach it. A request that got it finishes on
+/// it, even when an update switches to the next version meanwhile.
+#[async_trait]
+pub trait PluginEndpoint: Send + Sync {
+    /// The version.
+    fn version(&self) -> &str;
+
+    /// What the version declared at its last handshake (its routes); `None` before the first.
+    fn declared(&self) -> Option<Arc<Metadata>>;
+
+    /// Sends `http` to a ready instance: waits up to `ready_within` for one, then up to
+    /// `timeout` for its answer, after which the request is cancelled in the plugin.
+    async fn http(
+        &self,
+        params: &HttpParams,
+        ready_within: Duration,
+        timeout: Duration,
+    ) -> Result<HttpResult, PluginCallError>;
 }
 
 /// The plugin processes of this node.
@@ -55,6 +86,9 @@ pub enum PluginCallError {
 pub trait LocalPlugins: Send + Sync {
     /// Every loaded plugin, by id.
     fn plugins(&self) -> Vec<LocalPlugin>;
+
+    /// The version of `plugin` running on this node now; `None`: not loaded here.
+    fn endpoint(&self, plugin: &str) -> Option<Arc<dyn PluginEndpoint>>;
 
     /// Runs the plugin's `config/test` with `values` (secrets opened) on a ready instance.
     async fn config_test(

@@ -30,8 +30,13 @@ type RequestKey = (String, String, u16);
 pub struct HttpMetrics {
     /// Per series: how many, and the seconds they took.
     requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
+    /// Requests to plugin routes, per plugin, declared route, method and status.
+    plugin_routes: Mutex<BTreeMap<PluginRouteKey, (u64, f64)>>,
     sse_open: AtomicI64,
 }
+
+/// A series of plugin route requests: plugin, declared route, method and status.
+type PluginRouteKey = (String, String, String, u16);
 
 impl HttpMetrics {
     fn record(&self, route: String, method: String, status: u16, seconds: f64) {
@@ -40,6 +45,24 @@ impl HttpMetrics {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = requests.entry((route, method, status)).or_default();
+        entry.0 += 1;
+        entry.1 += seconds;
+    }
+
+    /// Counts a request to a route of a plugin loaded here (only those: labels stay bounded).
+    pub(super) fn record_plugin_route(
+        &self,
+        plugin: String,
+        route: String,
+        method: String,
+        status: u16,
+        seconds: f64,
+    ) {
+        let mut requests = self
+            .plugin_routes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = requests.entry((plugin, route, method, status)).or_default();
         entry.0 += 1;
         entry.1 += seconds;
     }
@@ -167,6 +190,42 @@ pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> Result<R
             let _ = writeln!(
                 out,
                 "plugboard_http_request_seconds_total{{{labels}}} {seconds}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_plugin_route_requests_total Requests to plugin routes answered by this node, by plugin and declared route."
+    );
+    let _ = writeln!(out, "# TYPE plugboard_plugin_route_requests_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP plugboard_plugin_route_request_seconds_total Time spent answering them, the plugin's time included."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE plugboard_plugin_route_request_seconds_total counter"
+    );
+    {
+        let requests = state
+            .metrics
+            .plugin_routes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((plugin, route, method, status), (count, seconds)) in requests.iter() {
+            let labels = format!(
+                "plugin=\"{}\",route=\"{}\",method=\"{}\",status=\"{status}\"",
+                escape(plugin),
+                escape(route),
+                escape(method)
+            );
+            let _ = writeln!(
+                out,
+                "plugboard_plugin_route_requests_total{{{labels}}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "plugboard_plugin_route_request_seconds_total{{{labels}}} {seconds}"
             );
         }
     }

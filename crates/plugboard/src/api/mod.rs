@@ -16,11 +16,13 @@ mod changes;
 mod docs;
 mod events;
 mod health;
+mod hooks;
 mod jobs;
 mod limits;
 mod local;
 mod metrics;
 mod nodes;
+mod plugin_routes;
 mod plugins;
 mod problem;
 mod ratelimit;
@@ -41,7 +43,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -56,7 +58,8 @@ use crate::queue::Queue;
 use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
-pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError};
+pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError, PluginEndpoint};
+pub use plugin_routes::RouteLimits;
 pub use problem::{ApiError, FieldError, Problem};
 pub use uploads::UploadParams;
 
@@ -75,6 +78,8 @@ pub struct ApiParams {
     pub stream_limits: StreamLimitSettings,
     /// The largest request body, in bytes.
     pub body_limit: usize,
+    /// Plugin routes' body cap and timeout.
+    pub routes: RouteLimits,
     /// The key that seals config secrets (`tenants/secrets.rs`): the one the workers open
     /// them with.
     pub secret_key: SecretKey,
@@ -98,6 +103,7 @@ pub struct AppState {
     streams: Arc<stream_slots::StreamSlots>,
     metrics: Arc<metrics::HttpMetrics>,
     uploads: Arc<UploadParams>,
+    routes: RouteLimits,
     local: LocalNode,
     /// Cancelled when the server stops: ends every open stream.
     stop: CancellationToken,
@@ -176,6 +182,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(limits::put, limits::delete))
         .routes(routes!(nodes::list))
         .routes(routes!(nodes::show))
+        .routes(routes!(hooks::create, hooks::delete))
         .routes(routes!(tenants::test_config))
         .routes(routes!(tenants::validate_new_config))
 }
@@ -192,6 +199,10 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &[
     "/api/v1/openapi.json",
     "/api/v1/docs",
     "/api/v1/docs/assets/{file}",
+    "/plugins/{plugin}",
+    "/plugins/{plugin}/",
+    "/plugins/{plugin}/{*rest}",
+    "/hooks/{config}/{secret}",
 ];
 
 /// The router, separate from the listener so tests can serve it on a port of their own. Serve
@@ -213,6 +224,7 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         streams: stream_slots::StreamSlots::new(params.stream_limits),
         metrics: Arc::new(metrics::HttpMetrics::default()),
         uploads: Arc::new(params.uploads),
+        routes: params.routes,
         health: health::HealthState::new(
             params.queue,
             params.probe_queue,
@@ -223,25 +235,17 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         stop,
     };
     let (protected, document) = protected_routes().split_for_parts();
-    let document = Arc::new(
-        document
-            .to_pretty_json()
-            .expect("the OpenAPI document serialises"),
-    );
+    let document =
+        Arc::new(serde_json::to_value(&document).expect("the OpenAPI document serialises"));
     let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route(
             "/api/v1/openapi.json",
-            get(move || {
+            get(move |State(state): State<AppState>| {
                 let document = document.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        (*document).clone(),
-                    )
-                }
+                async move { openapi_document(&state, &document).await }
             }),
         )
         .route("/api/v1/docs", get(docs::page))
@@ -254,7 +258,33 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(params.body_limit))
+        // Plugin routes and webhooks hold their bodies to `route_max_body_mb` themselves.
+        .merge(plugin_facing(state.clone()))
         .with_state(state)
+}
+
+/// What plugins add to the server: their routes and the configs' webhook addresses, outside
+/// `/api/v1` and its body limit.
+fn plugin_facing(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/plugins/{plugin}", any(plugin_routes::handle))
+        .route("/plugins/{plugin}/", any(plugin_routes::handle))
+        .route("/plugins/{plugin}/{*rest}", any(plugin_routes::handle))
+        .route("/hooks/{config}/{secret}", any(hooks::deliver))
+        .route_layer(middleware::from_fn_with_state(state, metrics::track))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The OpenAPI document: the API's own routes and those of the enabled plugins.
+async fn openapi_document(state: &AppState, base: &serde_json::Value) -> Response {
+    let mut document = base.clone();
+    plugin_routes::document_plugin_routes(state, &mut document);
+    let body = serde_json::to_string_pretty(&document).unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Rate limits, then authentication, then the read-only rule, for every protected route.
@@ -293,7 +323,7 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     Ok(Request::from_parts(parts, body))
 }
 
-fn rate_limited(who: &str, wait: u64) -> ApiError {
+pub(super) fn rate_limited(who: &str, wait: u64) -> ApiError {
     ApiError::RateLimited {
         detail: format!(
             "{who} sent more requests than the server allows (rate_limit_* settings); wait {wait} s and try again"

@@ -83,6 +83,13 @@ pub enum ApiError {
     /// The store or another dependency is unavailable; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// A plugin asked on the caller's behalf has no process ready now; try again after
+    /// `retry_after_secs`.
+    #[error("{detail}")]
+    PluginUnavailable {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// A plugin asked on the caller's behalf answered with an error.
     #[error("{0}")]
     PluginError(String),
@@ -155,6 +162,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            ApiError::PluginUnavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin-unavailable",
+                "Plugin unavailable",
+            ),
             ApiError::PluginError(_) => (StatusCode::BAD_GATEWAY, "plugin-error", "Plugin error"),
             ApiError::PluginTimeout(_) => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -208,6 +220,9 @@ impl IntoResponse for ApiError {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::PluginUnavailable {
                 retry_after_secs, ..
             } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));

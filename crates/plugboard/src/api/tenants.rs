@@ -869,6 +869,11 @@ pub async fn test_config(
         Err(super::PluginCallError::TimedOut(reason)) => Err(ApiError::PluginTimeout(format!(
             "{reason}; try again with a longer timeout_seconds, or look at the plugin's log"
         ))),
-        Err(super::PluginCallError::Answered(reason)) => Err(ApiError::PluginError(reason)),
+        Err(super::PluginCallError::Answered(reason) | super::PluginCallError::Crashed(reason)) => {
+            Err(ApiError::PluginError(reason))
+        }
+        Err(super::PluginCallError::NotReady(reason) | super::PluginCallError::Stopped(reason)) => {
+            Err(ApiError::Unavailable(format!("{reason}; try again")))
+        }
     }
 }

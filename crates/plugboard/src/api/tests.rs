@@ -76,6 +76,7 @@ impl Server {
             rate_limits,
             stream_limits,
             body_limit: 64 * 1024,
+            routes: crate::api::RouteLimits::default(),
             secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
             uploads: super::UploadParams {
                 dir: uploads.path().join("uploads"),

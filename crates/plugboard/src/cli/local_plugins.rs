@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plugboard_protocol::methods::ConfigTestResult;
+use plugboard_protocol::methods::{ConfigTestResult, HttpParams, HttpResult};
+use plugboard_protocol::Metadata;
 use serde_json::Value;
 
-use crate::api::{LocalPlugin, LocalPlugins, PluginCallError};
+use crate::api::{LocalPlugin, LocalPlugins, PluginCallError, PluginEndpoint};
 use crate::plugins::config_calls::{self, ConfigCallError};
 use crate::plugins::host::PluginHost;
-use crate::plugins::supervisor::InstanceState;
+use crate::plugins::http_calls::{self, HttpCallError};
+use crate::plugins::supervisor::{InstanceState, Supervisor};
 
 /// The plugins of this node's [`PluginHost`].
 pub struct HostPlugins(pub Arc<PluginHost>);
@@ -49,6 +51,11 @@ impl LocalPlugins for HostPlugins {
             .collect()
     }
 
+    fn endpoint(&self, plugin: &str) -> Option<Arc<dyn PluginEndpoint>> {
+        let supervisor = self.0.supervisor(plugin)?;
+        Some(Arc::new(Version(supervisor)))
+    }
+
     async fn config_test(
         &self,
         plugin: &str,
@@ -68,6 +75,45 @@ impl LocalPlugins for HostPlugins {
                 }
                 error @ (ConfigCallError::Call { .. } | ConfigCallError::Malformed { .. }) => {
                     PluginCallError::Answered(error.to_string())
+                }
+            })
+    }
+}
+
+/// One loaded version: its supervisor.
+struct Version(Arc<Supervisor>);
+
+#[async_trait]
+impl PluginEndpoint for Version {
+    fn version(&self) -> &str {
+        self.0.version()
+    }
+
+    fn declared(&self) -> Option<Arc<Metadata>> {
+        self.0.declared()
+    }
+
+    async fn http(
+        &self,
+        params: &HttpParams,
+        ready_within: Duration,
+        timeout: Duration,
+    ) -> Result<HttpResult, PluginCallError> {
+        http_calls::http(&self.0, params, ready_within, timeout)
+            .await
+            .map_err(|error| {
+                let message = error.to_string();
+                match error {
+                    HttpCallError::NotReady { .. } => PluginCallError::NotReady(message),
+                    HttpCallError::Stopped { .. } => PluginCallError::Stopped(message),
+                    HttpCallError::Failed { plugin, reason } => {
+                        PluginCallError::Failed { plugin, reason }
+                    }
+                    HttpCallError::Crashed { .. } => PluginCallError::Crashed(message),
+                    HttpCallError::Answered { .. } | HttpCallError::Malformed { .. } => {
+                        PluginCallError::Answered(message)
+                    }
+                    HttpCallError::TimedOut { .. } => PluginCallError::TimedOut(message),
                 }
             })
     }

@@ -215,6 +215,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         rate_limits: settings.rate_limits,
         stream_limits,
         body_limit: settings.api_body_limit,
+        routes: crate::api::RouteLimits {
+            max_body: settings.route_max_body,
+            timeout: settings.route_timeout,
+        },
         secret_key,
         uploads,
         local: LocalNode {

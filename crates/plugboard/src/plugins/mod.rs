@@ -23,6 +23,7 @@ pub mod cgroup;
 pub mod config_calls;
 pub mod confinement;
 pub mod host;
+pub mod http_calls;
 pub mod identity;
 pub mod init;
 pub mod installer;

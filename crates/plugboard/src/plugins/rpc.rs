@@ -338,6 +338,12 @@ impl RpcClient {
         self.outgoing.stalled.is_cancelled()
     }
 
+    /// True once the connection closed (the process exited or closed its stdout), even before
+    /// its supervisor noticed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.borrow().is_some()
+    }
+
     /// Requests waiting for an answer.
     pub fn in_flight(&self) -> usize {
         lock(&self.pending).len()

@@ -77,7 +77,7 @@ impl Default for SupervisorConfig {
 #[derive(Clone)]
 pub struct ReadyInstance {
     pub rpc: RpcClient,
-    pub metadata: Metadata,
+    pub metadata: Arc<Metadata>,
     pub pid: i32,
 }
 
@@ -89,6 +89,9 @@ struct Slot {
     replaced: std::sync::atomic::AtomicBool,
     /// Set when the current process answered its handshake.
     reached_ready: std::sync::atomic::AtomicBool,
+    /// What the last process to answer its handshake declared; kept while a replacement
+    /// starts, so that its routes answer "not ready" rather than "no such route".
+    declared: Mutex<Option<Arc<Metadata>>>,
 }
 
 /// The running instances of one plugin.
@@ -127,6 +130,7 @@ impl Supervisor {
                 ready: Mutex::new(None),
                 replaced: std::sync::atomic::AtomicBool::new(false),
                 reached_ready: std::sync::atomic::AtomicBool::new(false),
+                declared: Mutex::new(None),
             });
             let instance = Instance {
                 label: format!("{}#{index}", manifest.id),
@@ -176,6 +180,8 @@ impl Supervisor {
         self.slots
             .iter()
             .filter_map(|slot| lock(&slot.ready).clone())
+            // A process that just ended is still listed until its task has seen it exit.
+            .filter(|ready| !ready.rpc.is_closed())
             .filter(|ready| ready.rpc.in_flight() < concurrency)
             .min_by_key(|ready| ready.rpc.in_flight())
     }
@@ -185,8 +191,21 @@ impl Supervisor {
         self.slots.iter().find_map(|slot| {
             lock(&slot.ready)
                 .as_ref()
-                .map(|ready| ready.metadata.clone())
+                .map(|ready| (*ready.metadata).clone())
         })
+    }
+
+    /// What an instance of this version last declared at its handshake, ready now or not;
+    /// `None` before the first handshake.
+    pub fn declared(&self) -> Option<Arc<Metadata>> {
+        self.slots
+            .iter()
+            .find_map(|slot| lock(&slot.declared).clone())
+    }
+
+    /// The plugin's id and version.
+    pub fn version(&self) -> &str {
+        &self.manifest.version
     }
 
     /// Waits until every instance is ready, or one failed (its reason is the error).
@@ -531,9 +550,11 @@ impl Instance {
                     return Ended::Crashed(format!("initialize failed: {error}"));
                 }
             };
+        let metadata = Arc::new(result.metadata);
+        *lock(&self.slot.declared) = Some(metadata.clone());
         *lock(&self.slot.ready) = Some(ReadyInstance {
             rpc: rpc.clone(),
-            metadata: result.metadata,
+            metadata,
             pid,
         });
         self.slot
@@ -602,7 +623,9 @@ impl Instance {
                 result.plugin.id, result.plugin.version, self.manifest.id, self.manifest.version
             ));
         }
-        Ok(())
+        result.metadata.check_routes().map_err(|reason| {
+            format!("its metadata declares a route the host cannot mount: {reason}")
+        })
     }
 
     /// Graceful stop: `shutdown`, close stdin, SIGTERM to the group, SIGKILL after the grace.

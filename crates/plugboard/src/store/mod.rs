@@ -363,6 +363,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a config; true when it existed.
     async fn config_delete(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// Sets the webhook of a config: the sha256 (hex) of the secret in its address, replacing
+    /// the one it had. False when the config does not exist (nothing is written).
+    async fn webhook_put(&self, config_id: &str, secret_sha256: &str) -> Result<bool, StoreError>;
+
+    /// The sha256 (hex) of a config's webhook secret; `None`: the config has no webhook.
+    async fn webhook_get(&self, config_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Removes a config's webhook; true when it had one.
+    async fn webhook_delete(&self, config_id: &str) -> Result<bool, StoreError>;
+
     /// Sets or clears why a config may not run (the plugin's schema rejects it).
     async fn config_set_invalid(
         &self,

@@ -16,6 +16,7 @@ mod hostile_packages;
 mod install;
 mod multinode;
 mod plugins;
+mod routes;
 mod schedules;
 mod serve;
 mod streams;

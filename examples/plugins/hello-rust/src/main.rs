@@ -8,9 +8,9 @@
 use std::process::ExitCode;
 
 use plugboard_sdk::{
-    ConfigParams, ConfigProblem, ConfigTestResult, ConfigValidateResult, Content, Context,
-    Metadata, Plugin, PluginError, PluginInfo, RunParams, Tool, ToolsCallParams, ToolsCallResult,
-    Value,
+    http, ConfigParams, ConfigProblem, ConfigTestResult, ConfigValidateResult, Content, Context,
+    HttpParams, HttpResult, Metadata, Plugin, PluginError, PluginInfo, Route, RouteAuth, RunParams,
+    Tool, ToolsCallParams, ToolsCallResult, Value,
 };
 use serde_json::json;
 
@@ -57,8 +57,30 @@ impl Plugin for Hello {
                     "required": ["name"],
                 }),
             }],
+            routes: vec![Route {
+                method: "GET".to_owned(),
+                path: "/greeting/{name}".to_owned(),
+                auth: RouteAuth::Public,
+                webhook: false,
+                summary: Some("A greeting for {name}, as JSON".to_owned()),
+                request_schema: None,
+                response_schema: Some(json!({
+                    "type": "object",
+                    "properties": {"greeting": {"type": "string"}},
+                    "required": ["greeting"],
+                })),
+            }],
             ..Metadata::default()
         }
+    }
+
+    async fn http(&self, _ctx: Context, params: HttpParams) -> Result<HttpResult, PluginError> {
+        // The only route is `GET /greeting/{name}`; the host matched it and decoded `name`.
+        let name = params.params.get("name").map(String::as_str).unwrap_or("");
+        Ok(match name_in(Some(&json!({ "name": name }))) {
+            Ok(name) => http::json(200, &json!({"greeting": format!("hello, {name}")})),
+            Err(message) => http::json(400, &json!({"error": message})),
+        })
     }
 
     async fn run(&self, ctx: Context, params: RunParams) -> Result<Option<Value>, PluginError> {

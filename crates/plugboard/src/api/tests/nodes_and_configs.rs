@@ -196,6 +196,10 @@ impl LocalPlugins for ScriptedPlugins {
         }]
     }
 
+    fn endpoint(&self, _plugin: &str) -> Option<Arc<dyn crate::api::PluginEndpoint>> {
+        None
+    }
+
     async fn config_test(
         &self,
         plugin: &str,

@@ -22,6 +22,7 @@ crate::store::testing::for_each_store!(
     events_are_listed_filtered_and_pruned,
     config_create_never_replaces,
     concurrent_creates_of_one_config_store_exactly_one,
+    webhooks_are_set_replaced_and_go_with_their_config,
 );
 
 fn config(id: &str, tenant: &str, name: &str) -> Config {
@@ -512,4 +513,46 @@ async fn concurrent_creates_of_one_config_store_exactly_one(store: Arc<dyn Store
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
+}
+
+async fn webhooks_are_set_replaced_and_go_with_their_config(store: Arc<dyn Store>) {
+    store.tenant_create("acme", "Acme").await.unwrap();
+    put(&store, config("c1", "acme", "main"), None).await;
+    assert!(
+        !store.webhook_put("nope", "aa").await.unwrap(),
+        "no webhook for a config that does not exist"
+    );
+    assert_eq!(store.webhook_get("nope").await.unwrap(), None);
+    assert_eq!(store.webhook_get("c1").await.unwrap(), None);
+    assert!(store.webhook_put("c1", "aa").await.unwrap());
+    assert_eq!(
+        store.webhook_get("c1").await.unwrap().as_deref(),
+        Some("aa")
+    );
+    assert!(
+        store.webhook_put("c1", "bb").await.unwrap(),
+        "a new secret replaces the old"
+    );
+    assert_eq!(
+        store.webhook_get("c1").await.unwrap().as_deref(),
+        Some("bb")
+    );
+    // Replacing the config's values keeps its webhook.
+    let mut changed = config("c1", "acme", "main");
+    changed.enabled = false;
+    put(&store, changed, None).await;
+    assert_eq!(
+        store.webhook_get("c1").await.unwrap().as_deref(),
+        Some("bb")
+    );
+    assert!(store.webhook_delete("c1").await.unwrap());
+    assert!(!store.webhook_delete("c1").await.unwrap());
+    assert_eq!(store.webhook_get("c1").await.unwrap(), None);
+    assert!(store.webhook_put("c1", "cc").await.unwrap());
+    assert!(store.config_delete("c1").await.unwrap());
+    assert_eq!(
+        store.webhook_get("c1").await.unwrap(),
+        None,
+        "a deleted config's webhook goes with it"
+    );
 }

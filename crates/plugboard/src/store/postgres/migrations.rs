@@ -53,6 +53,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plugin grants",
         include_str!("migrations/0010_plugin_grants.sql"),
     ),
+    (
+        11,
+        "config webhooks",
+        include_str!("migrations/0011_config_webhooks.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

@@ -655,6 +655,21 @@ impl Store for PostgresStore {
         tenants::config_delete(&client, id).await
     }
 
+    async fn webhook_put(&self, config_id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::webhook_put(&client, config_id, secret_sha256).await
+    }
+
+    async fn webhook_get(&self, config_id: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        tenants::webhook_get(&client, config_id).await
+    }
+
+    async fn webhook_delete(&self, config_id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        tenants::webhook_delete(&client, config_id).await
+    }
+
     async fn config_set_invalid(
         &self,
         id: &str,

@@ -321,6 +321,52 @@ pub(super) async fn config_delete<C: GenericClient>(
     Ok(deleted > 0)
 }
 
+pub(super) async fn webhook_put<C: GenericClient>(
+    client: &C,
+    config_id: &str,
+    secret_sha256: &str,
+) -> Result<bool, StoreError> {
+    let written = client
+        .execute(
+            "INSERT INTO config_webhooks (config_id, secret_sha256) \
+             SELECT id, $2 FROM configs WHERE id = $1 \
+             ON CONFLICT (config_id) DO UPDATE SET secret_sha256 = excluded.secret_sha256, \
+             created_at = now()",
+            &[&config_id, &secret_sha256],
+        )
+        .await
+        .map_err(database_error("webhook_put"))?;
+    Ok(written > 0)
+}
+
+pub(super) async fn webhook_get<C: GenericClient>(
+    client: &C,
+    config_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT secret_sha256 FROM config_webhooks WHERE config_id = $1",
+            &[&config_id],
+        )
+        .await
+        .map_err(database_error("webhook_get"))?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+pub(super) async fn webhook_delete<C: GenericClient>(
+    client: &C,
+    config_id: &str,
+) -> Result<bool, StoreError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM config_webhooks WHERE config_id = $1",
+            &[&config_id],
+        )
+        .await
+        .map_err(database_error("webhook_delete"))?;
+    Ok(deleted > 0)
+}
+
 pub(super) async fn config_set_invalid<C: GenericClient>(
     client: &C,
     id: &str,

@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "plugin grants",
         include_str!("migrations/0010_plugin_grants.sql"),
     ),
+    (
+        11,
+        "config webhooks",
+        include_str!("migrations/0011_config_webhooks.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

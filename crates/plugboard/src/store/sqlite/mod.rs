@@ -785,6 +785,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn webhook_put(&self, config_id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
+        let (id, hash) = (config_id.to_owned(), secret_sha256.to_owned());
+        self.write(move |connection| tenants::webhook_put(connection, &id, &hash))
+            .await
+    }
+
+    async fn webhook_get(&self, config_id: &str) -> Result<Option<String>, StoreError> {
+        let id = config_id.to_owned();
+        self.read(move |connection| tenants::webhook_get(connection, &id))
+            .await
+    }
+
+    async fn webhook_delete(&self, config_id: &str) -> Result<bool, StoreError> {
+        let id = config_id.to_owned();
+        self.write(move |connection| tenants::webhook_delete(connection, &id))
+            .await
+    }
+
     async fn config_set_invalid(
         &self,
         id: &str,

@@ -300,6 +300,43 @@ pub(super) fn config_delete(connection: &Connection, id: &str) -> Result<bool, S
     Ok(deleted > 0)
 }
 
+pub(super) fn webhook_put(
+    connection: &Connection,
+    config_id: &str,
+    secret_sha256: &str,
+) -> Result<bool, StoreError> {
+    let written = connection
+        .prepare_cached(
+            "INSERT INTO config_webhooks (config_id, secret_sha256, created_at) \
+             SELECT id, ?2, ?3 FROM configs WHERE id = ?1 \
+             ON CONFLICT (config_id) DO UPDATE SET secret_sha256 = excluded.secret_sha256, \
+             created_at = excluded.created_at",
+        )
+        .and_then(|mut upsert| {
+            upsert.execute(params![config_id, secret_sha256, Timestamp::now().0])
+        })
+        .map_err(backend_error("webhook_put"))?;
+    Ok(written > 0)
+}
+
+pub(super) fn webhook_get(
+    connection: &Connection,
+    config_id: &str,
+) -> Result<Option<String>, StoreError> {
+    connection
+        .prepare_cached("SELECT secret_sha256 FROM config_webhooks WHERE config_id = ?1")
+        .and_then(|mut select| select.query_row([config_id], |row| row.get(0)).optional())
+        .map_err(backend_error("webhook_get"))
+}
+
+pub(super) fn webhook_delete(connection: &Connection, config_id: &str) -> Result<bool, StoreError> {
+    let deleted = connection
+        .prepare_cached("DELETE FROM config_webhooks WHERE config_id = ?1")
+        .and_then(|mut delete| delete.execute([config_id]))
+        .map_err(backend_error("webhook_delete"))?;
+    Ok(deleted > 0)
+}
+
 pub(super) fn config_set_invalid(
     connection: &Connection,
     id: &str,
