@@ -810,7 +810,8 @@ mod tests {
         });
         let limits = ConnectionLimits {
             outgoing_bytes: 4 * 1024 * 1024,
-            write_stall: Duration::from_millis(300),
+            // Long enough for the queue to fill first on a loaded machine.
+            write_stall: Duration::from_secs(2),
         };
         let client = RpcClient::start_with(
             host_reads,

@@ -272,6 +272,22 @@ async fn admin_actions_on_one_node_reach_the_others_without_a_restart() {
             JobId(job["id"].as_i64().unwrap())
         }
     };
+    // Its routes are served on both nodes, node A's included.
+    let route_status = |node: &TestHost| {
+        let url = format!("http://{}/plugins/scripted/echo/x", node.address);
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("the node answers")
+                .status()
+                .as_u16()
+        }
+    };
+    wait_for_route(&node_a, &route_status, 200).await;
+    wait_for_route(&node_b, &route_status, 200).await;
     let disable = act(reqwest::Method::POST, "/disable").await;
     wait_all(
         &store,
@@ -281,6 +297,8 @@ async fn admin_actions_on_one_node_reach_the_others_without_a_restart() {
     )
     .await;
     wait_for_plugin_on(&node_a, &id_a, "scripted", false).await;
+    wait_for_route(&node_a, &route_status, 404).await;
+    wait_for_route(&node_b, &route_status, 404).await;
     let enable = act(reqwest::Method::POST, "/enable").await;
     wait_all(
         &store,
@@ -290,6 +308,8 @@ async fn admin_actions_on_one_node_reach_the_others_without_a_restart() {
     )
     .await;
     wait_for_plugin_on(&node_a, &id_a, "scripted", true).await;
+    wait_for_route(&node_a, &route_status, 200).await;
+    wait_for_route(&node_b, &route_status, 200).await;
     let uninstall = act(reqwest::Method::DELETE, "").await;
     wait_all(
         &store,
@@ -311,4 +331,25 @@ async fn admin_actions_on_one_node_reach_the_others_without_a_restart() {
     assert!(node_a.terminate().success());
     assert!(node_b.terminate().success());
     schema.drop().await;
+}
+
+/// Waits until `status_of(node)` says `expected` for the plugin's route.
+async fn wait_for_route<F, Fut>(node: &TestHost, status_of: &F, expected: u16)
+where
+    F: Fn(&TestHost) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = status_of(node).await;
+        if status == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the route answers {status}, not {expected}:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -51,7 +51,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// A Python example as it is shipped: its folder with the Python SDK inside (`plugboard/`). The
 /// examples find `../../../sdk/python` only when run by hand: a confined plugin reads nothing
 /// outside its package but its interpreter, the system and what its manifest declares.
-fn python_example_package(root: &Path, name: &str) -> PathBuf {
+pub(crate) fn python_example_package(root: &Path, name: &str) -> PathBuf {
     let package = root.join(name);
     copy_tree(&repository().join("examples/plugins").join(name), &package);
     copy_tree(

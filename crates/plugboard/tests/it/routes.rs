@@ -42,6 +42,16 @@ impl Setup {
     async fn start(extra: &[&str]) -> Setup {
         let data = temp_dir();
         let package = scripted_package(data.path());
+        Setup::serving(data, package, "/plugins/scripted/echo/ready", extra).await
+    }
+
+    /// A server running the plugin in `package`, once `ready_path` answers.
+    async fn serving(
+        data: tempfile::TempDir,
+        package: PathBuf,
+        ready_path: &str,
+        extra: &[&str],
+    ) -> Setup {
         let mut flags = FAST_LEASES.to_vec();
         flags.extend(["--plugin", package.to_str().unwrap()]);
         flags.extend(extra);
@@ -64,7 +74,7 @@ impl Setup {
         setup.acme_read = setup.token(Some("acme"), "read").await;
         setup.acme_write = setup.token(Some("acme"), "write").await;
         setup.global_write = setup.token(None, "write").await;
-        setup.wait_ready().await;
+        setup.wait_ready(ready_path).await;
         setup
     }
 
@@ -128,12 +138,10 @@ impl Setup {
         )
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (status, _) = self
-                .json(Method::GET, "/plugins/scripted/echo/ready", None)
-                .await;
+            let (status, _) = self.json(Method::GET, path, Some(&self.acme_read)).await;
             if status == StatusCode::OK {
                 return;
             }
@@ -596,4 +604,144 @@ async fn a_config_webhook_reaches_the_plugin_with_its_config_and_only_with_the_s
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = setup.json(Method::POST, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`, in lower-case hex: what GitHub sends in
+/// `X-Hub-Signature-256`.
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[test]
+fn the_hmac_of_the_tests_is_githubs() {
+    // GitHub's own example (docs: "Validating webhook deliveries").
+    assert_eq!(
+        hmac_sha256_hex(b"It's a Secret to Everybody", b"Hello, World!"),
+        "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_github_example_turns_signed_deliveries_into_events_whose_fan_out_runs() {
+    let data = temp_dir();
+    let package = crate::plugins::python_example_package(data.path(), "github-webhook-python");
+    let setup = Setup::serving(data, package, "/plugins/github-webhook/deliveries", &[]).await;
+    let (status, config) = setup
+        .api(
+            Method::POST,
+            "/api/v1/tenants/acme/configs",
+            json!({"plugin": "github-webhook", "name": "octo", "values": {"secret": "s3cret"}, "events": ["github.push"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    assert_eq!(
+        config["values"]["secret"], "********",
+        "the secret is sealed"
+    );
+    let id = config["id"].as_str().unwrap().to_owned();
+    let (status, made) = setup
+        .json(
+            Method::POST,
+            &format!("/api/v1/configs/{id}/webhook"),
+            Some(&setup.acme_write),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let url = format!(
+        "http://{}{}",
+        setup.host.address,
+        made["path"].as_str().unwrap()
+    );
+    let body = br#"{"ref":"refs/heads/main","repository":{"full_name":"octo/hello"},"sender":{"login":"ada"}}"#;
+    let deliver = |signature: String| {
+        setup
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+    };
+
+    // Signed with another secret: the plugin refuses it, and no event is raised.
+    let forged = format!("sha256={}", hmac_sha256_hex(b"guess", body));
+    let response = deliver(forged).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let refused: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert!(refused["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+
+    // Signed with the config's secret: an event of acme, whose fan-out runs the config.
+    let signed = format!("sha256={}", hmac_sha256_hex(b"s3cret", body));
+    let response = deliver(signed.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let event = accepted["event"].as_str().unwrap().to_owned();
+    let (status, shown) = setup
+        .json(
+            Method::GET,
+            &format!("/api/v1/events/{event}"),
+            Some(&setup.acme_read),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["type"], "github.push");
+    assert_eq!(shown["payload"]["repository"], "octo/hello");
+    // GitHub redelivers with the same delivery id: still one event.
+    let again = deliver(signed).await.unwrap();
+    let again: Value = serde_json::from_str(&again.text().await.unwrap()).unwrap();
+    assert_eq!(again["event"], event.as_str());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (_, jobs) = setup
+            .json(
+                Method::GET,
+                "/api/v1/jobs?kind=plugin.run&status=succeeded",
+                Some(&setup.acme_read),
+            )
+            .await;
+        if let Some(job) = jobs["jobs"].as_array().and_then(|jobs| jobs.first()) {
+            break job.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run of the event:\n{}",
+            setup.host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        run["result"],
+        json!({"event": "github.push", "repository": "octo/hello"})
+    );
+    let (status, count) = setup
+        .json(
+            Method::GET,
+            "/plugins/github-webhook/deliveries",
+            Some(&setup.acme_read),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{count}");
+    assert_eq!(count["deliveries"], 2, "both deliveries were received");
 }
