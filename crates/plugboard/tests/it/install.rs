@@ -137,9 +137,51 @@ async fn a_plugin_is_installed_updated_rolled_back_disabled_and_uninstalled_whil
         .unwrap()
         .id;
     wait_all(&store, &[slow], JobStatus::Running, Duration::from_secs(10)).await;
-    let text = assert_ok(
-        &plugin_command(data.path(), &["update", "scripted", &url_110]),
-        "update",
+    // A slow request to one of its routes too, and requests all along the update: each is
+    // answered, the slow one by 1.0.0.
+    let route = |query: &str| {
+        let url = format!("http://{}/plugins/scripted/echo/x{query}", host.address);
+        async move {
+            let response = reqwest::get(url).await.expect("the server answers");
+            let status = response.status().as_u16();
+            let body: Value =
+                serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null);
+            (status, body["version"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let slow_request = tokio::spawn(route("?sleep_ms=2500"));
+    let stop_probing = tokio_util::sync::CancellationToken::new();
+    let probing = tokio::spawn({
+        let (stop, url) = (stop_probing.clone(), host.address.clone());
+        async move {
+            let mut answers = Vec::new();
+            while !stop.is_cancelled() {
+                let response = reqwest::get(format!("http://{url}/plugins/scripted/echo/p"))
+                    .await
+                    .expect("the server answers");
+                answers.push(response.status().as_u16());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answers
+        }
+    });
+    let text = tokio::task::block_in_place(|| {
+        assert_ok(
+            &plugin_command(data.path(), &["update", "scripted", &url_110]),
+            "update",
+        )
+    });
+    assert_eq!(
+        slow_request.await.unwrap(),
+        (200, "1.0.0".to_owned()),
+        "the request in flight finished on the old version"
+    );
+    assert_eq!(route("").await, (200, "1.1.0".to_owned()));
+    stop_probing.cancel();
+    let answers = probing.await.unwrap();
+    assert!(
+        answers.iter().all(|status| *status == 200),
+        "no request failed during the update: {answers:?}"
     );
     assert!(
         text.contains("switched: plugin scripted 1.1.0 is active"),

@@ -149,6 +149,26 @@ fn greets_counts_and_shuts_down_over_stdio() {
         Some(json!({"content": [{"type": "text", "text": "hello, Bob"}], "isError": false}))
     );
 
+    // {"greeting":"hello, Ada"} and {"error":"`name` must not be empty; …"}, base64.
+    plugin.request(
+        7,
+        "http",
+        json!({"method": "GET", "path": "/greeting/Ada", "route": "/greeting/{name}", "params": {"name": "Ada"}}),
+    );
+    let answer = plugin.response(7).result.expect("an HTTP answer");
+    assert_eq!(answer["status"], 200);
+    assert_eq!(answer["headers"]["content-type"], "application/json");
+    assert_eq!(answer["body"], "eyJncmVldGluZyI6ImhlbGxvLCBBZGEifQ==");
+    plugin.request(
+        8,
+        "http",
+        json!({"method": "GET", "path": "/greeting/%20", "route": "/greeting/{name}", "params": {"name": " "}}),
+    );
+    assert_eq!(
+        plugin.response(8).result.expect("an HTTP answer")["status"],
+        400
+    );
+
     plugin.request(6, "shutdown", json!({}));
     assert_eq!(plugin.response(6).result, Some(json!({})));
     let (sender, exited) = mpsc::channel();
