@@ -137,7 +137,7 @@ impl Metadata {
     /// Checks the declared routes: each path starts with `/`, has no empty, `.` or `..`
     /// segment, and names each `{param}` once with letters, digits and `_`; each method is an
     /// HTTP token in upper case; no two routes share a method and path; at most one route is
-    /// the webhook route, and it has no `{param}`.
+    /// the webhook route, and it is `public` and has no `{param}`.
     ///
     /// # Errors
     /// The first problem, naming the route.
@@ -208,6 +208,11 @@ impl Metadata {
                 if !params.is_empty() {
                     return Err(format!(
                         "{here}: the webhook route cannot have {{param}} segments (its address is /hooks/{{config}}/{{secret}})"
+                    ));
+                }
+                if route.auth != RouteAuth::Public {
+                    return Err(format!(
+                        "{here}: the webhook route must be `public` (the secret in its address is what admits a delivery)"
                     ));
                 }
             }
@@ -283,6 +288,13 @@ mod tests {
                 "only one",
             ),
             (vec![route("POST", "/a/{x}", true)], "webhook route cannot"),
+            (
+                vec![Route {
+                    auth: RouteAuth::Admin,
+                    ..route("POST", "/a", true)
+                }],
+                "must be `public`",
+            ),
         ] {
             let refused = check(routes).expect_err("refused");
             assert!(

@@ -201,8 +201,9 @@ async fn receive(
         )));
     }
     *labels = Some((config.plugin.clone(), route.path.clone()));
+    let _slot = state.route_load.enter(&config.plugin)?;
     let (parts, body) = request.into_parts();
-    let body = plugin_routes::read_body(state, &parts.headers, body).await?;
+    let (body, _hold) = plugin_routes::read_body(state, &parts.headers, body).await?;
     let values = state.tenants.open_values(&config).map_err(|error| {
         ApiError::Internal(format!(
             "the secrets of config {config_id} cannot be opened: {error}"
@@ -224,5 +225,6 @@ async fn receive(
             values,
         }),
     };
-    plugin_routes::call_plugin(state, &config.plugin, endpoint, &params, head_as_get).await
+    drop(body);
+    plugin_routes::call_plugin(state, &config.plugin, endpoint, route, &params, head_as_get).await
 }

@@ -104,6 +104,8 @@ pub struct AppState {
     metrics: Arc<metrics::HttpMetrics>,
     uploads: Arc<UploadParams>,
     routes: RouteLimits,
+    /// What route requests hold on this node now.
+    route_load: Arc<plugin_routes::RouteLoad>,
     local: LocalNode,
     /// Cancelled when the server stops: ends every open stream.
     stop: CancellationToken,
@@ -225,6 +227,7 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         metrics: Arc::new(metrics::HttpMetrics::default()),
         uploads: Arc::new(params.uploads),
         routes: params.routes,
+        route_load: Arc::default(),
         health: health::HealthState::new(
             params.queue,
             params.probe_queue,

@@ -71,6 +71,8 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
+    // The API also takes a token as the WebSocket subprotocol `bearer.TOKEN`.
+    "sec-websocket-protocol",
     "connection",
     "keep-alive",
     "te",
@@ -92,7 +94,97 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "proxy-connection",
     "content-length",
     "set-cookie",
+    // Headers that act on the whole origin (or its subdomains), beyond the plugin's answer.
+    "clear-site-data",
+    "strict-transport-security",
+    "alt-svc",
+    "service-worker-allowed",
+    "public-key-pins",
+    "public-key-pins-report-only",
 ];
+
+/// Route requests of one plugin on this node, in flight or waiting for a process; more are
+/// answered `503` at once.
+pub const REQUESTS_PER_PLUGIN: usize = 256;
+
+/// Request bodies held by route requests on this node at once, in bytes; more are answered
+/// `503` at once.
+pub const BODY_BUDGET: usize = 128 * 1024 * 1024;
+
+/// What route requests hold on this node now: requests per plugin, and bytes of bodies.
+#[derive(Default)]
+pub(super) struct RouteLoad {
+    requests: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    buffered: std::sync::atomic::AtomicUsize,
+}
+
+/// A request's place among its plugin's; given back when dropped.
+pub(super) struct RequestSlot {
+    load: Arc<RouteLoad>,
+    plugin: String,
+}
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        let mut requests = self
+            .load
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = requests.get_mut(&self.plugin) {
+            *count -= 1;
+            if *count == 0 {
+                requests.remove(&self.plugin);
+            }
+        }
+    }
+}
+
+/// Bytes of a body held by a request; given back when dropped.
+pub(super) struct BodyHold {
+    load: Arc<RouteLoad>,
+    bytes: usize,
+}
+
+impl BodyHold {
+    fn grow(&mut self, bytes: usize) -> bool {
+        let before = self
+            .load
+            .buffered
+            .fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+        self.bytes += bytes;
+        before + bytes <= BODY_BUDGET
+    }
+}
+
+impl Drop for BodyHold {
+    fn drop(&mut self) {
+        self.load
+            .buffered
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl RouteLoad {
+    /// A place for one more request of `plugin` (a plugin loaded here: keys stay bounded).
+    pub(super) fn enter(self: &Arc<Self>, plugin: &str) -> Result<RequestSlot, ApiError> {
+        let mut requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = requests.entry(plugin.to_owned()).or_default();
+        if *count >= REQUESTS_PER_PLUGIN {
+            return Err(not_ready(format!(
+                "plugin `{plugin}` has {REQUESTS_PER_PLUGIN} requests in flight or waiting on this node"
+            )));
+        }
+        *count += 1;
+        Ok(RequestSlot {
+            load: self.clone(),
+            plugin: plugin.to_owned(),
+        })
+    }
+}
 
 /// The sandbox every plugin answer runs in when a browser shows it: an origin of its own, so
 /// its scripts cannot use the console's credentials.
@@ -167,9 +259,12 @@ async fn route(
             }
         })?;
     *labels = Some((plugin.clone(), route.path.clone()));
-    let (parts, body) = request.into_parts();
+    let _slot = state.route_load.enter(&plugin)?;
+    let (mut parts, body) = request.into_parts();
+    // Only `Authorization` carries a token to a plugin route, and no token reaches the plugin.
+    parts.headers.remove(header::SEC_WEBSOCKET_PROTOCOL);
     let access = check_auth(state, &parts, route, &request_method).await?;
-    let body = read_body(state, &parts.headers, body).await?;
+    let (body, _hold) = read_body(state, &parts.headers, body).await?;
     let params = HttpParams {
         method: effective_method.as_str().to_owned(),
         path: if raw_rest.is_empty() {
@@ -186,8 +281,9 @@ async fn route(
         access: access.access.to_owned(),
         config: access.config,
     };
+    drop(body);
     let head = request_method == Method::HEAD;
-    call_plugin(state, &plugin, endpoint, &params, head).await
+    call_plugin(state, &plugin, endpoint, route, &params, head).await
 }
 
 /// The plugin's version running here, or `404`/`503`.
@@ -207,12 +303,14 @@ pub(super) fn endpoint(
     })
 }
 
-/// Sends the request to the plugin and turns its answer into the response; a version that
-/// stopped just before (an update switched) is asked again at its successor.
+/// Sends the request to the plugin and turns its answer into the response. A version that
+/// stopped just before (an update switched) is asked again at its successor, only when the
+/// successor declares `route` exactly as it was matched and checked.
 pub(super) async fn call_plugin(
     state: &AppState,
     plugin: &str,
     endpoint: Arc<dyn PluginEndpoint>,
+    route: &Route,
     params: &HttpParams,
     head: bool,
 ) -> Result<Response, ApiError> {
@@ -226,6 +324,17 @@ pub(super) async fn call_plugin(
             Err(PluginCallError::Stopped(reason)) if attempts < 3 => {
                 tracing::debug!(plugin, %reason, "asking the plugin's current version");
                 endpoint = self::endpoint(state, plugin)?;
+                let same = endpoint
+                    .declared()
+                    .is_some_and(|declared| declared.routes.iter().any(|known| known == route));
+                if !same {
+                    return Err(not_ready(format!(
+                        "plugin `{plugin}` changed to version {} while the request waited, and that version declares {} {} otherwise; send the request again",
+                        endpoint.version(),
+                        route.method,
+                        route.path
+                    )));
+                }
             }
             other => break other,
         }
@@ -437,6 +546,13 @@ async fn check_auth(
             })
         }
         (_, Caller::Token(token)) if token.tenant.is_some() => {
+            let tenant = token.tenant.as_deref().unwrap_or_default();
+            if state.queue.store().tenant_get(tenant).await?.is_none() {
+                return Err(ApiError::Forbidden(format!(
+                    "token {} belongs to tenant {tenant}, which no longer exists",
+                    token.id
+                )));
+            }
             let access = match token.access {
                 TokenAccess::Read => {
                     if !matches!(*method, Method::GET | Method::HEAD) {
@@ -466,14 +582,41 @@ async fn check_auth(
     }
 }
 
-/// Reads the body up to `route_max_body_mb`: a `Content-Length` above it is refused before a
-/// byte is read, and a body that grows past it while streaming is cut off.
+/// Reads the body up to `route_max_body_mb` within `route_timeout_ms`: a `Content-Length`
+/// above the cap is refused before a byte is read, a body that grows past it while streaming
+/// is cut off, and bodies beyond [`BODY_BUDGET`] on this node wait for none: `503`. The hold
+/// gives the bytes back when dropped.
 pub(super) async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, BodyHold), ApiError> {
+    let timeout = state.routes.timeout;
+    tokio::time::timeout(timeout, read_body_within(state, headers, body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::RequestTimeout(format!(
+                "the body did not arrive within {} ms (route_timeout_ms); send it faster",
+                timeout.as_millis()
+            )))
+        })
+}
+
+async fn read_body_within(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Vec<u8>, BodyHold), ApiError> {
     let max = state.routes.max_body;
+    let mut hold = BodyHold {
+        load: state.route_load.clone(),
+        bytes: 0,
+    };
+    let busy = || {
+        not_ready(
+            "this node holds as many request bodies for plugin routes as it allows".to_owned(),
+        )
+    };
     let too_large = || {
         ApiError::PayloadTooLarge(format!(
             "the body is larger than plugin routes accept ({} MiB, route_max_body_mb); send less",
@@ -487,8 +630,13 @@ pub(super) async fn read_body(
     if declared.is_some_and(|length| length > max as u64) {
         return Err(too_large());
     }
+    let expected = declared.unwrap_or(0) as usize;
+    // The base64 copy the plugin is sent holds as much again.
+    if !hold.grow(expected.saturating_mul(2)) {
+        return Err(busy());
+    }
     let mut stream = body.into_data_stream();
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max as u64) as usize);
+    let mut bytes = Vec::with_capacity(expected);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|error| ApiError::BadRequest(format!("cannot read the body: {error}")))?;
@@ -496,17 +644,29 @@ pub(super) async fn read_body(
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
+        let beyond = (bytes.len() * 2).saturating_sub(hold.bytes);
+        if beyond > 0 && !hold.grow(beyond) {
+            return Err(busy());
+        }
     }
-    Ok(bytes)
+    Ok((bytes, hold))
 }
 
 /// The request's headers as the plugin gets them: lower-case names, one value per name
 /// (repeated ones joined with `, `), without credentials and hop-by-hop headers.
 pub(super) fn forwarded_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    // Headers the caller named in `Connection` are hop-by-hop too.
+    let hop_by_hop: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
     let mut forwarded: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if DROPPED_REQUEST_HEADERS.contains(&name) {
+        if DROPPED_REQUEST_HEADERS.contains(&name) || hop_by_hop.iter().any(|hop| hop == name) {
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes());
@@ -687,6 +847,39 @@ mod tests {
             Err(vec![])
         );
         assert!(match_route(&routes, &Method::GET, &segments("/items/x/")).is_err());
+    }
+
+    #[test]
+    fn requests_per_plugin_and_bodies_are_capped_and_given_back() {
+        let load = Arc::new(RouteLoad::default());
+        let slots: Vec<RequestSlot> = (0..REQUESTS_PER_PLUGIN)
+            .map(|_| load.enter("busy").expect("room"))
+            .collect();
+        assert!(matches!(
+            load.enter("busy"),
+            Err(ApiError::PluginUnavailable { .. })
+        ));
+        assert!(load.enter("other").is_ok(), "each plugin has its own");
+        drop(slots);
+        assert!(load.enter("busy").is_ok(), "places are given back");
+
+        let mut first = BodyHold {
+            load: load.clone(),
+            bytes: 0,
+        };
+        assert!(first.grow(BODY_BUDGET));
+        let mut second = BodyHold {
+            load: load.clone(),
+            bytes: 0,
+        };
+        assert!(!second.grow(1), "over the budget");
+        drop(second);
+        drop(first);
+        assert_eq!(
+            load.buffered.load(std::sync::atomic::Ordering::Acquire),
+            0,
+            "every byte is given back"
+        );
     }
 
     #[test]

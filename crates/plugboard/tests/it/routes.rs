@@ -206,10 +206,12 @@ async fn each_route_auth_level_lets_in_the_right_callers_only() {
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["x-plugin"], "scripted");
-    assert!(
-        headers.get("set-cookie").is_none(),
-        "a plugin cannot set cookies on the host's origin"
-    );
+    for origin_wide in ["set-cookie", "clear-site-data", "strict-transport-security"] {
+        assert!(
+            headers.get(origin_wide).is_none(),
+            "a plugin cannot send {origin_wide} on the host's origin"
+        );
+    }
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers["content-security-policy"]
         .to_str()
@@ -284,8 +286,64 @@ async fn each_route_auth_level_lets_in_the_right_callers_only() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["got"]["access"], "admin");
 
-    // Refused requests never reached the plugin: only the 4 that were let in did.
-    assert_eq!(setup.seen().await - before, 4);
+    // A token as the WebSocket subprotocol (which the API takes for its streams) admits no
+    // one to a route, and never reaches the plugin.
+    let response = setup
+        .client
+        .get(format!("http://{}{tenant_path}", setup.host.address))
+        .header(
+            "sec-websocket-protocol",
+            format!("plugboard.v1, bearer.{}", setup.acme_write),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = setup
+        .client
+        .get(format!(
+            "http://{}/plugins/scripted/echo/ws",
+            setup.host.address
+        ))
+        .header(
+            "sec-websocket-protocol",
+            format!("bearer.{}", setup.acme_write),
+        )
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "hop-by-hop")
+        .send()
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let forwarded = got["got"]["headers"].as_object().unwrap();
+    assert!(
+        !forwarded.contains_key("sec-websocket-protocol") && !forwarded.contains_key("x-hop"),
+        "{forwarded:?}"
+    );
+
+    // A token whose tenant was deleted acts for no one.
+    let (status, _) = setup
+        .api(Method::POST, "/api/v1/tenants", json!({"id": "gone"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let orphan = setup.token(Some("gone"), "write").await;
+    let (status, _) = setup
+        .api(Method::DELETE, "/api/v1/tenants/gone", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = setup.json(Method::GET, tenant_path, Some(&orphan)).await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED,
+        "{status} {body}"
+    );
+
+    // Refused requests never reached the plugin: only the 5 that were let in did.
+    assert_eq!(setup.seen().await - before, 5);
+
+    // A method a client makes up is counted as OTHER: labels stay bounded.
+    let odd = Method::from_bytes(b"M123").unwrap();
+    let (status, _) = setup.json(odd, "/plugins/nobody/q", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // No such plugin, route or method.
     for (method, path, expected) in [
@@ -321,6 +379,8 @@ async fn each_route_auth_level_lets_in_the_right_callers_only() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(!metrics.contains("M123"), "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
     assert!(
         metrics.contains(
             "plugboard_plugin_route_requests_total{plugin=\"scripted\",route=\"/tenant\",method=\"POST\",status=\"403\"} 1"
