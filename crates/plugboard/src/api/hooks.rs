@@ -117,9 +117,20 @@ pub(super) async fn deliver(
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let mut labels = None;
-    let response = match receive(&state, &config_id, &secret, request, &mut labels).await {
+    let (mut parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let response = match receive(
+        &state,
+        &config_id,
+        &secret,
+        &mut parts,
+        &mut body,
+        &mut labels,
+    )
+    .await
+    {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => super::problem::refused(error, body).await,
     };
     if let Some((plugin, route)) = labels {
         state.metrics.record_plugin_route(
@@ -137,10 +148,11 @@ async fn receive(
     state: &AppState,
     config_id: &str,
     secret: &str,
-    request: Request,
+    parts: &mut axum::http::request::Parts,
+    body: &mut Option<axum::body::Body>,
     labels: &mut Option<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let address = plugin_routes::client_address(&request);
+    let address = plugin_routes::client_address(parts);
     state
         .limits
         .per_address
@@ -192,7 +204,7 @@ async fn receive(
             endpoint.version()
         )));
     };
-    let method = request.method().clone();
+    let method = parts.method.clone();
     let head_as_get = method == Method::HEAD && route.method == "GET";
     if route.method != method.as_str() && !head_as_get {
         return Err(ApiError::MethodNotAllowed(format!(
@@ -202,7 +214,6 @@ async fn receive(
     }
     *labels = Some((config.plugin.clone(), route.path.clone()));
     let _slot = state.route_load.enter(&config.plugin)?;
-    let (parts, body) = request.into_parts();
     let (body, _hold) = plugin_routes::read_body(state, &parts.headers, body).await?;
     let values = state.tenants.open_values(&config).map_err(|error| {
         ApiError::Internal(format!(

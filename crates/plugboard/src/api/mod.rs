@@ -292,15 +292,16 @@ async fn openapi_document(state: &AppState, base: &serde_json::Value) -> Respons
 
 /// Rate limits, then authentication, then the read-only rule, for every protected route.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match admit(&state, request).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
+    let (mut parts, body) = request.into_parts();
+    match admit(&state, &mut parts).await {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(error) => problem::refused_before_body(error, body).await,
     }
 }
 
-async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> {
-    let address = request
-        .extensions()
+async fn admit(state: &AppState, parts: &mut axum::http::request::Parts) -> Result<(), ApiError> {
+    let address = parts
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_else(|| "unknown".to_owned());
@@ -309,8 +310,7 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
         .per_address
         .check(&address)
         .map_err(|wait| rate_limited("this client address", wait))?;
-    let (mut parts, body) = request.into_parts();
-    let caller = auth::authenticate(&parts, &state.admin, state.queue.store().as_ref()).await?;
+    let caller = auth::authenticate(parts, &state.admin, state.queue.store().as_ref()).await?;
     state
         .limits
         .per_token
@@ -323,7 +323,7 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     parts
         .extensions
         .insert(stream_slots::ClientAddress(address));
-    Ok(Request::from_parts(parts, body))
+    Ok(())
 }
 
 pub(super) fn rate_limited(who: &str, wait: u64) -> ApiError {

@@ -29,7 +29,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
@@ -195,9 +195,11 @@ pub(super) async fn handle(State(state): State<AppState>, request: Request) -> R
     let started = Instant::now();
     let method = request.method().clone();
     let mut labels = None;
-    let response = match route(&state, request, &mut labels).await {
+    let (mut parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let response = match route(&state, &mut parts, &mut body, &mut labels).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => super::problem::refused(error, body).await,
     };
     if let Some((plugin, route)) = labels {
         state.metrics.record_plugin_route(
@@ -220,16 +222,17 @@ pub(super) struct Access {
 
 async fn route(
     state: &AppState,
-    request: Request,
+    parts: &mut axum::http::request::Parts,
+    body: &mut Option<Body>,
     labels: &mut Option<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let address = client_address(&request);
+    let address = client_address(parts);
     state
         .limits
         .per_address
         .check(&address)
         .map_err(|wait| super::rate_limited("this client address", wait))?;
-    let path = request.uri().path().to_owned();
+    let path = parts.uri.path().to_owned();
     let rest = path.strip_prefix("/plugins/").unwrap_or_default();
     let (raw_plugin, raw_rest) = match rest.find('/') {
         Some(at) => rest.split_at(at),
@@ -243,7 +246,7 @@ async fn route(
             "plugin `{plugin}` has not started yet on this node"
         )));
     };
-    let request_method = request.method().clone();
+    let request_method = parts.method.clone();
     let (route, params, effective_method) =
         match_route(&declared.routes, &request_method, &segments).map_err(|allowed| {
             if allowed.is_empty() {
@@ -260,10 +263,9 @@ async fn route(
         })?;
     *labels = Some((plugin.clone(), route.path.clone()));
     let _slot = state.route_load.enter(&plugin)?;
-    let (mut parts, body) = request.into_parts();
     // Only `Authorization` carries a token to a plugin route, and no token reaches the plugin.
     parts.headers.remove(header::SEC_WEBSOCKET_PROTOCOL);
-    let access = check_auth(state, &parts, route, &request_method).await?;
+    let access = check_auth(state, parts, route, &request_method).await?;
     let (body, _hold) = read_body(state, &parts.headers, body).await?;
     let params = HttpParams {
         method: effective_method.as_str().to_owned(),
@@ -413,9 +415,9 @@ fn not_ready(reason: String) -> ApiError {
     }
 }
 
-pub(super) fn client_address(request: &Request) -> String {
-    request
-        .extensions()
+pub(super) fn client_address(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_else(|| "unknown".to_owned())
@@ -585,8 +587,17 @@ async fn check_auth(
 /// Reads the body up to `route_max_body_mb` within `route_timeout_ms`: a `Content-Length`
 /// above the cap is refused before a byte is read, a body that grows past it while streaming
 /// is cut off, and bodies beyond [`BODY_BUDGET`] on this node wait for none: `503`. The hold
-/// gives the bytes back when dropped.
+/// gives the bytes back when dropped. Takes the body out of `body`.
 pub(super) async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+) -> Result<(Vec<u8>, BodyHold), ApiError> {
+    let unread = body.take().unwrap_or_default();
+    read_body_timed(state, headers, unread).await
+}
+
+async fn read_body_timed(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -241,6 +241,71 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The most of a refused request's body the server reads to keep the connection open.
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// How long it waits for that much.
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The answer to a refused request whose body may be unread (`Some`) or was taken (`None`).
+/// An unread body goes to [`refused_before_body`]; a taken one was read whole unless the
+/// refusal is about the body itself (too large, too slow, unreadable, no room for it), and then
+/// the answer says `Connection: close`.
+pub async fn refused(error: ApiError, body: Option<axum::body::Body>) -> Response {
+    match body {
+        Some(unread) => refused_before_body(error, unread).await,
+        None => {
+            let half_read = matches!(
+                error,
+                ApiError::PayloadTooLarge(_)
+                    | ApiError::RequestTimeout(_)
+                    | ApiError::BadRequest(_)
+                    | ApiError::PluginUnavailable { .. }
+            );
+            let mut response = error.into_response();
+            if half_read {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
+            }
+            response
+        }
+    }
+}
+
+/// The answer to a request refused before its body was read (a rate limit, a missing token).
+/// A small body is read and dropped, so the client's keep-alive connection stays usable; a
+/// larger or slower one is not waited for, and the answer says `Connection: close`, so the
+/// client knows to open a new connection instead of finding this one gone.
+pub async fn refused_before_body(error: ApiError, body: axum::body::Body) -> Response {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let drained = tokio::time::timeout(DRAIN_WITHIN, async {
+        let mut read = 0usize;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(chunk) => read += chunk.len(),
+                Err(_) => return false,
+            }
+            if read > DRAIN_BYTES {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    let mut response = error.into_response();
+    if !drained {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {

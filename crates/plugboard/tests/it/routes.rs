@@ -805,3 +805,111 @@ async fn the_github_example_turns_signed_deliveries_into_events_whose_fan_out_ru
     assert_eq!(status, StatusCode::OK, "{count}");
     assert_eq!(count["deliveries"], 2, "both deliveries were received");
 }
+
+/// Sends one request on `stream` and reads its answer (a `Content-Length` body): status, the
+/// headers in lower case, and the body.
+fn exchange(stream: &mut std::net::TcpStream, request: &str) -> (u16, String, String) {
+    // The head first, the body a moment later: the server decides before the body is there.
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .unwrap();
+    if !body.is_empty() {
+        std::thread::sleep(Duration::from_millis(30));
+        stream.write_all(body.as_bytes()).unwrap();
+    }
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = stream
+            .read(&mut byte)
+            .expect("an answer on the same connection");
+        assert_eq!(
+            read,
+            1,
+            "the server closed the connection: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_with_a_body_keeps_its_keep_alive_connection() {
+    // One API request a second per token: the second post is refused before its body is read.
+    let data = temp_dir();
+    let limited = TestHost::start(
+        data.path(),
+        &[
+            "--rate-limit-per-token",
+            "1",
+            "--rate-limit-burst",
+            "1",
+            "--rate-limit-per-address",
+            "0",
+        ],
+    );
+    let (address, token) = (limited.address.clone(), limited.admin_token.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let body = r#"{"kind":"noop","queue":"idle","payload":{}}"#;
+        let post = format!(
+            "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let statuses: Vec<u16> = (0..4).map(|_| exchange(&mut stream, &post).0).collect();
+        assert_eq!(statuses[0], 201, "{statuses:?}");
+        assert!(statuses[1..].contains(&429), "{statuses:?}");
+    })
+    .await
+    .unwrap();
+    drop(limited);
+
+    let setup = Setup::start(&[]).await;
+    let address = setup.host.address.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // A route refused (no token) with a body, then a request on the same connection.
+        let refused =
+            "POST /plugins/scripted/tenant HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let (status, head, _) = exchange(&mut stream, refused);
+        assert_eq!(status, 401);
+        assert!(!head.contains("connection: close"), "{head}");
+        let (status, _, body) = exchange(
+            &mut stream,
+            "GET /plugins/scripted/echo/again HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        // A body far over what is drained is not waited for: the answer says to reconnect.
+        let mut big = std::net::TcpStream::connect(&address).unwrap();
+        big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST /plugins/scripted/tenant HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            1024 * 1024
+        );
+        big.write_all(head.as_bytes()).unwrap();
+        let mut answer = vec![0u8; 4096];
+        let read = big.read(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]).to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 401"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    })
+    .await
+    .unwrap();
+}
