@@ -19,6 +19,7 @@ mod health;
 mod jobs;
 mod limits;
 mod local;
+mod mcp;
 mod metrics;
 mod nodes;
 mod plugins;
@@ -101,6 +102,8 @@ pub struct AppState {
     local: LocalNode,
     /// Cancelled when the server stops: ends every open stream.
     stop: CancellationToken,
+    /// The MCP endpoint's tool catalogue and sessions.
+    mcp: Arc<mcp::Mcp>,
 }
 
 #[derive(OpenApi)]
@@ -185,13 +188,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     protected_routes().split_for_parts().1
 }
 
-/// Routes outside the OpenAPI document: the probes, the document itself and its reference page.
+/// Routes outside the OpenAPI document: the probes, the document itself and its reference page,
+/// and the MCP endpoint with its protected resource metadata (`docs/mcp.md`).
 pub const UNDOCUMENTED_ROUTES: &[&str] = &[
     "/livez",
     "/readyz",
     "/api/v1/openapi.json",
     "/api/v1/docs",
     "/api/v1/docs/assets/{file}",
+    mcp::PATH,
+    mcp::RESOURCE_METADATA_PATH,
 ];
 
 /// The router, separate from the listener so tests can serve it on a port of their own. Serve
@@ -207,7 +213,8 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
     let state = AppState {
         queue: params.queue.clone(),
         tenants: Tenants::new(store.clone(), params.secret_key),
-        events: Events::new(store),
+        events: Events::new(store.clone()),
+        mcp: mcp::Mcp::new(store),
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         streams: stream_slots::StreamSlots::new(params.stream_limits),
@@ -247,6 +254,7 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         .route("/api/v1/docs", get(docs::page))
         .route("/api/v1/docs/assets/{file}", get(docs::asset))
         .merge(protected)
+        .merge(mcp::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
