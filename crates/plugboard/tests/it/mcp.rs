@@ -491,6 +491,7 @@ fn a_token_sees_its_tenants_tools_and_a_read_token_only_read_only_ones() {
             "read_job_log",
             "scripted.add",
             "scripted.echo",
+            "scripted.region",
             "scripted.sleep",
             "show_job"
         ],

@@ -603,6 +603,14 @@ async fn dispatch(
             Ok(Reply::Result(result))
         }
         "tools/call" => call_tool(state, caller, headers, request, era).await,
+        "tasks/get" | "tasks/cancel" | "tasks/update" if modern && !tasks::declared(request.meta()) => {
+            Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                format!("{} needs the tasks extension: declare {} in _meta[\"io.modelcontextprotocol/clientCapabilities\"].extensions", request.method, super::TASKS_EXTENSION),
+            )
+            .with_data(json!({"requiredCapabilities": {"extensions": {super::TASKS_EXTENSION: {}}}})))
+        }
         "tasks/get" if modern => tasks::get(state, caller, params).await.map(Reply::Result),
         "tasks/cancel" if modern => tasks::cancel(state, caller, params).await.map(Reply::Result),
         "tasks/update" if modern => tasks::update(state, caller, params).await.map(Reply::Result),
