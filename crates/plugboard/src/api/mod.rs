@@ -312,7 +312,15 @@ fn rate_limited(who: &str, wait: u64) -> ApiError {
 
 /// Serves the router on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, params: ApiParams, stop: CancellationToken) {
+    use axum::serve::ListenerExt;
     let app = router_until(params, stop.clone());
+    // Without TCP_NODELAY, a stream's second small write waits for the client's delayed ACK
+    // (40 ms on Linux): an MCP call answered on an SSE stream took 42 ms instead of 1.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY could not be set on a connection");
+        }
+    });
     let outcome = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
