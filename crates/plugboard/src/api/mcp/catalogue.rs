@@ -286,6 +286,8 @@ async fn read(store: &dyn Store) -> Result<Snapshot, StoreError> {
         let Some(metadata) = record.metadata else {
             continue;
         };
+        // An update that keeps the tools still changes what the agent calls.
+        fingerprint.push_str(&format!("{plugin}@{}\n", record.version));
         let metadata: Metadata = match serde_json::from_value(metadata) {
             Ok(metadata) => metadata,
             Err(error) => {
