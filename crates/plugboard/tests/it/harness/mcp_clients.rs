@@ -5,7 +5,9 @@
 //! turns with a file lock.
 //!
 //! Without network a user's machine cannot install them: the tests then say loudly that they
-//! were skipped. In CI (`PLUGBOARD_TEST_DATABASE_URL` set) a failed install fails the test.
+//! were skipped (on stderr, and in `$TMPDIR/plugboard-mcp-clients-skipped`, which
+//! `scripts/test` prints at the end). In CI (`PLUGBOARD_TEST_DATABASE_URL` set) a failed install
+//! fails the test.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -42,6 +44,11 @@ pub fn mcp_clients(test: &str) -> Option<&'static McpClients> {
             }
             eprintln!(
                 "\n*** SKIPPED {test}: the official MCP clients (PyPI `mcp`, npm `@modelcontextprotocol/sdk`) could not be installed: {why}\n*** This test runs where PyPI and npm are reachable (and always in CI).\n"
+            );
+            // nextest shows no output of a passing test: scripts/test prints this file.
+            let _ = std::fs::write(
+                std::env::temp_dir().join("plugboard-mcp-clients-skipped"),
+                format!("{why}\n"),
             );
             None
         }
