@@ -886,3 +886,98 @@ fn a_task_outlives_the_node_that_took_the_call() {
     );
     assert!(unknown.get("error").is_some(), "{unknown}");
 }
+
+#[test]
+fn any_node_sharing_the_store_lists_the_tools_and_answers_a_task_another_took() {
+    const TEST: &str = "any_node_sharing_the_store_lists_the_tools_and_answers_a_task_another_took";
+    let Some(schema) = crate::harness::PostgresSchema::new(TEST) else {
+        return;
+    };
+    let Some(clients) = mcp_clients(TEST) else {
+        return;
+    };
+    let mut flags: Vec<String> = FAST_LEASES.iter().map(|flag| flag.to_string()).collect();
+    flags.extend(schema.flags());
+    flags.extend(["--plugin-sync-interval-ms".to_owned(), "200".to_owned()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (data_a, data_b, work) = (temp_dir(), temp_dir(), temp_dir());
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("the package folder is made readable");
+    let token = "an-admin-token-both-nodes-share-0123456789";
+    let env = [("PLUGBOARD_ADMIN_TOKEN", token)];
+    let node_a = TestHost::start_with_env(data_a.path(), &flags, &env);
+    let node_b = TestHost::start_with_env(data_b.path(), &flags, &env);
+    let folder = scripted_package(work.path(), "1.0.0", "ok");
+    Cli::new(&node_a)
+        .run(&["plugin", "install", folder.to_str().unwrap()])
+        .expect_ok("install through node A");
+    let url_a = format!("http://{}/mcp", node_a.address);
+    let url_b = format!("http://{}/mcp", node_b.address);
+
+    // Both nodes list the plugin's tools, from the metadata in the store.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = node_b.get("/api/v1/nodes");
+        if body.matches("\"scripted\"").count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugin never ran on both nodes: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listed_a = names(&ok(
+        clients.python(&url_a, token, "auto", &["tools"]),
+        "tools on A",
+    ));
+    let listed_b = names(&ok(clients.node(&url_b, token, &["tools"]), "tools on B"));
+    assert!(
+        listed_b.contains(&"scripted.sleep".to_owned()),
+        "{listed_b:?}"
+    );
+    assert_eq!(listed_a, listed_b, "every node lists the same tools");
+
+    // A task taken by node A, which then stops, is answered by node B.
+    let claimed = ok(
+        clients.python(
+            &url_a,
+            token,
+            "auto",
+            &["task", "scripted.sleep", r#"{"ms": 3000}"#],
+        ),
+        "task on A",
+    );
+    let task_id = claimed["claimed"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a long call answers a task: {claimed}"))
+        .to_owned();
+    let status = node_a.terminate();
+    assert!(status.success(), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let task = loop {
+        let polled = ok(
+            clients.python(&url_b, token, "auto", &["task-get", &task_id]),
+            "task-get on B",
+        );
+        if polled["task"]["status"] != "working" {
+            break polled["task"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task never finished: {polled}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(task["status"], "completed", "{task}\n{}", node_b.log());
+    assert_eq!(text(&task["result"]), "slept 3000 ms", "{task}");
+    let echoed = ok(
+        clients.node(
+            &url_b,
+            token,
+            &["call", "scripted.echo", r#"{"text": "from B"}"#],
+        ),
+        "echo on B",
+    );
+    assert_eq!(text(&echoed["result"]), "from B", "{echoed}");
+}
