@@ -100,15 +100,20 @@ async fn wait_for_news(
 /// node reach this one as no notice on SQLite and as no finish notice on PostgreSQL.
 const FINISH_POLL: Duration = Duration::from_millis(250);
 
-/// Waits until job `id` has finished and answers it in its final state. Store notices of this
-/// process say when to read it again; without one it is read every [`FINISH_POLL`].
-pub(super) async fn wait_finished(store: Arc<dyn Store>, id: JobId) -> Result<Job, QueueError> {
+/// Waits until job `id` has finished and answers it in its final state, showing `seen` each
+/// state read on the way (progress, for one). Store notices of this process say when to read it
+/// again; without one it is read every [`FINISH_POLL`].
+pub(super) async fn wait_finished(
+    store: Arc<dyn Store>,
+    id: JobId,
+    mut seen: impl FnMut(&Job) + Send,
+) -> Result<Job, QueueError> {
     // Subscribe before the first read so that a finish in between is not missed.
     let mut notices = store.subscribe();
     loop {
         match store.job_get(id).await? {
             Some(job) if job.status.is_finished() => return Ok(job),
-            Some(_) => {}
+            Some(job) => seen(&job),
             None => return Err(QueueError::NotFound(id)),
         }
         let deadline = tokio::time::Instant::now() + FINISH_POLL;

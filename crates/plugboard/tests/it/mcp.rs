@@ -307,6 +307,45 @@ fn the_python_client_lists_and_calls_plugin_and_host_tools_in_both_eras() {
 }
 
 #[test]
+fn a_tools_progress_reaches_the_client_in_both_eras() {
+    let Some(clients) = mcp_clients("a_tools_progress_reaches_the_client_in_both_eras") else {
+        return;
+    };
+    let server = McpHost::start();
+    let admin = &server.host.admin_token;
+    for mode in ["auto", "legacy"] {
+        let called = ok(
+            clients.python(
+                &server.url,
+                admin,
+                mode,
+                &["progress", "scripted.sleep", r#"{"ms": 1500}"#],
+            ),
+            "progress",
+        );
+        assert_eq!(text(&called["result"]), "slept 1500 ms", "{called}");
+        let reports = called["progress"].as_array().expect("progress reports");
+        assert!(!reports.is_empty(), "{mode}: no progress arrived: {called}");
+        let values: Vec<f64> = reports
+            .iter()
+            .map(|report| report[0].as_f64().unwrap())
+            .collect();
+        assert!(
+            values.windows(2).all(|pair| pair[0] < pair[1]),
+            "{mode}: progress only grows: {values:?}"
+        );
+        assert_eq!(
+            reports[0][1], 1500.0,
+            "{mode}: the total is the plugin's: {called}"
+        );
+        assert!(
+            reports[0][2].as_str().unwrap_or("").starts_with("slept "),
+            "{mode}: the plugin's message: {called}"
+        );
+    }
+}
+
+#[test]
 fn the_typescript_client_lists_and_calls_plugin_and_host_tools() {
     let Some(clients) = mcp_clients("the_typescript_client_lists_and_calls_plugin_and_host_tools")
     else {

@@ -9,6 +9,8 @@ JSON object per line on stdout:
 
     tools                    {"protocol": ..., "tools": [every tool definition, all pages]}
     call NAME ARGS_JSON      {"protocol": ..., "result": CallToolResult}
+    progress NAME ARGS_JSON  as call, with a progress callback: also {"progress": [[progress,
+                             total, message], ...]} as notifications/progress arrived
     task NAME ARGS_JSON      the tasks extension declared: {"claimed": CreateTaskResult} or
                              {"result": CallToolResult} when the server answered at once
     task-wait NAME ARGS_JSON the tasks extension resolving the task: {"result": CallToolResult}
@@ -122,6 +124,16 @@ async def main(url: str, token: str, mode: str, command: str, *args: str) -> Non
             await list_all(mcp)  # the SDK checks structured results against listed schemas
             result = await mcp.call_tool(args[0], json.loads(args[1]))
             emit({"protocol": mcp.session.protocol_version, "result": dump(result)})
+    elif command == "progress":
+        reports = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            reports.append([progress, total, message])
+
+        async with client(url, token, mode) as mcp:
+            await list_all(mcp)
+            result = await mcp.call_tool(args[0], json.loads(args[1]), progress_callback=on_progress)
+            emit({"protocol": mcp.session.protocol_version, "result": dump(result), "progress": reports})
     elif command == "task":
         async with client(url, token, mode, tasks=True) as mcp:
             result = await mcp.session.call_tool(args[0], json.loads(args[1]), allow_claimed=True)

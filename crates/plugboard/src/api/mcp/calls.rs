@@ -2,7 +2,9 @@
 //! job (one attempt, the queue's timeout), then its outcome as MCP's `CallToolResult`.
 //!
 //! The answer comes back as an SSE stream when the client accepts one (comments every second
-//! keep it open and show when the client has gone), else as one JSON object. A modern client
+//! keep it open and show when the client has gone, and the plugin's progress goes out as
+//! `notifications/progress` when the request named a `progressToken`), else as one JSON
+//! object. A modern client
 //! that closes the stream before the answer cancels the job, and the host then sends the plugin
 //! `cancel` for the request; a legacy client cancels with `notifications/cancelled` (2025-11-25
 //! says a disconnect is not a cancel). A modern client that declared the tasks extension gets a
@@ -45,6 +47,9 @@ pub struct Delivery {
     pub sse: bool,
     /// The legacy session the call belongs to.
     pub session: Option<Arc<Session>>,
+    /// `_meta.progressToken` of the request: the plugin's progress goes to the client as
+    /// `notifications/progress` on the SSE answer.
+    pub progress_token: Option<Value>,
 }
 
 /// Checks the arguments and enqueues the call's job.
@@ -189,12 +194,28 @@ pub async fn answer(
         ))
         .into_response();
     }
-    let (sender, receiver) = mpsc::channel::<Event>(1);
+    let (sender, receiver) = mpsc::channel::<Event>(16);
     tokio::spawn(async move {
         let _registered = registered;
         let mut guard = guard;
+        let progress = sender.clone();
+        let token = delivery.progress_token.clone();
+        let mut last: Option<Value> = None;
+        let report = move |job: &Job| {
+            let (Some(token), Some(current)) = (&token, &job.progress) else {
+                return;
+            };
+            if last.as_ref() == Some(current) {
+                return;
+            }
+            last = Some(current.clone());
+            if let Some(notification) = progress_notification(token, current) {
+                // A client that reads slowly misses a progress report, never the answer.
+                let _ = progress.try_send(notification);
+            }
+        };
         let finished = tokio::select! {
-            finished = queue.wait_finished(job) => finished,
+            finished = queue.wait_finished_watching(job, report) => finished,
             () = sender.closed() => return,
         };
         guard.armed = false;
@@ -208,6 +229,23 @@ pub async fn answer(
             .await;
     });
     sse(receiver, KEEP_ALIVE)
+}
+
+/// `notifications/progress` for a job's progress (`{"progress", "total", "message"}` as the
+/// plugin reported it); `None` when it has no number.
+fn progress_notification(token: &Value, progress: &Value) -> Option<Event> {
+    let mut params = json!({
+        "progressToken": token,
+        "progress": progress.get("progress").and_then(Value::as_f64)?,
+    });
+    if let Some(total) = progress.get("total").and_then(Value::as_f64) {
+        params["total"] = json!(total);
+    }
+    if let Some(message) = progress.get("message").and_then(Value::as_str) {
+        params["message"] = json!(message);
+    }
+    let message = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+    Some(Event::default().event("message").data(message.to_string()))
 }
 
 /// An SSE response carrying what `receiver` yields, with comments every `keep_alive`.

@@ -694,6 +694,11 @@ async fn call_tool(
                 tasks: modern && tasks::declared(request.meta()),
                 sse: accepts_sse(headers),
                 session,
+                progress_token: request
+                    .meta()
+                    .and_then(|meta| meta.get("progressToken"))
+                    .filter(|token| token.is_string() || token.is_number())
+                    .cloned(),
             };
             Ok(Reply::Response(
                 calls::answer(state, tool, job, delivery).await,
