@@ -328,6 +328,9 @@ pub struct ToolsCallResult {
     /// True when the tool failed (the answer then says why).
     #[serde(default)]
     pub is_error: bool,
+    /// The answer as JSON valid against the tool's `outputSchema`, for tools that declare one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<Value>,
 }
 
 /// Severity of a `log` line.

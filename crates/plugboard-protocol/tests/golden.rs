@@ -193,6 +193,12 @@ const GOLDEN: &[Golden] = &[
         typed::<ToolsCallResult>,
     ),
     golden(
+        "tools-call.structured.response",
+        methods::TOOLS_CALL,
+        Success,
+        typed::<ToolsCallResult>,
+    ),
+    golden(
         "tools-call.error-tool.response",
         methods::TOOLS_CALL,
         Success,

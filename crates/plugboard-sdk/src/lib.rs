@@ -84,7 +84,9 @@ pub use serve::{serve, serve_blocking, serve_with, SHUTDOWN_GRACE};
 pub use plugboard_protocol as protocol;
 /// Error codes of the protocol, for [`PluginError::new`].
 pub use plugboard_protocol::error;
-pub use plugboard_protocol::metadata::{Route, RouteAuth, Schedule, Tool, UiContribution};
+pub use plugboard_protocol::metadata::{
+    Route, RouteAuth, Schedule, Tool, ToolAnnotations, UiContribution,
+};
 pub use plugboard_protocol::methods::{
     ConfigInfo, ConfigParams, ConfigProblem, ConfigTestResult, ConfigValidateResult, Content,
     EmitParams, Event, HttpConfig, HttpParams, HttpResult, JobInfo, KvItem, KvListResult, LogLevel,

@@ -35,12 +35,27 @@ class UiContribution(TypedDict):
     path: str
 
 
+class ToolAnnotations(TypedDict, total=False):
+    """What a tool does to the world, as MCP's hints (a read-only token sees only tools with
+    ``readOnlyHint: True``)."""
+
+    title: str
+    readOnlyHint: bool
+    destructiveHint: bool
+    idempotentHint: bool
+    openWorldHint: bool
+
+
 class Tool(TypedDict, total=False):
-    """A tool for agents (MCP's tool definition)."""
+    """A tool for agents (MCP's tool definition): ``title``, ``outputSchema`` (the JSON Schema
+    of its ``structured`` answer) and ``annotations`` are optional."""
 
     name: str
     description: str
     inputSchema: Dict[str, Any]
+    title: str
+    outputSchema: Dict[str, Any]
+    annotations: ToolAnnotations
 
 
 class Metadata(TypedDict, total=False):
@@ -143,11 +158,37 @@ def normalize_metadata(metadata: Any) -> Dict[str, Any]:
     result["routes"] = routes
     ui_keys = ("id", "title", "path")
     result["ui"] = _list_of_objects(metadata.get("ui") or [], "metadata.ui", ui_keys, ui_keys)
-    tool_keys = ("name", "description", "inputSchema")
+    tool_keys = ("name", "description", "inputSchema", "title", "outputSchema", "annotations")
     tools = _list_of_objects(metadata.get("tools") or [], "metadata.tools", tool_keys, ("name",))
-    for tool in tools:
+    for index, tool in enumerate(tools):
         tool.setdefault("description", "")
         # The Rust type would send `null`; an MCP client needs an object schema.
         tool.setdefault("inputSchema", {"type": "object"})
+        _check_tool(tool, f"metadata.tools[{index}]")
     result["tools"] = tools
     return result
+
+
+_TOOL_HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+
+
+def _check_tool(tool: Dict[str, Any], where: str) -> None:
+    """Checks a tool's optional fields: the schemas are objects, the title a string, the
+    annotations MCP's hints (booleans) and an optional title."""
+    for key in ("inputSchema", "outputSchema"):
+        if key in tool and not isinstance(tool[key], dict):
+            raise MetadataError(f"{where}.{key} must be a JSON Schema object")
+    if "title" in tool and not isinstance(tool["title"], str):
+        raise MetadataError(f"{where}.title must be a string")
+    annotations = tool.get("annotations")
+    if annotations is None:
+        tool.pop("annotations", None)
+        return
+    if not isinstance(annotations, dict):
+        raise MetadataError(f"{where}.annotations must be an object")
+    _check_keys(annotations, ("title",) + _TOOL_HINTS, f"{where}.annotations")
+    for hint in _TOOL_HINTS:
+        if hint in annotations and not isinstance(annotations[hint], bool):
+            raise MetadataError(f"{where}.annotations.{hint} must be true or false")
+    if "title" in annotations and not isinstance(annotations["title"], str):
+        raise MetadataError(f"{where}.annotations.title must be a string")

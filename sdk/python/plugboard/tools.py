@@ -1,11 +1,12 @@
 """Agent tools: what ``call_tool`` receives and returns, in MCP's shape.
 
-Owns: reading ``tools/call`` params and :class:`ToolResult` (text content blocks and
-``isError``).
+Owns: reading ``tools/call`` params and :class:`ToolResult` (text content blocks, ``isError``
+and, for tools that declare an ``outputSchema``, ``structuredContent``).
 
 Must not touch: I/O.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -19,11 +20,19 @@ class ToolResult:
 
     content: List[Dict[str, Any]] = field(default_factory=list)
     is_error: bool = False
+    structured: Optional[Dict[str, Any]] = None
+    """The answer as JSON valid against the tool's ``outputSchema`` (``structuredContent``)."""
 
     @classmethod
     def text(cls, text: str, *, is_error: bool = False) -> "ToolResult":
         """An answer of one text block."""
         return cls([{"type": "text", "text": text}], is_error)
+
+    @classmethod
+    def json(cls, value: Dict[str, Any]) -> "ToolResult":
+        """A structured answer: ``value`` as ``structuredContent`` and, for clients that read
+        only content blocks, as one text block of JSON (as MCP advises)."""
+        return cls([{"type": "text", "text": json.dumps(value)}], False, value)
 
 
 ToolReturn = Union[ToolResult, str]
@@ -46,4 +55,7 @@ def tool_result(returned: ToolReturn) -> Dict[str, Any]:
         returned = ToolResult.text(returned)
     if not isinstance(returned, ToolResult):
         raise TypeError(f"call_tool must return a ToolResult or a str, got {returned!r}")
-    return {"content": list(returned.content), "isError": returned.is_error}
+    result: Dict[str, Any] = {"content": list(returned.content), "isError": returned.is_error}
+    if returned.structured is not None:
+        result["structuredContent"] = returned.structured
+    return result

@@ -42,6 +42,9 @@ impl Plugin for Scripted {
                 name: "echo".to_owned(),
                 description: "Says its arguments back.".to_owned(),
                 input_schema: json!({"type": "object"}),
+                title: None,
+                output_schema: None,
+                annotations: None,
             }],
             ..Metadata::default()
         }

@@ -65,6 +65,10 @@ impl Server {
             crate::plugins::host::PLUGIN_RUN,
             crate::plugins::host::PluginRun::for_validation(),
         );
+        registry.register(
+            crate::plugins::tool::PLUGIN_TOOL,
+            crate::plugins::tool::PluginTool::for_validation(),
+        );
         crate::plugins::installer::register(&mut registry, None);
         let queue = Queue::new(store.clone(), Arc::new(registry));
         let uploads = tempfile::tempdir().expect("a temporary uploads folder");

@@ -165,6 +165,10 @@ pub(super) async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
         crate::plugins::host::PLUGIN_RUN,
         crate::plugins::host::PluginRun::for_validation(),
     );
+    registry.register(
+        crate::plugins::tool::PLUGIN_TOOL,
+        crate::plugins::tool::PluginTool::for_validation(),
+    );
     crate::plugins::installer::register(&mut registry, None);
     Ok(Queue::new(store, std::sync::Arc::new(registry)))
 }

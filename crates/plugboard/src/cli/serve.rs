@@ -17,6 +17,7 @@ use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
 use crate::plugins::installer::{self, Installer, InstallerConfig};
 use crate::plugins::protections::Protections;
 use crate::plugins::supervisor::SupervisorConfig;
+use crate::plugins::tool::{PluginTool, PLUGIN_TOOL};
 use crate::queue::{Queue, Registry, WorkerPool};
 use crate::schedule::{Scheduler, SchedulerConfig, SystemClock};
 use crate::store::{NewNode, NodeQueue};
@@ -128,6 +129,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         PLUGIN_RUN,
         SecretsOpened::new(PluginRun::new(plugin_host.clone()), secret_key.clone()),
     );
+    registry.register(PLUGIN_TOOL, PluginTool::new(plugin_host.clone()));
     installer::register(&mut registry, Some(installer.clone()));
     let registry = Arc::new(registry);
     let queue = Queue::new(store.clone(), registry.clone());

@@ -954,89 +954,26 @@ impl JobHandler for PluginRun {
             .host
             .as_ref()
             .ok_or_else(|| JobError::permanent("this process runs no plugins"))?;
-        let (Some(supervisor), Some(services)) = (
-            host.supervisor(&request.plugin),
-            host.services(&request.plugin),
-        ) else {
-            return Err(not_loaded(host, &request.plugin, context.worker()).await);
-        };
-        // Wait for a ready instance with room; the job's timeout bounds the wait.
-        let ready = loop {
-            if let Some(ready) = supervisor.pick() {
-                break ready;
+        let plugin = request.plugin.clone();
+        let outcome = request_for_job(host, &plugin, &context, methods::RUN, |deadline| {
+            RunParams {
+                job: JobInfo {
+                    id: job.id.0,
+                    attempt: job.attempt,
+                    max_attempts: job.max_attempts,
+                    deadline,
+                },
+                trigger: request.trigger.unwrap_or(Trigger {
+                    kind: TriggerKind::Manual,
+                    event: None,
+                    fire_time: None,
+                }),
+                tenant: request.tenant,
+                config: request.config,
+                payload: request.payload,
             }
-            if let Some(reason) = supervisor.failure() {
-                return Err(JobError::retryable(format!(
-                    "plugin `{}` has failed: {reason}",
-                    request.plugin
-                )));
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                () = context.cancelled() => return Err(JobError::permanent("cancelled while waiting for the plugin")),
-            }
-        };
-        // Before the guard: nothing here may fail once a request id is registered. A timeout
-        // too far ahead to write as a date (past the year 9999) sends no deadline.
-        let deadline = job.timeout_ms.and_then(|ms| {
-            let at = std::time::SystemTime::now()
-                .checked_add(Duration::from_millis(u64::try_from(ms).ok()?))?;
-            let latest = std::time::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-            (at <= latest).then(|| humantime::format_rfc3339_millis(at).to_string())
-        });
-        let request_id = ready.rpc.reserve_id();
-        lock(&services.runs).insert(request_id, job.id);
-        let mut guard = RunGuard {
-            services: services.clone(),
-            supervisor: supervisor.clone(),
-            rpc: ready.rpc.clone(),
-            request: request_id,
-            pid: ready.pid,
-            answered: false,
-        };
-        let params = RunParams {
-            job: JobInfo {
-                id: job.id.0,
-                attempt: job.attempt,
-                max_attempts: job.max_attempts,
-                deadline,
-            },
-            trigger: request.trigger.unwrap_or(Trigger {
-                kind: TriggerKind::Manual,
-                event: None,
-                fire_time: None,
-            }),
-            tenant: request.tenant,
-            config: request.config,
-            payload: request.payload,
-        };
-        let answer = ready
-            .rpc
-            .send_request_as(request_id, methods::RUN, &params)
-            .map_err(|error| JobError::retryable(error.to_string()))?;
-        tokio::pin!(answer);
-        let mut cancel_sent = false;
-        let outcome = loop {
-            tokio::select! {
-                outcome = &mut answer => break outcome,
-                () = context.cancelled(), if !cancel_sent => {
-                    let reason = match context.stop_reason() {
-                        Some(StopReason::TimedOut) => "the job ran past its timeout",
-                        _ => "the job was cancelled",
-                    };
-                    ready.rpc.notify(methods::CANCEL, json!({"requestId": request_id, "reason": reason}));
-                    cancel_sent = true;
-                }
-            }
-        };
-        guard.answered = true;
-        // Bounded: a slow store must not turn a finished run into a timed-out one.
-        if tokio::time::timeout(Duration::from_secs(5), services.flush(job.id))
-            .await
-            .is_err()
-        {
-            tracing::warn!(job = %job.id, "the plugin's last log lines are still being written");
-        }
+        })
+        .await?;
         match outcome {
             Ok(Ok(result)) => {
                 let run: RunResult = serde_json::from_value(result.clone()).unwrap_or(RunResult {
@@ -1048,14 +985,99 @@ impl JobHandler for PluginRun {
                 Err(JobError::retryable(error.message))
             }
             Ok(Err(RpcError::Remote(error))) => Err(JobError::permanent(error.message)),
-            Ok(Err(error)) => Err(JobError::retryable(format!(
-                "plugin `{}`: {error}",
-                request.plugin
-            ))),
+            Ok(Err(error)) => Err(JobError::retryable(format!("plugin `{plugin}`: {error}"))),
             Err(_) => Err(JobError::retryable(format!(
-                "plugin `{}`: the connection ended",
-                request.plugin
+                "plugin `{plugin}`: the connection ended"
             ))),
         }
     }
+}
+
+/// What a plugin answered a request made for a job: its answer or error (`Ok`), or the
+/// connection ended before it answered (`Err`).
+pub(super) type JobAnswer = Result<Result<Value, RpcError>, tokio::sync::oneshot::error::RecvError>;
+
+/// Sends `method` to a ready instance of `plugin` on behalf of the job of `context`, and waits
+/// for the answer: the plugin's `log` and `progress` for this request become the job's, a cancel
+/// of the job (or its timeout) is relayed as `cancel`, and an instance abandoned without an
+/// answer is replaced. `params` builds the request's params from the job's deadline (RFC 3339,
+/// absent without a timeout). The job's last log lines are stored before this returns.
+///
+/// # Errors
+/// A [`JobError`] when the plugin is not loaded here (retryable or not, by the registry), has
+/// failed, or the job was cancelled before an instance was ready.
+pub(super) async fn request_for_job<P: serde::Serialize>(
+    host: &PluginHost,
+    plugin: &str,
+    context: &JobContext,
+    method: &str,
+    params: impl FnOnce(Option<String>) -> P,
+) -> Result<JobAnswer, JobError> {
+    let job = context.job();
+    let (Some(supervisor), Some(services)) = (host.supervisor(plugin), host.services(plugin))
+    else {
+        return Err(not_loaded(host, plugin, context.worker()).await);
+    };
+    // Wait for a ready instance with room; the job's timeout bounds the wait.
+    let ready = loop {
+        if let Some(ready) = supervisor.pick() {
+            break ready;
+        }
+        if let Some(reason) = supervisor.failure() {
+            return Err(JobError::retryable(format!(
+                "plugin `{plugin}` has failed: {reason}"
+            )));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = context.cancelled() => return Err(JobError::permanent("cancelled while waiting for the plugin")),
+        }
+    };
+    // Before the guard: nothing here may fail once a request id is registered. A timeout
+    // too far ahead to write as a date (past the year 9999) sends no deadline.
+    let deadline = job.timeout_ms.and_then(|ms| {
+        let at = std::time::SystemTime::now()
+            .checked_add(Duration::from_millis(u64::try_from(ms).ok()?))?;
+        let latest = std::time::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        (at <= latest).then(|| humantime::format_rfc3339_millis(at).to_string())
+    });
+    let params = params(deadline);
+    let request_id = ready.rpc.reserve_id();
+    lock(&services.runs).insert(request_id, job.id);
+    let mut guard = RunGuard {
+        services: services.clone(),
+        supervisor: supervisor.clone(),
+        rpc: ready.rpc.clone(),
+        request: request_id,
+        pid: ready.pid,
+        answered: false,
+    };
+    let answer = ready
+        .rpc
+        .send_request_as(request_id, method, &params)
+        .map_err(|error| JobError::retryable(error.to_string()))?;
+    tokio::pin!(answer);
+    let mut cancel_sent = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut answer => break outcome,
+            () = context.cancelled(), if !cancel_sent => {
+                let reason = match context.stop_reason() {
+                    Some(StopReason::TimedOut) => "the job ran past its timeout",
+                    _ => "the job was cancelled",
+                };
+                ready.rpc.notify(methods::CANCEL, json!({"requestId": request_id, "reason": reason}));
+                cancel_sent = true;
+            }
+        }
+    };
+    guard.answered = true;
+    // Bounded: a slow store must not turn a finished run into a timed-out one.
+    if tokio::time::timeout(Duration::from_secs(5), services.flush(job.id))
+        .await
+        .is_err()
+    {
+        tracing::warn!(job = %job.id, "the plugin's last log lines are still being written");
+    }
+    Ok(outcome)
 }

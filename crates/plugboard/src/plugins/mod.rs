@@ -9,7 +9,8 @@
 //! the host: every byte a plugin writes is treated as untrusted input.
 //!
 //! `host.rs` ties them to the rest: the plugins of this node, the host services they call (job
-//! logs and progress, kv, emit), and the `plugin.run` job kind. `package/` fetches, verifies and
+//! logs and progress, kv, emit), and the `plugin.run` job kind; `tool.rs` the `plugin.tool` kind
+//! (one call of a plugin's tool for an agent, through the same warm processes). `package/` fetches, verifies and
 //! safely unpacks plugin packages; `installer/` runs the admin's actions (install, update,
 //! rollback, uninstall, enable, disable, refresh-metadata) as job kinds and reconciles the
 //! registry with the disk and the processes at start.
@@ -35,6 +36,7 @@ pub mod protections;
 pub mod rpc;
 pub mod sandbox;
 pub mod supervisor;
+pub mod tool;
 
 #[cfg(test)]
 mod hostile_tests;

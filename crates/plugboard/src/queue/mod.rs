@@ -232,6 +232,23 @@ impl Queue {
         watch::follow_logs(self.store.clone(), id, after_seq)
     }
 
+    /// Waits until a job has finished (succeeded, failed or cancelled) and answers it then: what
+    /// a caller that waits for a job's outcome uses (an MCP tool call), woken by store notices
+    /// and reading the job a few times a second at most without one.
+    pub async fn wait_finished(&self, id: JobId) -> Result<Job, QueueError> {
+        watch::wait_finished(self.store.clone(), id, |_| {}).await
+    }
+
+    /// [`Queue::wait_finished`], showing `seen` each state of the job read while it runs (its
+    /// progress, for one).
+    pub async fn wait_finished_watching(
+        &self,
+        id: JobId,
+        seen: impl FnMut(&Job) + Send,
+    ) -> Result<Job, QueueError> {
+        watch::wait_finished(self.store.clone(), id, seen).await
+    }
+
     /// A page of jobs whose latest change comes after `after`, in change order.
     pub async fn changes(
         &self,

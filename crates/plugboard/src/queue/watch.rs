@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use super::QueueError;
-use crate::store::{JobId, LogLine, Store, StoreNotice};
+use crate::store::{Job, JobId, LogLine, Store, StoreNotice};
 
 const PAGE: usize = 500;
 const POLL: Duration = Duration::from_secs(1);
@@ -92,6 +92,46 @@ async fn wait_for_news(
                     return;
                 }
             },
+        }
+    }
+}
+
+/// How often [`wait_finished`] reads a job it has heard nothing about: changes made by another
+/// node reach this one as no notice on SQLite and as no finish notice on PostgreSQL.
+const FINISH_POLL: Duration = Duration::from_millis(250);
+
+/// Waits until job `id` has finished and answers it in its final state, showing `seen` each
+/// state read on the way (progress, for one). Store notices of this process say when to read it
+/// again; without one it is read every [`FINISH_POLL`].
+pub(super) async fn wait_finished(
+    store: Arc<dyn Store>,
+    id: JobId,
+    mut seen: impl FnMut(&Job) + Send,
+) -> Result<Job, QueueError> {
+    // Subscribe before the first read so that a finish in between is not missed.
+    let mut notices = store.subscribe();
+    loop {
+        match store.job_get(id).await? {
+            Some(job) if job.status.is_finished() => return Ok(job),
+            Some(job) => seen(&job),
+            None => return Err(QueueError::NotFound(id)),
+        }
+        let deadline = tokio::time::Instant::now() + FINISH_POLL;
+        loop {
+            let notice = tokio::select! {
+                notice = notices.recv() => notice,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            match notice {
+                Ok(StoreNotice::JobsChanged) => break,
+                Ok(StoreNotice::JobChanged { id: changed, .. }) if changed == id => break,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => {
+                    tokio::time::sleep_until(deadline).await;
+                    break;
+                }
+            }
         }
     }
 }

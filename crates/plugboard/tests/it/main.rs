@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod hostile_packages;
 mod install;
+mod mcp;
 mod multinode;
 mod plugins;
 mod routes;

@@ -1,6 +1,8 @@
 //! hello-rust: the Rust SDK's example plugin. A run greets the config's `name` (default `world`),
 //! logs one line, reports progress and counts greetings per tenant in the key-value store (a job
-//! whose payload says `"plain": true` only answers); it also checks configs and offers the tool `greet`. The host's tests and the raw RPC benchmark
+//! whose payload says `"plain": true` only answers); it also checks configs and offers two tools
+//! for agents (over plugboard's `/mcp`): `greet`, and `greetings`, how many greetings its runs gave
+//! a tenant, as structured content. The host's tests and the raw RPC and MCP benchmarks
 //! use it, so everything it does is quick: `ping` never reaches this code (the SDK answers it).
 //!
 //! Owns: nothing but its own greeting. Must not touch: the protocol loop (the SDK's).
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 use plugboard_sdk::{
     http, ConfigParams, ConfigProblem, ConfigTestResult, ConfigValidateResult, Content, Context,
     HttpParams, HttpResult, Metadata, Plugin, PluginError, PluginInfo, Route, RouteAuth, RunParams,
-    Tool, ToolsCallParams, ToolsCallResult, Value,
+    Tool, ToolAnnotations, ToolsCallParams, ToolsCallResult, Value,
 };
 use serde_json::json;
 
@@ -48,15 +50,46 @@ impl Plugin for Hello {
                 "properties": {"name": config_name_schema},
                 "additionalProperties": false,
             })),
-            tools: vec![Tool {
-                name: "greet".to_owned(),
-                description: "Greets someone by name.".to_owned(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {"name": name_schema},
-                    "required": ["name"],
-                }),
-            }],
+            tools: vec![
+                Tool {
+                    name: "greet".to_owned(),
+                    title: Some("Greet".to_owned()),
+                    description: "Greets someone by name.".to_owned(),
+                    input_schema: json!({
+                        "type": "object",
+                        "properties": {"name": name_schema},
+                        "required": ["name"],
+                    }),
+                    output_schema: None,
+                    annotations: Some(ToolAnnotations {
+                        read_only_hint: Some(true),
+                        idempotent_hint: Some(true),
+                        open_world_hint: Some(false),
+                        ..ToolAnnotations::default()
+                    }),
+                },
+                Tool {
+                    name: "greetings".to_owned(),
+                    title: Some("Greetings so far".to_owned()),
+                    description: "How many greetings this plugin's runs gave the caller's tenant."
+                        .to_owned(),
+                    input_schema: json!({"type": "object", "additionalProperties": false}),
+                    output_schema: Some(json!({
+                        "type": "object",
+                        "properties": {
+                            "tenant": {"type": ["string", "null"]},
+                            "greetings": {"type": "integer", "minimum": 0},
+                        },
+                        "required": ["tenant", "greetings"],
+                    })),
+                    annotations: Some(ToolAnnotations {
+                        read_only_hint: Some(true),
+                        idempotent_hint: Some(true),
+                        open_world_hint: Some(false),
+                        ..ToolAnnotations::default()
+                    }),
+                },
+            ],
             routes: vec![Route {
                 method: "GET".to_owned(),
                 path: "/greeting/{name}".to_owned(),
@@ -145,26 +178,42 @@ impl Plugin for Hello {
 
     async fn call_tool(
         &self,
-        _ctx: Context,
+        ctx: Context,
         params: ToolsCallParams,
     ) -> Result<ToolsCallResult, PluginError> {
-        if params.name != "greet" {
-            return Err(PluginError::invalid_params(format!(
-                "{PLUGIN_ID} has no tool `{}`; its only tool is `greet`",
-                params.name
-            )));
+        match params.name.as_str() {
+            "greet" => {
+                let (text, is_error) = match name_in(Some(&params.arguments)) {
+                    Ok(name) => (format!("hello, {name}"), false),
+                    Err(message) => (message, true),
+                };
+                Ok(text_result(text, is_error, None))
+            }
+            "greetings" => {
+                let greetings = ctx
+                    .kv_get(GREETINGS_KEY)
+                    .await?
+                    .and_then(|count| count.as_u64())
+                    .unwrap_or(0);
+                let structured = json!({"tenant": params.tenant, "greetings": greetings});
+                Ok(text_result(structured.to_string(), false, Some(structured)))
+            }
+            other => Err(PluginError::invalid_params(format!(
+                "{PLUGIN_ID} has no tool `{other}`; its tools are `greet` and `greetings`"
+            ))),
         }
-        let (text, is_error) = match name_in(Some(&params.arguments)) {
-            Ok(name) => (format!("hello, {name}"), false),
-            Err(message) => (message, true),
-        };
-        Ok(ToolsCallResult {
-            content: vec![Content {
-                content_type: "text".to_owned(),
-                text,
-            }],
-            is_error,
-        })
+    }
+}
+
+/// A tool's answer: one text block, and the same as JSON when the tool has an output schema.
+fn text_result(text: String, is_error: bool, structured: Option<Value>) -> ToolsCallResult {
+    ToolsCallResult {
+        content: vec![Content {
+            content_type: "text".to_owned(),
+            text,
+        }],
+        is_error,
+        structured_content: structured,
     }
 }
 

@@ -2,6 +2,7 @@
 //! chosen by the OS, and kills and reaps it on drop.
 
 pub mod cli;
+pub mod mcp_clients;
 pub mod packages;
 
 use std::io::{BufRead, BufReader};
