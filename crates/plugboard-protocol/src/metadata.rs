@@ -145,44 +145,6 @@ impl Tool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tool_of_the_first_protocol_reads_without_the_new_fields() {
-        let tool: Tool = serde_json::from_value(serde_json::json!({
-            "name": "greet",
-            "description": "Greets.",
-            "inputSchema": {"type": "object"}
-        }))
-        .expect("an old tool definition reads");
-        assert_eq!(tool.title, None);
-        assert_eq!(tool.output_schema, None);
-        assert!(!tool.is_read_only());
-        let written = serde_json::to_value(&tool).expect("a tool serialises");
-        assert!(written.get("annotations").is_none(), "{written}");
-    }
-
-    #[test]
-    fn a_tool_reads_its_title_output_schema_and_annotations() {
-        let tool: Tool = serde_json::from_value(serde_json::json!({
-            "name": "count",
-            "title": "Count",
-            "inputSchema": {"type": "object"},
-            "outputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}},
-            "annotations": {"readOnlyHint": true, "idempotentHint": true}
-        }))
-        .expect("a tool definition reads");
-        assert_eq!(tool.title.as_deref(), Some("Count"));
-        assert!(tool.output_schema.is_some());
-        assert!(tool.is_read_only());
-        let annotations = tool.annotations.expect("annotations");
-        assert_eq!(annotations.idempotent_hint, Some(true));
-        assert_eq!(annotations.destructive_hint, None);
-    }
-}
-
 /// One segment of a route's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteSegment<'a> {
@@ -382,5 +344,38 @@ mod tests {
                 "`{refused}` should say `{reason}`"
             );
         }
+    }
+
+    #[test]
+    fn a_tool_of_the_first_protocol_reads_without_the_new_fields() {
+        let tool: Tool = serde_json::from_value(serde_json::json!({
+            "name": "greet",
+            "description": "Greets.",
+            "inputSchema": {"type": "object"}
+        }))
+        .expect("an old tool definition reads");
+        assert_eq!(tool.title, None);
+        assert_eq!(tool.output_schema, None);
+        assert!(!tool.is_read_only());
+        let written = serde_json::to_value(&tool).expect("a tool serialises");
+        assert!(written.get("annotations").is_none(), "{written}");
+    }
+
+    #[test]
+    fn a_tool_reads_its_title_output_schema_and_annotations() {
+        let tool: Tool = serde_json::from_value(serde_json::json!({
+            "name": "count",
+            "title": "Count",
+            "inputSchema": {"type": "object"},
+            "outputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}},
+            "annotations": {"readOnlyHint": true, "idempotentHint": true}
+        }))
+        .expect("a tool definition reads");
+        assert_eq!(tool.title.as_deref(), Some("Count"));
+        assert!(tool.output_schema.is_some());
+        assert!(tool.is_read_only());
+        let annotations = tool.annotations.expect("annotations");
+        assert_eq!(annotations.idempotent_hint, Some(true));
+        assert_eq!(annotations.destructive_hint, None);
     }
 }
