@@ -10,6 +10,8 @@
 //! - **2025-11-25** (legacy): `initialize` opens a session (`Mcp-Session-Id`, `sessions.rs`),
 //!   `GET` opens the session's stream of `notifications/tools/list_changed`, `DELETE` ends it.
 //!
+//! `transport.rs` takes each request (who calls, which era), `headers.rs` checks the 2026-07-28
+//! headers, `methods.rs` answers the methods, `listen.rs` streams list changes.
 //! `catalogue.rs` is what tools exist and who sees which; `host_tools.rs` the host's tools (they
 //! call the same handlers as `/api/v1`); `calls.rs` turns a plugin tool call into a job and its
 //! outcome into a `CallToolResult`; `jsonrpc.rs` the envelopes and error codes.
@@ -22,8 +24,11 @@
 
 mod calls;
 mod catalogue;
+mod headers;
 mod host_tools;
 mod jsonrpc;
+mod listen;
+mod methods;
 mod sessions;
 mod tasks;
 mod transport;
