@@ -308,11 +308,16 @@ async fn enqueue_upload(
     (sha256, grant): (Option<String>, Option<String>),
     request: Request,
 ) -> Result<Response, ApiError> {
-    caller.require_admin()?;
-    check_sha256(&sha256, "sha256")?;
-    let grant = grant_of_query(grant)?;
-    add_grant(caller, &mut payload, grant)?;
     let (parts, body) = request.into_parts();
+    let checked = caller
+        .require_admin()
+        .and_then(|()| check_sha256(&sha256, "sha256"))
+        .and_then(|()| grant_of_query(grant))
+        .and_then(|grant| add_grant(caller, &mut payload, grant));
+    if let Err(error) = checked {
+        // Refused before the package was read: the client still gets the answer.
+        return Ok(super::problem::refused_before_body(error, body).await);
+    }
     let upload = uploads::receive(&state.uploads, &parts.headers, body).await?;
     if let Some(expected) = &sha256 {
         if !expected.eq_ignore_ascii_case(&upload.sha256) {
@@ -450,7 +455,12 @@ pub async fn install(
     QueryParams(options): QueryParams<UploadOptions>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    caller.require_global_write()?;
+    if let Err(error) = caller
+        .require_global_write()
+        .and_then(|()| BodyKind::of(request.headers()))
+    {
+        return Ok(super::problem::refused_before_body(error, request.into_body()).await);
+    }
     if BodyKind::of(request.headers())? == BodyKind::Archive {
         return enqueue_upload(
             &state,
@@ -514,8 +524,13 @@ pub async fn update(
     QueryParams(options): QueryParams<UpdateUploadOptions>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    caller.require_global_write()?;
-    check_id(&id)?;
+    if let Err(error) = caller
+        .require_global_write()
+        .and_then(|()| check_id(&id))
+        .and_then(|()| BodyKind::of(request.headers()))
+    {
+        return Ok(super::problem::refused_before_body(error, request.into_body()).await);
+    }
     if BodyKind::of(request.headers())? == BodyKind::Archive {
         let mut payload = json!({"plugin": id});
         if options.allow_downgrade == Some(true) {
