@@ -119,7 +119,7 @@ pub(super) async fn deliver(
     let mut labels = None;
     let (mut parts, body) = request.into_parts();
     let mut body = Some(body);
-    let response = match receive(
+    let outcome = receive(
         &state,
         &config_id,
         &secret,
@@ -127,21 +127,8 @@ pub(super) async fn deliver(
         &mut body,
         &mut labels,
     )
-    .await
-    {
-        Ok(response) => response,
-        Err(error) => super::problem::refused(error, body).await,
-    };
-    if let Some((plugin, route)) = labels {
-        state.metrics.record_plugin_route(
-            plugin,
-            route,
-            method.as_str().to_owned(),
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
-    }
-    response
+    .await;
+    plugin_routes::answer(&state, started, &method, labels, outcome, body).await
 }
 
 async fn receive(

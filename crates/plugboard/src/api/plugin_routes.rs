@@ -197,9 +197,23 @@ pub(super) async fn handle(State(state): State<AppState>, request: Request) -> R
     let mut labels = None;
     let (mut parts, body) = request.into_parts();
     let mut body = Some(body);
-    let response = match route(&state, &mut parts, &mut body, &mut labels).await {
+    let outcome = route(&state, &mut parts, &mut body, &mut labels).await;
+    answer(&state, started, &method, labels, outcome, body).await
+}
+
+/// The answer to a request for a plugin: what the plugin answered, or the refusal (reading a
+/// body left unread first), counted by plugin and route once a route matched.
+pub(super) async fn answer(
+    state: &AppState,
+    started: Instant,
+    method: &Method,
+    labels: Option<(String, String)>,
+    outcome: Result<Response, ApiError>,
+    unread: Option<Body>,
+) -> Response {
+    let response = match outcome {
         Ok(response) => response,
-        Err(error) => super::problem::refused(error, body).await,
+        Err(error) => super::problem::refused(error, unread).await,
     };
     if let Some((plugin, route)) = labels {
         state.metrics.record_plugin_route(
