@@ -78,14 +78,17 @@ pub struct Route {
     pub response_schema: Option<Value>,
 }
 
-/// A page or panel the plugin adds to the admin console.
+/// A page the plugin adds to the admin console (docs/plugin-pages.md): the console lists it
+/// under the plugin and shows it in a sandboxed frame, loaded from the plugin's route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UiContribution {
-    /// Unique within the plugin.
+    /// Unique within the plugin: letters, digits, `-` and `_`, at most 64.
     pub id: String,
     /// What the console shows in its menu.
     pub title: String,
-    /// One of the plugin's `GET` routes that serves the page.
+    /// The path of one of the plugin's `public` `GET` routes without `{name}` segments, which
+    /// serves the page's document. The page reads data through the console's message API,
+    /// which calls the plugin's other routes with the signed-in user's token.
     pub path: String,
 }
 
@@ -259,6 +262,58 @@ impl Metadata {
                 }
             }
         }
+        self.check_pages()
+    }
+
+    /// Checks the console pages: each names a `public` `GET` route without parameters (a frame
+    /// cannot send a token), with an id unique within the plugin.
+    fn check_pages(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for (index, page) in self.ui.iter().enumerate() {
+            let here = format!("ui[{index}] ({})", page.id);
+            if page.id.is_empty()
+                || page.id.len() > 64
+                || !page
+                    .id
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+            {
+                return Err(format!(
+                    "{here}: the id must be 1 to 64 letters, digits, - or _"
+                ));
+            }
+            if !ids.insert(page.id.as_str()) {
+                return Err(format!("{here}: another page has the same id"));
+            }
+            if page.title.trim().is_empty() {
+                return Err(format!("{here}: the title is empty"));
+            }
+            let route = self
+                .routes
+                .iter()
+                .find(|route| route.method == "GET" && route.path == page.path);
+            match route {
+                None => {
+                    return Err(format!(
+                        "{here}: the path {} is not one of the plugin's GET routes; declare the route that serves the page",
+                        page.path
+                    ))
+                }
+                Some(route) if route.auth != RouteAuth::Public => {
+                    return Err(format!(
+                        "{here}: the route GET {} must be `public`: the console loads a page in a frame, which cannot send a token; fetch data through the console's message API instead (docs/plugin-pages.md)",
+                        page.path
+                    ))
+                }
+                Some(route) if route.path.contains('{') => {
+                    return Err(format!(
+                        "{here}: the page's route GET {} cannot have {{name}} segments",
+                        page.path
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         Ok(())
     }
 }
@@ -339,6 +394,48 @@ mod tests {
             ),
         ] {
             let refused = check(routes).expect_err("refused");
+            assert!(
+                refused.contains(reason),
+                "`{refused}` should say `{reason}`"
+            );
+        }
+    }
+
+    #[test]
+    fn console_pages_name_a_public_get_route() {
+        let page = |id: &str, path: &str| UiContribution {
+            id: id.to_owned(),
+            title: "A page".to_owned(),
+            path: path.to_owned(),
+        };
+        let routes = vec![
+            route("GET", "/ui", false),
+            route("GET", "/ui/{x}", false),
+            Route {
+                auth: RouteAuth::Admin,
+                ..route("GET", "/data", false)
+            },
+        ];
+        let pages = |ui: Vec<UiContribution>| {
+            Metadata {
+                routes: routes.clone(),
+                ui,
+                ..Metadata::default()
+            }
+            .check_routes()
+        };
+        assert_eq!(pages(vec![page("main", "/ui")]), Ok(()));
+        for (ui, reason) in [
+            (
+                vec![page("main", "/nowhere")],
+                "not one of the plugin's GET routes",
+            ),
+            (vec![page("main", "/data")], "must be `public`"),
+            (vec![page("main", "/ui/{x}")], "cannot have {name}"),
+            (vec![page("a b", "/ui")], "letters, digits"),
+            (vec![page("main", "/ui"), page("main", "/ui")], "same id"),
+        ] {
+            let refused = pages(ui).expect_err("refused");
             assert!(
                 refused.contains(reason),
                 "`{refused}` should say `{reason}`"

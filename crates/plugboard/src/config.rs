@@ -126,6 +126,9 @@ pub struct SettingsArgs {
     /// How long a plugin may take to answer a request to one of its routes, in ms; then `504` and the request is cancelled in the plugin [default: 30000]
     #[arg(long, env = "PLUGBOARD_ROUTE_TIMEOUT_MS", value_name = "MS")]
     pub route_timeout_ms: Option<u64>,
+    /// Serve the admin console from this folder (a `web/` build) instead of the copy compiled into the binary; for working on the console [default: the compiled copy]
+    #[arg(long, env = "PLUGBOARD_CONSOLE_DIR", value_name = "DIR")]
+    pub console_dir: Option<PathBuf>,
     /// Live streams (SSE and WebSocket) each API token may hold open at once; 0 turns the cap off [default: 64]
     #[arg(long, env = "PLUGBOARD_STREAM_MAX_PER_TOKEN", value_name = "N")]
     pub stream_max_per_token: Option<u32>,
@@ -176,6 +179,7 @@ struct FileSettings {
     api_body_limit_kb: Option<u64>,
     route_max_body_mb: Option<u64>,
     route_timeout_ms: Option<u64>,
+    console_dir: Option<PathBuf>,
     stream_max_per_token: Option<u32>,
     stream_max_per_address: Option<u32>,
     stream_max_total: Option<u32>,
@@ -234,6 +238,8 @@ pub struct Settings {
     pub route_max_body: usize,
     /// `route_timeout_ms`.
     pub route_timeout: Duration,
+    /// `console_dir`: `None` serves the console compiled into the binary.
+    pub console_dir: Option<PathBuf>,
     /// `stream_max_*`.
     pub stream_limits: StreamLimitSettings,
     /// `PLUGBOARD_ADMIN_TOKEN`, from the environment only (never a flag, which `ps` shows to
@@ -467,6 +473,7 @@ impl Settings {
             )
             .unwrap_or(usize::MAX),
             route_timeout: ms(args.route_timeout_ms, file.route_timeout_ms, 30_000),
+            console_dir: args.console_dir.clone().or(file.console_dir.clone()),
             stream_limits: StreamLimitSettings {
                 per_token: args
                     .stream_max_per_token

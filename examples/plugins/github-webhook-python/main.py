@@ -11,10 +11,16 @@ event, and every config subscribed to it runs. This plugin subscribes to its own
 config with ``events = ["github.push"]`` runs ``run`` for each push, which logs it and answers
 what was pushed. ``GET /deliveries`` (a tenant's token) says how many deliveries the tenant's
 configs received.
+
+It also adds a page to the admin console (docs/plugin-pages.md): ``GET /ui`` serves the page
+(``public``: a frame cannot send a token, and the page holds no data), which asks the console to
+call ``GET /admin/deliveries`` (the admin's token, added by the console) for the latest
+deliveries of every tenant.
 """
 
 import os
 import sys
+from datetime import datetime, timezone
 from typing import Any, Dict
 
 try:
@@ -28,6 +34,69 @@ except ImportError:
     import plugboard
 
 COUNT_KEY = "deliveries"
+RECENT_KEY = "recent-deliveries"
+RECENT_KEPT = 20
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>GitHub deliveries</title>
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 16px; color: #1d2330; background: #fff; }
+  body.dark { color: #e6e9ef; background: #161a22; }
+  table { border-collapse: collapse; width: 100%; }
+  th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #8883; }
+  .empty { color: #666; }
+  body.dark .empty { color: #aab; }
+</style>
+</head>
+<body>
+<main>
+<h1>GitHub deliveries</h1>
+<p id="summary" data-testid="deliveries-summary">Loading…</p>
+<table>
+  <thead><tr><th>When (UTC)</th><th>Tenant</th><th>Config</th><th>Event</th><th>Repository</th></tr></thead>
+  <tbody id="rows"></tbody>
+</table>
+<p><button id="refresh" type="button">Refresh</button></p>
+</main>
+<script src="/plugin-page.js"></script>
+<script>
+  const summary = document.getElementById("summary");
+  const rows = document.getElementById("rows");
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text == null ? "" : String(text);
+    return td;
+  }
+  async function load() {
+    const answer = await plugboard.fetch("/admin/deliveries");
+    if (answer.status !== 200) {
+      summary.textContent = "The plugin answered " + answer.status + ": " + answer.body;
+      return;
+    }
+    const data = answer.json();
+    summary.textContent = data.recent.length
+      ? data.recent.length + " latest deliveries, newest first"
+      : "No delivery yet: send one to a config's webhook address.";
+    rows.replaceChildren(...data.recent.map((delivery) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(delivery.at), cell(delivery.tenant), cell(delivery.config),
+        cell(delivery.event), cell(delivery.repository));
+      return tr;
+    }));
+  }
+  plugboard.onInit((context) => {
+    document.body.classList.toggle("dark", context.theme === "dark");
+  });
+  document.getElementById("refresh").addEventListener("click", load);
+  plugboard.ready();
+  load().catch((error) => { summary.textContent = "Could not load: " + error; });
+</script>
+</body>
+</html>
+"""
 
 CONFIG_SCHEMA: Dict[str, Any] = {
     "type": "object",
@@ -65,6 +134,18 @@ class GitHubWebhook(plugboard.Plugin):
                 },
                 {
                     "method": "GET",
+                    "path": "/ui",
+                    "auth": "public",
+                    "summary": "The console page (loaded in the console's sandboxed frame)",
+                },
+                {
+                    "method": "GET",
+                    "path": "/admin/deliveries",
+                    "auth": "admin",
+                    "summary": "The latest deliveries of every tenant",
+                },
+                {
+                    "method": "GET",
                     "path": "/deliveries",
                     "auth": "tenant",
                     "summary": "How many deliveries the caller's tenant received",
@@ -75,6 +156,7 @@ class GitHubWebhook(plugboard.Plugin):
                     },
                 },
             ],
+            "ui": [{"id": "deliveries", "title": "Deliveries", "path": "/ui"}],
         }
 
     async def run(self, ctx: plugboard.Context, params: plugboard.RunParams) -> Any:
@@ -98,6 +180,15 @@ class GitHubWebhook(plugboard.Plugin):
         if request.route == "/deliveries":
             count = await ctx.kv_get(COUNT_KEY) or 0
             return plugboard.HttpResponse.json({"deliveries": count})
+        if request.route == "/ui":
+            return plugboard.HttpResponse(
+                status=200,
+                headers={"content-type": "text/html; charset=utf-8"},
+                body=PAGE.encode(),
+            )
+        if request.route == "/admin/deliveries":
+            recent = await ctx.kv_get(RECENT_KEY, tenant=None) or []
+            return plugboard.HttpResponse.json({"recent": recent})
         return plugboard.HttpResponse.json({"error": f"no route {request.route}"}, status=404)
 
     async def _delivery(
@@ -140,6 +231,18 @@ class GitHubWebhook(plugboard.Plugin):
         )
         count = (await ctx.kv_get(COUNT_KEY) or 0) + 1
         await ctx.kv_set(COUNT_KEY, count)
+        recent = await ctx.kv_get(RECENT_KEY, tenant=None) or []
+        recent.insert(
+            0,
+            {
+                "at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                "tenant": ctx.tenant,
+                "config": request.config.name,
+                "event": f"github.{kind}",
+                "repository": (payload.get("repository") or {}).get("full_name"),
+            },
+        )
+        await ctx.kv_set(RECENT_KEY, recent[:RECENT_KEPT], tenant=None)
         ctx.info(f"delivery {delivery} ({kind}) for tenant {ctx.tenant} became event {event_id}")
         return plugboard.HttpResponse.json({"event": event_id}, status=202)
 

@@ -45,7 +45,11 @@ class ScriptedPluginTests(unittest.TestCase):
         self.assertEqual(metadata["events"], ["scripted.*"])
         self.assertEqual(metadata["schedule"], {"intervalSeconds": 30})
         self.assertEqual(
-            metadata["routes"], [{"method": "GET", "path": "/hello/{name}", "auth": "public"}]
+            metadata["routes"],
+            [
+                {"method": "GET", "path": "/hello/{name}", "auth": "public"},
+                {"method": "GET", "path": "/hello/ui", "auth": "public"},
+            ],
         )
         self.assertEqual(metadata["ui"], [{"id": "main", "title": "Scripted", "path": "/hello/ui"}])
         self.assertEqual(metadata["tools"][0]["name"], "echo")

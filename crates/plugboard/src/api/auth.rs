@@ -40,6 +40,22 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// True for the admin token and the console sessions signed in with a one-time link.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::Token(token) => token.access == TokenAccess::Admin && token.tenant.is_none(),
+        }
+    }
+
+    /// What the caller may do, as `GET /api/v1/session` says it: `admin`, `write` or `read`.
+    pub fn access(&self) -> TokenAccess {
+        match self {
+            Caller::Admin => TokenAccess::Admin,
+            Caller::Token(token) => token.access,
+        }
+    }
+
     /// The tenant the caller is confined to; `None` for the admin and global tokens.
     pub fn tenant(&self) -> Option<&str> {
         match self {
@@ -124,13 +140,13 @@ impl Caller {
 
     /// Refuses everything but the admin token.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            Caller::Token(token) => Err(ApiError::Forbidden(format!(
-                "only the admin token (PLUGBOARD_ADMIN_TOKEN) may do this, not token {}",
-                token.id
-            ))),
+        if self.is_admin() {
+            return Ok(());
         }
+        Err(ApiError::Forbidden(format!(
+            "only the admin token (PLUGBOARD_ADMIN_TOKEN) may do this, not token {}",
+            self.label()
+        )))
     }
 }
 

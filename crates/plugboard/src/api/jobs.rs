@@ -23,7 +23,9 @@ use super::problem::{ApiError, JsonBody, PathParams, Problem, QueryParams};
 use super::stream_slots::ClientAddress;
 use super::streams::{StreamEvent, Transport};
 use super::{time, AppState};
-use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob};
+use crate::store::{
+    CancelOutcome, Job, JobFilter, JobId, JobStatus, LogLine, NewJob, PayloadMatch,
+};
 
 /// The kind that tenant and non-admin tokens may enqueue.
 const PLUGIN_RUN: &str = "plugin.run";
@@ -161,6 +163,9 @@ pub struct ListJobs {
     pub created_after: Option<String>,
     /// RFC 3339: jobs created before.
     pub created_before: Option<String>,
+    /// A JSON object: only jobs whose payload holds each of its values (strings, numbers,
+    /// booleans, null) at the same place, e.g. `{"customer":{"id":42}}`. Up to 8 values.
+    pub payload: Option<String>,
     /// 1 to 500; default 50.
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -428,6 +433,12 @@ pub async fn list(
         .map(time::parse)
         .transpose()
         .map_err(|reason| ApiError::invalid("created_before", reason))?;
+    let payload = query
+        .payload
+        .as_deref()
+        .map(payload_matches)
+        .transpose()?
+        .unwrap_or_default();
     let jobs = state
         .queue
         .list(JobFilter {
@@ -439,6 +450,7 @@ pub async fn list(
             before_id,
             created_after,
             created_before,
+            payload,
             limit,
         })
         .await?;
@@ -449,6 +461,68 @@ pub async fn list(
         jobs: jobs.into_iter().map(JobView::from).collect(),
         next_cursor,
     }))
+}
+
+/// The most values one payload filter may name.
+const MAX_PAYLOAD_MATCHES: usize = 8;
+
+/// The `payload` filter as the values it asks for, each at its path.
+fn payload_matches(text: &str) -> Result<Vec<PayloadMatch>, ApiError> {
+    let invalid = |reason: String| ApiError::invalid("payload", reason);
+    let filter: Value = serde_json::from_str(text).map_err(|error| {
+        invalid(format!(
+            "is not JSON ({error}); give an object such as {{\"customer\":{{\"id\":42}}}}"
+        ))
+    })?;
+    if !filter.is_object() {
+        return Err(invalid(
+            "must be a JSON object such as {\"customer\":{\"id\":42}}".to_owned(),
+        ));
+    }
+    let mut matches = Vec::new();
+    let mut pending = vec![(Vec::<String>::new(), filter)];
+    while let Some((path, value)) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                if fields.is_empty() && !path.is_empty() {
+                    return Err(invalid(format!(
+                        "`{}` is an empty object; name a value inside it",
+                        path.join(".")
+                    )));
+                }
+                for (key, value) in fields {
+                    if key.is_empty() || key.chars().any(|c| c == '"' || c.is_control()) {
+                        return Err(invalid(format!(
+                            "the key {key:?} cannot be matched; keys are non-empty, without quotes or control characters"
+                        )));
+                    }
+                    let mut inner = path.clone();
+                    inner.push(key);
+                    pending.push((inner, value));
+                }
+            }
+            Value::Array(_) => {
+                return Err(invalid(format!(
+                    "`{}` is an array; match strings, numbers, booleans or null",
+                    path.join(".")
+                )))
+            }
+            value => matches.push(PayloadMatch { path, value }),
+        }
+    }
+    if matches.is_empty() {
+        return Err(invalid(
+            "names no value; give an object such as {\"customer\":{\"id\":42}}".to_owned(),
+        ));
+    }
+    if matches.len() > MAX_PAYLOAD_MATCHES {
+        return Err(invalid(format!(
+            "names {} values; match at most {MAX_PAYLOAD_MATCHES}",
+            matches.len()
+        )));
+    }
+    matches.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(matches)
 }
 
 /// Show a job.
@@ -526,6 +600,171 @@ pub async fn retry(
     caller.require_write()?;
     visible_job(&state, &caller, id).await?;
     Ok(Json(state.queue.retry(id).await?.into()))
+}
+
+/// The most jobs one bulk cancel or retry names.
+const MAX_BULK: usize = 1000;
+
+/// `POST /api/v1/jobs/cancel` and `POST /api/v1/jobs/retry`: the jobs to act on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkIds {
+    /// 1 to 1000 job ids; each is acted on once, in the order given.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub ids: Vec<i64>,
+}
+
+/// What happened to each job of a bulk action, in the order of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub results: Vec<BulkOutcome>,
+}
+
+/// One job's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkOutcome {
+    pub id: i64,
+    /// Cancel: `cancelled`, `requested`, `already_finished` or `not_found`. Retry: `retried`,
+    /// `not_retryable` (it is not failed or cancelled) or `not_found`.
+    pub outcome: String,
+    /// The job's status afterwards; absent when it was not found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl BulkOutcome {
+    fn new(id: JobId, outcome: &str, status: Option<JobStatus>) -> BulkOutcome {
+        BulkOutcome {
+            id: id.0,
+            outcome: outcome.to_owned(),
+            status: status.map(|status| status.as_str().to_owned()),
+        }
+    }
+}
+
+/// The ids of a bulk request, checked and without repeats.
+fn bulk_ids(body: BulkIds) -> Result<Vec<JobId>, ApiError> {
+    if body.ids.is_empty() || body.ids.len() > MAX_BULK {
+        return Err(ApiError::invalid(
+            "/ids",
+            format!("give 1 to {MAX_BULK} job ids, not {}", body.ids.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::with_capacity(body.ids.len());
+    for (index, id) in body.ids.into_iter().enumerate() {
+        if id <= 0 {
+            return Err(ApiError::invalid(
+                format!("/ids/{index}"),
+                format!("{id} is not a job id; job ids are positive integers"),
+            ));
+        }
+        if seen.insert(id) {
+            ids.push(JobId(id));
+        }
+    }
+    Ok(ids)
+}
+
+/// Runs `action` on every job, 32 at a time (the store commits concurrent writes together),
+/// answering in the order of the ids.
+async fn for_each_job<F, Fut>(ids: Vec<JobId>, action: F) -> Result<BulkResult, ApiError>
+where
+    F: Fn(JobId) -> Fut,
+    Fut: std::future::Future<Output = Result<BulkOutcome, ApiError>>,
+{
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let results = stream::iter(ids.into_iter().map(action))
+        .buffered(32)
+        .try_collect()
+        .await?;
+    Ok(BulkResult { results })
+}
+
+/// Cancel many jobs: the queued ones at once, the running ones are told to stop.
+#[utoipa::path(post, path = "/api/v1/jobs/cancel", tag = "jobs", request_body = BulkIds,
+    responses(
+        (status = 200, body = BulkResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BulkIds>,
+) -> Result<Json<BulkResult>, ApiError> {
+    caller.require_write()?;
+    let ids = bulk_ids(body)?;
+    let result = for_each_job(ids, |id| {
+        let state = state.clone();
+        let caller = caller.clone();
+        async move {
+            match visible_job(&state, &caller, id).await {
+                Ok(_) => {}
+                Err(ApiError::NotFound(_)) => return Ok(BulkOutcome::new(id, "not_found", None)),
+                Err(other) => return Err(other),
+            }
+            Ok(match state.queue.cancel(id).await? {
+                CancelOutcome::Cancelled => {
+                    BulkOutcome::new(id, "cancelled", Some(JobStatus::Cancelled))
+                }
+                CancelOutcome::Requested => {
+                    BulkOutcome::new(id, "requested", Some(JobStatus::Running))
+                }
+                CancelOutcome::AlreadyFinished(status) => {
+                    BulkOutcome::new(id, "already_finished", Some(status))
+                }
+                CancelOutcome::NotFound => BulkOutcome::new(id, "not_found", None),
+            })
+        }
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+/// Put many failed or cancelled jobs back in the queue with fresh attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/retry", tag = "jobs", request_body = BulkIds,
+    responses(
+        (status = 200, body = BulkResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BulkIds>,
+) -> Result<Json<BulkResult>, ApiError> {
+    caller.require_write()?;
+    let ids = bulk_ids(body)?;
+    let result = for_each_job(ids, |id| {
+        let state = state.clone();
+        let caller = caller.clone();
+        async move {
+            match visible_job(&state, &caller, id).await {
+                Ok(_) => {}
+                Err(ApiError::NotFound(_)) => return Ok(BulkOutcome::new(id, "not_found", None)),
+                Err(other) => return Err(other),
+            }
+            Ok(match state.queue.retry(id).await {
+                Ok(job) => BulkOutcome::new(id, "retried", Some(job.status)),
+                Err(crate::queue::QueueError::NotRetryable { status, .. }) => {
+                    BulkOutcome::new(id, "not_retryable", Some(status))
+                }
+                Err(crate::queue::QueueError::NotFound(_)) => {
+                    BulkOutcome::new(id, "not_found", None)
+                }
+                Err(other) => return Err(other.into()),
+            })
+        }
+    })
+    .await?;
+    Ok(Json(result))
 }
 
 /// A job's log: a JSON page, or with `Accept: text/event-stream` a live stream of `log` events

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -91,15 +92,20 @@ pub(super) async fn track(State(state): State<AppState>, request: Request, next:
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = method_label(request.method()).to_owned();
-    let response = next.run(request).await;
-    state.metrics.record(
-        route,
-        method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let mut response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .record(route, method, response.status().as_u16(), seconds);
+    // The same time for the client (browsers show it beside each request, the console's
+    // benchmark reads it): until the answer's head, not a streamed body's end.
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.2}", seconds * 1000.0)) {
+        response.headers_mut().append(SERVER_TIMING, value);
+    }
     response
 }
+
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// The method as a label: the standard ones by name, anything else `OTHER` (a client may send
 /// any token as a method, and labels must stay bounded).

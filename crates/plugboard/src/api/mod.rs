@@ -13,6 +13,7 @@
 
 mod auth;
 mod changes;
+mod console;
 mod docs;
 mod events;
 mod health;
@@ -27,6 +28,8 @@ mod plugin_routes;
 mod plugins;
 mod problem;
 mod ratelimit;
+mod session;
+mod stats;
 mod stream_slots;
 mod streams;
 mod tenants;
@@ -62,6 +65,7 @@ pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
 pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError, PluginEndpoint};
 pub use plugin_routes::RouteLimits;
 pub use problem::{ApiError, FieldError, Problem};
+pub use session::{sign_in_path, SignInCodes};
 pub use uploads::UploadParams;
 
 /// What the router serves from.
@@ -89,6 +93,10 @@ pub struct ApiParams {
     /// This node's id, worker pool and plugin processes, for readiness, metrics and config
     /// tests.
     pub local: LocalNode,
+    /// The console's one-time sign-in codes this node gave out (`serve` prints the first).
+    pub sign_in: Arc<SignInCodes>,
+    /// Serve the console from this folder instead of the compiled copy (`console_dir`).
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 /// What every handler reaches through `State`.
@@ -112,6 +120,10 @@ pub struct AppState {
     stop: CancellationToken,
     /// The MCP endpoint's tool catalogue and sessions.
     mcp: Arc<mcp::Mcp>,
+    /// The console's sign-in codes.
+    sign_in: Arc<SignInCodes>,
+    /// `console_dir`, when set.
+    console_dir: Option<Arc<std::path::Path>>,
 }
 
 #[derive(OpenApi)]
@@ -134,6 +146,7 @@ pub struct AppState {
         (name = "nodes", description = "The plugboard servers sharing the store"),
         (name = "health", description = "Health and metrics"),
         (name = "limits", description = "Concurrency and rate limits per tenant and per plugin"),
+        (name = "session", description = "The signed-in token, and the console's one-time sign-in links"),
     )
 )]
 struct ApiDoc;
@@ -159,6 +172,8 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::show))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::cancel_many))
+        .routes(routes!(jobs::retry_many))
         .routes(routes!(jobs::logs))
         .routes(routes!(changes::list))
         .routes(routes!(changes::job))
@@ -190,6 +205,9 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hooks::create, hooks::delete))
         .routes(routes!(tenants::test_config))
         .routes(routes!(tenants::validate_new_config))
+        .routes(routes!(session::show, session::sign_in, session::sign_out))
+        .routes(routes!(session::create_link))
+        .routes(routes!(stats::show))
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -197,9 +215,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     protected_routes().split_for_parts().1
 }
 
-/// Routes outside the OpenAPI document: the probes, the document itself and its reference page,
-/// and the MCP endpoint with its protected resource metadata (`docs/mcp.md`).
+/// Routes outside the OpenAPI document: the console, the probes, the document itself and its
+/// reference page, and the MCP endpoint with its protected resource metadata (`docs/mcp.md`).
 pub const UNDOCUMENTED_ROUTES: &[&str] = &[
+    "/",
+    "/assets/{*file}",
+    "/{file}",
     "/livez",
     "/readyz",
     "/api/v1/openapi.json",
@@ -228,6 +249,8 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         tenants: Tenants::new(store.clone(), params.secret_key),
         events: Events::new(store.clone()),
         mcp: mcp::Mcp::new(store),
+        sign_in: params.sign_in,
+        console_dir: params.console_dir.map(Arc::from),
         admin: Arc::new(params.admin_token),
         limits: Arc::new(ratelimit::RateLimits::new(params.rate_limits)),
         streams: stream_slots::StreamSlots::new(params.stream_limits),
@@ -258,6 +281,9 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
                 async move { openapi_document(&state, &document).await }
             }),
         )
+        .route("/", get(console::index))
+        .route("/assets/{*file}", get(console::asset))
+        .route("/{file}", get(console::root_file))
         .route("/api/v1/docs", get(docs::page))
         .route("/api/v1/docs/assets/{file}", get(docs::asset))
         .merge(protected)
@@ -318,13 +344,19 @@ async fn admit(state: &AppState, parts: &mut axum::http::request::Parts) -> Resu
         .per_address
         .check(&address)
         .map_err(|wait| rate_limited("this client address", wait))?;
+    if session::is_sign_in(parts) {
+        // The one request that brings no token: it brings a one-time code instead.
+        return Ok(());
+    }
     let caller = auth::authenticate(parts, &state.admin, state.queue.store().as_ref()).await?;
     state
         .limits
         .per_token
         .check(caller.label())
         .map_err(|wait| rate_limited("this token", wait))?;
-    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !session::is_sign_out(parts)
+    {
         caller.require_write()?;
     }
     parts.extensions.insert(caller);

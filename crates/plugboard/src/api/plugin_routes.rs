@@ -579,7 +579,7 @@ async fn check_auth(
                     }
                     "read"
                 }
-                TokenAccess::Write => "write",
+                TokenAccess::Write | TokenAccess::Admin => "write",
             };
             Ok(Access {
                 access,
@@ -589,7 +589,7 @@ async fn check_auth(
         }
         _ => Err(ApiError::Forbidden(format!(
             "this route acts for one tenant: call it with a token scoped to a tenant, not {}",
-            if matches!(caller, Caller::Admin) {
+            if caller.is_admin() {
                 "the admin token".to_owned()
             } else {
                 format!("the global token {}", caller.label())

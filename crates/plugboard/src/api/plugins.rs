@@ -111,12 +111,38 @@ pub struct PluginDetail {
     pub metadata: Option<MetadataView>,
     /// The admin job holding the plugin's lock, if one is queued or running.
     pub busy_with_job: Option<i64>,
+    /// Its processes started again on the node that answers (after a crash, or a hung run
+    /// replaced) since the current version was loaded; absent when it is not loaded there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u64>,
 }
 
 /// Plugins in the registry.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginList {
-    pub plugins: Vec<PluginView>,
+    pub plugins: Vec<PluginListItem>,
+}
+
+/// A plugin as listed: the registry's row and the console pages its metadata declares.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginListItem {
+    #[serde(flatten)]
+    pub plugin: PluginView,
+    /// The pages it adds to the console (its metadata's `ui`), served at
+    /// `/plugins/{id}{path}`; empty when it declares none or has not reported its metadata.
+    pub pages: Vec<PageView>,
+    /// As in the plugin's detail: restarts on the node that answers, absent when not loaded there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u64>,
+}
+
+/// A console page of a plugin.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PageView {
+    pub id: String,
+    pub title: String,
+    /// The path of the route that serves it, below `/plugins/{id}`.
+    pub path: String,
 }
 
 /// `POST /api/v1/plugins`.
@@ -242,7 +268,7 @@ fn check_source(caller: &Caller, source: &str) -> Result<(), ApiError> {
             format!("`{source}` is neither an http(s) URL nor an absolute path on the server"),
         ));
     }
-    if !is_url && !matches!(caller, Caller::Admin) {
+    if !is_url && !caller.is_admin() {
         return Err(ApiError::Forbidden(format!(
             "only the admin token may install or update from a path on the server (`{source}`), not token {}; give an http(s) URL of the package",
             caller.label()
@@ -258,7 +284,7 @@ fn add_grant(
     grant: Option<PermissionsView>,
 ) -> Result<(), ApiError> {
     let Some(grant) = grant else { return Ok(()) };
-    if !matches!(caller, Caller::Admin) {
+    if !caller.is_admin() {
         return Err(ApiError::Forbidden(format!(
             "only the admin token may grant a plugin permissions, not token {}; leave `grant_permissions` out (a plugin that asks for permissions then awaits the admin's approval)",
             caller.label()
@@ -369,10 +395,41 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> Result<Json<PluginList>, ApiError> {
-    let plugins = state.queue.store().plugin_list().await?;
-    Ok(Json(PluginList {
-        plugins: plugins.into_iter().map(PluginView::from).collect(),
-    }))
+    let store = state.queue.store();
+    let loaded = loaded_here(&state);
+    let mut listed = Vec::new();
+    for plugin in store.plugin_list().await? {
+        let pages = store
+            .plugin_metadata_get(&plugin.id)
+            .await?
+            .and_then(|record| record.metadata)
+            .and_then(|metadata| metadata.get("ui").cloned())
+            .and_then(|ui| serde_json::from_value::<Vec<PageView>>(ui).ok())
+            .unwrap_or_default();
+        listed.push(PluginListItem {
+            restarts: restarts_of(&loaded, &plugin.id),
+            plugin: plugin.into(),
+            pages,
+        });
+    }
+    Ok(Json(PluginList { plugins: listed }))
+}
+
+/// The plugins this node has loaded, with their processes' restarts.
+fn loaded_here(state: &AppState) -> Vec<super::local::LocalPlugin> {
+    state
+        .local
+        .plugins
+        .as_ref()
+        .map(|plugins| plugins.plugins())
+        .unwrap_or_default()
+}
+
+fn restarts_of(loaded: &[super::local::LocalPlugin], id: &str) -> Option<u64> {
+    loaded
+        .iter()
+        .find(|plugin| plugin.id == id)
+        .map(|plugin| plugin.restarts)
 }
 
 /// Show a plugin, its kept versions and its cached metadata.
@@ -420,6 +477,7 @@ pub async fn show(
         });
     let busy_with_job = store.plugin_lock_holder(&id).await?.map(|job| job.0);
     Ok(Json(PluginDetail {
+        restarts: restarts_of(&loaded_here(&state), &id),
         plugin: plugin.into(),
         versions,
         metadata,

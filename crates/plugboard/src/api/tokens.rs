@@ -19,7 +19,7 @@ pub struct TokenView {
     pub name: String,
     /// `null`: every tenant.
     pub tenant: Option<String>,
-    /// `read` or `write`.
+    /// `read`, `write`, or `admin` for a console session.
     pub access: String,
     pub created_at: String,
     pub expires_at: Option<String>,
@@ -93,6 +93,12 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     caller.require_admin()?;
+    if body.access == TokenAccess::Admin {
+        return Err(ApiError::invalid(
+            "/access",
+            "use read or write; a token with the admin's rights is made only by signing in to the console with a one-time link (docs/console.md)",
+        ));
+    }
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid("/name", "use 1 to 200 characters"));

@@ -59,6 +59,10 @@ pub struct SeedArgs {
     /// A queue no worker serves keeps the jobs queued
     #[arg(long, default_value = "idle")]
     pub queue: String,
+    /// A history like a busy server's instead (for the console's benchmark): four kinds, 200
+    /// tenants, payloads with a customer id; 96% succeeded, 3% failed, 1% left queued
+    #[arg(long)]
+    pub mix: bool,
     #[command(flatten)]
     pub settings: crate::config::SettingsArgs,
 }
@@ -117,6 +121,10 @@ pub struct QueueBenchArgs {
     /// Limit every tenant to this many running jobs (0: no limit), so claims go through limits
     #[arg(long, default_value_t = 0)]
     pub tenant_limit: u32,
+    /// The worker records finished jobs per minute this often, as `serve` does every 10000 ms
+    /// (0: not at all), to measure what the console's charts cost
+    #[arg(long, default_value_t = 0)]
+    pub minutes_every_ms: u64,
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
@@ -133,6 +141,16 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let (_, store) = crate::cli::settings_and_store(&args.settings).await?;
     let started = Instant::now();
+    if args.mix {
+        seed_mix(&store, args.jobs, &args.queue).await?;
+        println!(
+            "stored {} jobs of a mixed history in {:.1} s",
+            args.jobs,
+            started.elapsed().as_secs_f64()
+        );
+        store.close().await;
+        return Ok(());
+    }
     let mut left = args.jobs;
     while left > 0 {
         let batch = left.min(5_000);
@@ -244,6 +262,9 @@ async fn queue_bench(args: QueueBenchArgs) -> anyhow::Result<()> {
         }
         if args.tenant_limit > 0 {
             name.push_str(&format!("-limit-{}", args.tenant_limit));
+        }
+        if args.minutes_every_ms > 0 {
+            name.push_str(&format!("-minutes-{}ms", args.minutes_every_ms));
         }
         name
     });
@@ -381,6 +402,76 @@ async fn measure(args: &QueueBenchArgs, target: &Target) -> anyhow::Result<Value
     }))
 }
 
+/// `count` jobs through the normal path (enqueue, claim, finish): every hundredth left queued
+/// in `idle_queue`, the others finished, one in 33 of them failed.
+async fn seed_mix(store: &Arc<dyn Store>, count: usize, idle_queue: &str) -> anyhow::Result<()> {
+    const KINDS: [&str; 4] = ["plugin.run", "email.send", "report.build", "noop"];
+    let job = |n: usize| {
+        let mut job = NewJob::new(
+            KINDS[n % KINDS.len()],
+            json!({"customer": {"id": n % 10_000}, "n": n}),
+        );
+        job.tenant = Some(format!("tenant-{}", n % 200));
+        if n.is_multiple_of(KINDS.len()) {
+            job.plugin = Some(format!("plugin-{}", n % 7));
+        }
+        job
+    };
+    let mut next = 0;
+    while next < count {
+        let batch = (count - next).min(5_000);
+        let (idle, finished): (Vec<usize>, Vec<usize>) =
+            (next..next + batch).partition(|n| n % 100 == 99);
+        let idle = idle
+            .into_iter()
+            .map(|n| {
+                let mut job = job(n);
+                job.queue = idle_queue.to_owned();
+                job
+            })
+            .collect();
+        let finished: Vec<NewJob> = finished
+            .into_iter()
+            .map(|n| {
+                let mut job = job(n);
+                job.queue = "seed".to_owned();
+                job
+            })
+            .collect();
+        let finishing = finished.len();
+        store.job_enqueue_many(finished).await?;
+        store.job_enqueue_many(idle).await?;
+        let claimed = store
+            .job_claim(ClaimParams {
+                queue: "seed".into(),
+                owner: "seed".into(),
+                limit: finishing,
+                lease: Duration::from_secs(600),
+            })
+            .await?;
+        let finishes = claimed
+            .into_iter()
+            .map(|job| JobFinish {
+                outcome: if job.id.0 % 33 == 0 {
+                    FinishOutcome::Failed {
+                        error: format!("the customer's mail server refused job {}", job.id.0),
+                    }
+                } else {
+                    FinishOutcome::Succeeded {
+                        result: Some(json!({"ok": true})),
+                    }
+                },
+                id: job.id,
+                owner: "seed".into(),
+                attempt: job.attempt,
+            })
+            .collect();
+        store.job_finish_many(finishes).await?;
+        next += batch;
+    }
+    Ok(())
+}
+
 /// Puts `count` finished jobs in the table through the normal path (enqueue, claim, finish).
 async fn fill_history(store: &Arc<dyn Store>, count: u64) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -444,6 +535,8 @@ async fn run_worker(
             &args.concurrency.to_string(),
             "--prefetch",
             &args.prefetch.to_string(),
+            "--minutes-every-ms",
+            &args.minutes_every_ms.to_string(),
         ])
         .args(&target.worker_flags)
         .stdin(Stdio::null())

@@ -35,6 +35,9 @@ pub struct WorkerArgs {
     pub database_url: Option<String>,
     #[arg(long)]
     pub database_schema: Option<String>,
+    /// Record finished jobs per minute this often, as `serve` does every 10 s (0: not at all)
+    #[arg(long, default_value_t = 0)]
+    pub minutes_every_ms: u64,
 }
 
 /// Wraps the built-in `noop` and notes when jobs start.
@@ -99,6 +102,16 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     config.prefetch = args.prefetch;
     let t0 = super::now_ms();
     let pool = WorkerPool::start(store.clone(), Arc::new(registry), config);
+    let minutes_stop = tokio_util::sync::CancellationToken::new();
+    let minutes = (args.minutes_every_ms > 0).then(|| {
+        crate::queue::keep_minutes(
+            store.clone(),
+            pool.worker_id().to_owned(),
+            pool.stats(),
+            std::time::Duration::from_millis(args.minutes_every_ms),
+            minutes_stop.clone(),
+        )
+    });
     println!("READY");
     let mut committed = pool.committed();
     committed
@@ -107,6 +120,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         .context("the worker pool stopped early")?;
     let t_end = super::now_ms();
     let completed = *committed.borrow();
+    minutes_stop.cancel();
+    if let Some(minutes) = minutes {
+        minutes.await.context("the per-minute counts task failed")?;
+    }
     pool.shutdown().await;
     store.close().await;
     let first = *recording

@@ -14,6 +14,7 @@ mod completions;
 mod config;
 mod config_check_remote;
 mod config_remote;
+mod console_link;
 mod doctor;
 mod follow;
 mod job;
@@ -99,6 +100,8 @@ pub enum Command {
     /// Measure plugboard (see docs/benchmarks.md)
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a new one-time sign-in link for the admin console (asks the running server)
+    ConsoleLink(console_link::ConsoleLinkArgs),
     /// Show what protects plugin processes on this machine (Landlock, no_new_privs, rlimits, …)
     Doctor(doctor::DoctorArgs),
 }
@@ -119,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Node(command) => node::run(command).await,
         Command::Bench(command) => crate::bench::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
+        Command::ConsoleLink(args) => console_link::run(args).await,
     }
 }
 

@@ -182,6 +182,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         ),
         // Admin actions that ran on another node reach this one within seconds.
         installer.converge_every(settings.plugin_sync_interval, background_stop.clone()),
+        // The console's charts: finished jobs per minute.
+        crate::queue::keep_minutes(
+            store.clone(),
+            pool.worker_id().to_owned(),
+            pool.stats(),
+            Duration::from_secs(10),
+            background_stop.clone(),
+        ),
     ];
     // This node in the nodes table: registered before it answers, heartbeating with the leases'
     // interval, marked stopped at a clean shutdown.
@@ -209,6 +217,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     )
     .await
     .context("registering this node in the store")?;
+    let sign_in = crate::api::SignInCodes::new();
+    let console_link = console_link(address, &sign_in.mint());
     let api = ApiParams {
         queue,
         probe_queue,
@@ -228,6 +238,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             workers: Some(pool.stats()),
             plugins: Some(Arc::new(HostPlugins(plugin_host.clone()))),
         },
+        sign_in: sign_in.clone(),
+        console_dir: settings.console_dir.clone(),
     };
     // The handlers go in before the line that says the server runs: a signal sent as soon as
     // it is read must stop the server cleanly, not kill it.
@@ -236,6 +248,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
+    // On stdout, where a person (and the demo) reads it; the code works once, for 15 minutes.
+    println!("console: {console_link}  (one-time sign-in link, valid 15 minutes; `plugboard console-link` makes another)");
 
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
@@ -269,6 +283,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     store.close().await;
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The console's one-time sign-in link on this node's address (the loopback address when it
+/// listens on every interface).
+fn console_link(address: std::net::SocketAddr, code: &str) -> String {
+    let mut reachable = address;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(match reachable.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{reachable}{}", crate::api::sign_in_path(code))
 }
 
 /// Raises the soft limit on open files to the hard limit and keeps the streams' total cap at

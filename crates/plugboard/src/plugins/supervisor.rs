@@ -624,7 +624,7 @@ impl Instance {
             ));
         }
         result.metadata.check_routes().map_err(|reason| {
-            format!("its metadata declares a route the host cannot mount: {reason}")
+            format!("its metadata declares a route or console page the host cannot serve: {reason}")
         })
     }
 

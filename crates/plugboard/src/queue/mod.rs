@@ -33,7 +33,10 @@ use crate::store::{
 pub use changes::SharedChange;
 pub use registry::{JobContext, JobError, JobHandler, Registry, StopReason};
 pub use retry::RetryPolicy;
-pub use stats::{Histogram, Liveness, PoolStats, QueueLiveness, OTHER_KIND, RUN_SECONDS_BUCKETS};
+pub use stats::{
+    keep_minutes, minute_of, Histogram, Liveness, PoolStats, QueueLiveness, MINUTES_KEPT,
+    OTHER_KIND, RUN_SECONDS_BUCKETS,
+};
 pub use worker::{PoolConfig, QueueConfig, WorkerPool};
 
 /// The built-in `noop` handler, for callers that wrap it (the benchmark records start times).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::store::FinishOutcome;
+use crate::store::{FinishOutcome, MinuteCounts, Store, Timestamp};
 
 /// Upper bounds of the run duration histogram's buckets, in seconds.
 pub const RUN_SECONDS_BUCKETS: &[f64] = &[
@@ -149,6 +149,25 @@ impl PoolStats {
             .observe(took.as_secs_f64());
     }
 
+    /// How many attempts this pool finished so far, by outcome (`MinuteCounts::minute` unset).
+    pub fn finished_totals(&self) -> MinuteCounts {
+        let runs = self
+            .runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut totals = MinuteCounts::default();
+        for ((_, outcome), histogram) in runs.iter() {
+            let count = i64::try_from(histogram.count).unwrap_or(i64::MAX);
+            match *outcome {
+                "succeeded" => totals.succeeded += count,
+                "failed" => totals.failed += count,
+                "retried" => totals.retried += count,
+                _ => totals.cancelled += count,
+            }
+        }
+        totals
+    }
+
     /// The run durations of the attempts this pool finished, by kind and outcome.
     pub fn runs(&self) -> BTreeMap<(String, &'static str), Histogram> {
         self.runs
@@ -203,6 +222,64 @@ impl PoolStats {
             queues,
         }
     }
+}
+
+/// How long the per-minute counts are kept.
+pub const MINUTES_KEPT: Duration = Duration::from_secs(48 * 3600);
+
+/// Keeps this node's per-minute counts of finished attempts in the store (the console's charts):
+/// every `every`, what the pool finished since the last look is added to the current minute, in
+/// one small write. Nothing is added on the path of a job. Minutes older than [`MINUTES_KEPT`]
+/// are forgotten once an hour. A last write happens when `stop` is cancelled.
+pub fn keep_minutes(
+    store: std::sync::Arc<dyn Store>,
+    node: String,
+    stats: std::sync::Arc<PoolStats>,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut written = MinuteCounts::default();
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                _ = stop.cancelled() => true,
+            };
+            let totals = stats.finished_totals();
+            let delta = MinuteCounts {
+                minute: minute_of(Timestamp::now()),
+                succeeded: totals.succeeded - written.succeeded,
+                failed: totals.failed - written.failed,
+                retried: totals.retried - written.retried,
+                cancelled: totals.cancelled - written.cancelled,
+            };
+            if !delta.is_empty() {
+                match store.minutes_add(&node, vec![delta]).await {
+                    Ok(()) => written = totals,
+                    // Kept for the next write: the counts are late, not lost.
+                    Err(error) => {
+                        tracing::warn!(%error, "could not record this minute's finished jobs; trying again shortly")
+                    }
+                }
+            }
+            if stopping {
+                return;
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                last_prune = Some(Instant::now());
+                let before = Timestamp(Timestamp::now().0 - MINUTES_KEPT.as_micros() as i64);
+                if let Err(error) = store.minutes_prune(before).await {
+                    tracing::warn!(%error, "could not forget old per-minute counts");
+                }
+            }
+        }
+    })
+}
+
+/// The first microsecond of the minute `at` falls in.
+pub fn minute_of(at: Timestamp) -> Timestamp {
+    Timestamp(at.0 - at.0.rem_euclid(60_000_000))
 }
 
 #[cfg(test)]

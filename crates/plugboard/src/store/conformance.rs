@@ -35,7 +35,9 @@ crate::store::testing::for_each_store!(
     job_output_writes_lines_and_progress_of_several_jobs,
     prune_by_age_and_by_count_removes_logs_too,
     list_filters_and_pages_without_gaps,
+    list_filters_by_payload_values,
     counts_by_queue_and_status,
+    minutes_add_up_per_node_and_sum_over_nodes,
     enqueue_announces_available_jobs,
     kv_values_are_scoped_listed_in_order_and_deleted,
     events_with_one_idempotency_key_are_recorded_once,
@@ -819,6 +821,132 @@ async fn prune_by_age_and_by_count_removes_logs_too(store: Arc<dyn Store>) {
     );
 }
 
+async fn list_filters_by_payload_values(store: Arc<dyn Store>) {
+    let payloads = [
+        json!({"customer": {"id": 42, "name": "Ada \"the\" Countess"}, "urgent": true}),
+        json!({"customer": {"id": 42.0}, "urgent": false, "note": null}),
+        json!({"customer": {"id": "42"}, "urgent": true}),
+        json!({"customer": {"name": "Ada"}, "list": [1, 2]}),
+        json!("not an object"),
+    ];
+    let mut ids = Vec::new();
+    for payload in payloads {
+        ids.push(
+            store
+                .job_enqueue(NewJob::new("noop", payload))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let find = |matches: Vec<(Vec<&'static str>, serde_json::Value)>| {
+        let store = store.clone();
+        async move {
+            let mut found: Vec<JobId> = store
+                .job_list(JobFilter {
+                    payload: matches
+                        .into_iter()
+                        .map(|(path, value)| crate::store::PayloadMatch {
+                            path: path.into_iter().map(str::to_owned).collect(),
+                            value,
+                        })
+                        .collect(),
+                    ..JobFilter::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|job| job.id)
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    // Numbers match as numbers, never a string that reads the same.
+    assert_eq!(
+        find(vec![(vec!["customer", "id"], json!(42))]).await,
+        vec![ids[0], ids[1]]
+    );
+    assert_eq!(
+        find(vec![(vec!["customer", "id"], json!("42"))]).await,
+        vec![ids[2]]
+    );
+    // Booleans are not numbers; every value must match.
+    assert_eq!(
+        find(vec![(vec!["urgent"], json!(true))]).await,
+        vec![ids[0], ids[2]]
+    );
+    assert_eq!(
+        find(vec![
+            (vec!["urgent"], json!(true)),
+            (vec!["customer", "id"], json!(42))
+        ])
+        .await,
+        vec![ids[0]]
+    );
+    assert_eq!(
+        find(vec![(vec!["urgent"], json!(1))]).await,
+        Vec::<JobId>::new()
+    );
+    // Strings with quotes inside, null, and a missing path.
+    assert_eq!(
+        find(vec![(
+            vec!["customer", "name"],
+            json!("Ada \"the\" Countess")
+        )])
+        .await,
+        vec![ids[0]]
+    );
+    assert_eq!(find(vec![(vec!["note"], json!(null))]).await, vec![ids[1]]);
+    assert_eq!(
+        find(vec![(vec!["missing"], json!(null))]).await,
+        Vec::<JobId>::new()
+    );
+}
+
+async fn minutes_add_up_per_node_and_sum_over_nodes(store: Arc<dyn Store>) {
+    let minute = |n: i64| Timestamp(1_800_000_000_000_000 + n * 60_000_000);
+    let counts = |at: i64, succeeded: i64, failed: i64| crate::store::MinuteCounts {
+        minute: minute(at),
+        succeeded,
+        failed,
+        retried: 1,
+        cancelled: 0,
+    };
+    store
+        .minutes_add("a", vec![counts(0, 5, 1), counts(1, 2, 0)])
+        .await
+        .unwrap();
+    store.minutes_add("a", vec![counts(1, 3, 2)]).await.unwrap();
+    store
+        .minutes_add("b", vec![counts(1, 10, 0)])
+        .await
+        .unwrap();
+    store.minutes_add("b", vec![counts(3, 1, 0)]).await.unwrap();
+    let listed = store.minutes_list(minute(1)).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            crate::store::MinuteCounts {
+                minute: minute(1),
+                succeeded: 15,
+                failed: 2,
+                retried: 3,
+                cancelled: 0
+            },
+            crate::store::MinuteCounts {
+                minute: minute(3),
+                succeeded: 1,
+                failed: 0,
+                retried: 1,
+                cancelled: 0
+            },
+        ]
+    );
+    assert_eq!(store.minutes_prune(minute(3)).await.unwrap(), 3);
+    assert_eq!(store.minutes_list(minute(0)).await.unwrap().len(), 1);
+}
+
 async fn list_filters_and_pages_without_gaps(store: Arc<dyn Store>) {
     for i in 0..25 {
         let mut new_job = NewJob::new(if i % 5 == 0 { "special" } else { "noop" }, json!({"i": i}));
@@ -1466,6 +1594,13 @@ mod api_tokens {
         let found = store.token_find_by_hash("bb").await.unwrap().unwrap();
         assert_eq!(found.access, TokenAccess::Write);
         assert_eq!(found.expires_at, None);
+        // A console session: a token with the admin's rights.
+        let mut session = token("tok_s", "ss", None);
+        session.access = TokenAccess::Admin;
+        store.token_create(session).await.unwrap();
+        let found = store.token_find_by_hash("ss").await.unwrap().unwrap();
+        assert_eq!(found.access, TokenAccess::Admin);
+        store.token_revoke("tok_s").await.unwrap();
         assert_eq!(store.token_find_by_hash("zz").await.unwrap(), None);
         let mut ids: Vec<String> = store
             .token_list()
@@ -1475,7 +1610,7 @@ mod api_tokens {
             .map(|token| token.id)
             .collect();
         ids.sort();
-        assert_eq!(ids, ["tok_a", "tok_b"]);
+        assert_eq!(ids, ["tok_a", "tok_b", "tok_s"]);
 
         let revoked = store.token_revoke("tok_a").await.unwrap().unwrap();
         let at = revoked.revoked_at.expect("revoked_at is set");

@@ -19,7 +19,9 @@ impl fmt::Display for JobId {
 }
 
 /// A point in time, in microseconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -278,8 +280,19 @@ pub struct JobFilter {
     pub created_after: Option<Timestamp>,
     /// Only jobs created before this time.
     pub created_before: Option<Timestamp>,
+    /// Only jobs whose payload has every one of these values at its path.
+    pub payload: Vec<PayloadMatch>,
     /// Default (0) means 50.
     pub limit: usize,
+}
+
+/// A value a job's payload must hold at a path: `["customer", "id"]` and `42` match
+/// `{"customer": {"id": 42}}`. The value is a string, number, boolean or null; keys are
+/// non-empty and hold no `"` or control character (the caller checks, the store relies on it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadMatch {
+    pub path: Vec<String>,
+    pub value: serde_json::Value,
 }
 
 /// How many jobs of a queue are in a status.
@@ -288,6 +301,25 @@ pub struct JobCount {
     pub queue: String,
     pub status: JobStatus,
     pub count: i64,
+}
+
+/// How many attempts finished in one minute, by outcome: summed over nodes when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MinuteCounts {
+    /// The minute's first microsecond.
+    pub minute: Timestamp,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Failed attempts that will be tried again.
+    pub retried: i64,
+    pub cancelled: i64,
+}
+
+impl MinuteCounts {
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.succeeded == 0 && self.failed == 0 && self.retried == 0 && self.cancelled == 0
+    }
 }
 
 /// Parameters of [`super::Store::job_prune`]; a `None` rule is not applied.

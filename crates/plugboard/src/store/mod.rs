@@ -35,7 +35,7 @@ pub use changes::{ChangeCursor, ChangeFilter, JobChange};
 pub use job::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
     JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobOutput, JobStatus, LogLevel, LogLine,
-    NewJob, NewLogLine, PruneParams, Timestamp,
+    MinuteCounts, NewJob, NewLogLine, PayloadMatch, PruneParams, Timestamp,
 };
 pub use kv::{EventRecorded, KvQuery, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 pub use limits::{JobLimit, LimitScope, LimitUsage};
@@ -362,6 +362,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a config; true when it existed.
     async fn config_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Adds a node's counts of finished attempts to their minutes (each added to what the
+    /// minute holds for that node).
+    async fn minutes_add(&self, node: &str, counts: Vec<MinuteCounts>) -> Result<(), StoreError>;
+
+    /// The counts of every minute from `since` on, summed over nodes, oldest first; minutes
+    /// with nothing counted are absent.
+    async fn minutes_list(&self, since: Timestamp) -> Result<Vec<MinuteCounts>, StoreError>;
+
+    /// Forgets the minutes before `before`; how many rows went.
+    async fn minutes_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     /// Sets the webhook of a config: the sha256 (hex) of the secret in its address, replacing
     /// the one it had. False when the config does not exist (nothing is written).

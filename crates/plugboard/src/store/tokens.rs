@@ -17,6 +17,9 @@ pub enum TokenAccess {
     Read,
     /// Read and change.
     Write,
+    /// Everything the admin token may do: a console session, made by signing in with a one-time
+    /// link (`api/session.rs`), never by `POST /api/v1/tokens`.
+    Admin,
 }
 
 impl TokenAccess {
@@ -25,6 +28,7 @@ impl TokenAccess {
         match self {
             TokenAccess::Read => "read",
             TokenAccess::Write => "write",
+            TokenAccess::Admin => "admin",
         }
     }
 
@@ -36,6 +40,7 @@ impl TokenAccess {
         match text {
             "read" => Ok(TokenAccess::Read),
             "write" => Ok(TokenAccess::Write),
+            "admin" => Ok(TokenAccess::Admin),
             other => Err(format!("unknown token access `{other}`; use read or write")),
         }
     }

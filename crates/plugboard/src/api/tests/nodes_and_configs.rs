@@ -281,6 +281,41 @@ async fn metrics_have_kinds_run_durations_and_plugin_restarts(store: Arc<dyn Sto
         !text.contains("someone.elses.kind"),
         "unknown kinds are not labels:\n{text}"
     );
+
+    // The plugin list and a plugin's page say the same: restarts of a plugin loaded here, and
+    // nothing for one that is not.
+    for id in ["uptime", "elsewhere"] {
+        store
+            .plugin_put(InstalledPlugin {
+                id: id.to_owned(),
+                active_version: Some("1.0.0".to_owned()),
+                previous_version: None,
+                state: PluginState::Enabled,
+                error: None,
+                source: None,
+                changed_by: None,
+                granted_permissions: None,
+                updated_at: Timestamp(0),
+            })
+            .await
+            .unwrap();
+    }
+    let (status, list) = server.get("/api/v1/plugins", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let restarts = |id: &str| {
+        list["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|plugin| plugin["id"] == id)
+            .map(|plugin| plugin.get("restarts").cloned())
+    };
+    assert_eq!(restarts("uptime"), Some(Some(json!(3))), "{list}");
+    assert_eq!(restarts("elsewhere"), Some(None), "{list}");
+    let (_, detail) = server.get("/api/v1/plugins/uptime", ADMIN).await;
+    assert_eq!(detail["restarts"], 3, "{detail}");
+    let (_, detail) = server.get("/api/v1/plugins/elsewhere", ADMIN).await;
+    assert!(detail.get("restarts").is_none(), "{detail}");
     server.finish().await;
     pool.shutdown().await;
 }

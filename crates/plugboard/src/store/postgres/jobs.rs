@@ -134,6 +134,15 @@ pub(super) async fn list<C: GenericClient>(
     if let Some(before) = filter.created_before {
         add("jobs.created_at <", Box::new(SystemTime::from(before)));
     }
+    for matching in &filter.payload {
+        values.push(Box::new(matching.path.clone()));
+        values.push(Box::new(matching.value.clone()));
+        sql.push_str(&format!(
+            " AND jobs.payload #> ${}::text[] = ${}::jsonb",
+            values.len() - 1,
+            values.len()
+        ));
+    }
     let limit = if filter.limit == 0 { 50 } else { filter.limit };
     values.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
     sql.push_str(&format!(" ORDER BY jobs.id DESC LIMIT ${}", values.len()));
@@ -553,4 +562,78 @@ pub(super) async fn prune<C: GenericClient>(
         .execute(&statement, &parameters)
         .await
         .map_err(database_error("job_prune"))
+}
+
+pub(super) async fn minutes_add<C: GenericClient>(
+    client: &C,
+    node: &str,
+    counts: &[crate::store::MinuteCounts],
+) -> Result<(), StoreError> {
+    let minutes: Vec<SystemTime> = counts.iter().map(|c| SystemTime::from(c.minute)).collect();
+    let column = |pick: fn(&crate::store::MinuteCounts) -> i64| -> Vec<i64> {
+        counts.iter().map(pick).collect()
+    };
+    client
+        .execute(
+            "INSERT INTO job_minutes (minute, node, succeeded, failed, retried, cancelled) \
+             SELECT minute, $2, succeeded, failed, retried, cancelled \
+             FROM unnest($1::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) \
+               AS counts(minute, succeeded, failed, retried, cancelled) \
+             ON CONFLICT (minute, node) DO UPDATE SET \
+             succeeded = job_minutes.succeeded + excluded.succeeded, \
+             failed = job_minutes.failed + excluded.failed, \
+             retried = job_minutes.retried + excluded.retried, \
+             cancelled = job_minutes.cancelled + excluded.cancelled",
+            &[
+                &minutes,
+                &node,
+                &column(|c| c.succeeded),
+                &column(|c| c.failed),
+                &column(|c| c.retried),
+                &column(|c| c.cancelled),
+            ],
+        )
+        .await
+        .map_err(database_error("minutes_add"))?;
+    Ok(())
+}
+
+pub(super) async fn minutes_list<C: GenericClient>(
+    client: &C,
+    since: Timestamp,
+) -> Result<Vec<crate::store::MinuteCounts>, StoreError> {
+    client
+        .query(
+            "SELECT minute, SUM(succeeded)::bigint, SUM(failed)::bigint, SUM(retried)::bigint, \
+             SUM(cancelled)::bigint FROM job_minutes WHERE minute >= $1 \
+             GROUP BY minute ORDER BY minute",
+            &[&SystemTime::from(since)],
+        )
+        .await
+        .map_err(database_error("minutes_list"))?
+        .iter()
+        .map(|row| {
+            Ok(crate::store::MinuteCounts {
+                minute: Timestamp::from(row.try_get::<_, SystemTime>(0)?),
+                succeeded: row.try_get(1)?,
+                failed: row.try_get(2)?,
+                retried: row.try_get(3)?,
+                cancelled: row.try_get(4)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(database_error("minutes_list"))
+}
+
+pub(super) async fn minutes_prune<C: GenericClient>(
+    client: &C,
+    before: Timestamp,
+) -> Result<u64, StoreError> {
+    client
+        .execute(
+            "DELETE FROM job_minutes WHERE minute < $1",
+            &[&SystemTime::from(before)],
+        )
+        .await
+        .map_err(database_error("minutes_prune"))
 }

@@ -58,6 +58,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "config webhooks",
         include_str!("migrations/0011_config_webhooks.sql"),
     ),
+    (
+        12,
+        "job minutes and console sessions",
+        include_str!("migrations/0012_job_minutes.sql"),
+    ),
 ];
 
 /// Brings the schema (created when missing) to the newest version this build knows.

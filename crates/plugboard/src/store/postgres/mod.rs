@@ -60,7 +60,7 @@ use super::{
 };
 use super::{JobLimit, LimitScope, LimitUsage};
 
-use super::{JobKindCount, NewNode, Node};
+use super::{JobKindCount, MinuteCounts, NewNode, Node};
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -653,6 +653,21 @@ impl Store for PostgresStore {
     async fn config_delete(&self, id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         tenants::config_delete(&client, id).await
+    }
+
+    async fn minutes_add(&self, node: &str, counts: Vec<MinuteCounts>) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        jobs::minutes_add(&client, node, &counts).await
+    }
+
+    async fn minutes_list(&self, since: Timestamp) -> Result<Vec<MinuteCounts>, StoreError> {
+        let client = self.client().await?;
+        jobs::minutes_list(&client, since).await
+    }
+
+    async fn minutes_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        jobs::minutes_prune(&client, before).await
     }
 
     async fn webhook_put(&self, config_id: &str, secret_sha256: &str) -> Result<bool, StoreError> {

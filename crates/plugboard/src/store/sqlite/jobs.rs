@@ -223,6 +223,43 @@ pub(super) fn list(connection: &Connection, filter: &JobFilter) -> Result<Vec<Jo
     if let Some(before) = filter.created_before {
         add("created_at <", before.0.into());
     }
+    for matching in &filter.payload {
+        let path = format!(
+            "$.{}",
+            matching
+                .path
+                .iter()
+                .map(|key| format!("\"{key}\""))
+                .collect::<Vec<_>>()
+                .join(".")
+        );
+        match &matching.value {
+            // Numbers compare as numbers (42 matches 42.0); `json_extract` gives a string or a
+            // boolean as text or 1/0, which never equals a number bound as one.
+            serde_json::Value::Number(number) => {
+                values.push(path.into());
+                let at = values.len();
+                values.push(match number.as_i64() {
+                    Some(integer) => integer.into(),
+                    None => number.as_f64().unwrap_or(f64::NAN).into(),
+                });
+                sql.push_str(&format!(
+                    " AND json_type(payload, ?{at}) IN ('integer', 'real') AND json_extract(payload, ?{at}) = ?{}",
+                    values.len()
+                ));
+            }
+            // Strings, booleans and null compare as their JSON text.
+            other => {
+                values.push(path.into());
+                values.push(other.to_string().into());
+                sql.push_str(&format!(
+                    " AND payload -> ?{} = ?{}",
+                    values.len() - 1,
+                    values.len()
+                ));
+            }
+        }
+    }
     let limit = if filter.limit == 0 { 50 } else { filter.limit };
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
     let mut select = connection
@@ -801,4 +838,66 @@ pub(super) fn prune(connection: &Connection, params: &PruneParams) -> Result<u64
         .execute_batch("DELETE FROM prune_ids")
         .map_err(backend_error("job_prune"))?;
     Ok(deleted as u64)
+}
+
+pub(super) fn minutes_add(
+    connection: &Connection,
+    node: &str,
+    counts: &[crate::store::MinuteCounts],
+) -> Result<(), StoreError> {
+    let mut upsert = connection
+        .prepare_cached(
+            "INSERT INTO job_minutes (minute, node, succeeded, failed, retried, cancelled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (minute, node) DO UPDATE SET \
+             succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed, \
+             retried = retried + excluded.retried, cancelled = cancelled + excluded.cancelled",
+        )
+        .map_err(backend_error("minutes_add"))?;
+    for count in counts {
+        upsert
+            .execute(params![
+                count.minute.0,
+                node,
+                count.succeeded,
+                count.failed,
+                count.retried,
+                count.cancelled
+            ])
+            .map_err(backend_error("minutes_add"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn minutes_list(
+    connection: &Connection,
+    since: Timestamp,
+) -> Result<Vec<crate::store::MinuteCounts>, StoreError> {
+    let mut select = connection
+        .prepare_cached(
+            "SELECT minute, SUM(succeeded), SUM(failed), SUM(retried), SUM(cancelled) \
+             FROM job_minutes WHERE minute >= ?1 GROUP BY minute ORDER BY minute",
+        )
+        .map_err(backend_error("minutes_list"))?;
+    let rows = select
+        .query_map(params![since.0], |row| {
+            Ok(crate::store::MinuteCounts {
+                minute: Timestamp(row.get(0)?),
+                succeeded: row.get(1)?,
+                failed: row.get(2)?,
+                retried: row.get(3)?,
+                cancelled: row.get(4)?,
+            })
+        })
+        .map_err(backend_error("minutes_list"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(backend_error("minutes_list"))
+}
+
+pub(super) fn minutes_prune(connection: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached("DELETE FROM job_minutes WHERE minute < ?1")
+        .and_then(|mut delete| delete.execute(params![before.0]))
+        .map(|deleted| deleted as u64)
+        .map_err(backend_error("minutes_prune"))
 }

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "config webhooks",
         include_str!("migrations/0011_config_webhooks.sql"),
     ),
+    (
+        12,
+        "job minutes and console sessions",
+        include_str!("migrations/0012_job_minutes.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -50,7 +50,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
-use super::{JobKindCount, NewNode, Node};
+use super::{JobKindCount, MinuteCounts, NewNode, Node};
 use super::{JobLimit, LimitScope, LimitUsage};
 use writer::Writer;
 
@@ -782,6 +782,22 @@ impl Store for SqliteStore {
     async fn config_delete(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |connection| tenants::config_delete(connection, &id))
+            .await
+    }
+
+    async fn minutes_add(&self, node: &str, counts: Vec<MinuteCounts>) -> Result<(), StoreError> {
+        let node = node.to_owned();
+        self.write(move |connection| jobs::minutes_add(connection, &node, &counts))
+            .await
+    }
+
+    async fn minutes_list(&self, since: Timestamp) -> Result<Vec<MinuteCounts>, StoreError> {
+        self.read(move |connection| jobs::minutes_list(connection, since))
+            .await
+    }
+
+    async fn minutes_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |connection| jobs::minutes_prune(connection, before))
             .await
     }
 

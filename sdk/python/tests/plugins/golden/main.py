@@ -39,8 +39,9 @@ class Hello(plugboard.Plugin):
                 {"method": "GET", "path": "/status", "auth": "tenant"},
                 {"method": "POST", "path": "/hooks/{source}", "auth": "public"},
                 {"method": "GET", "path": "/admin", "auth": "admin"},
+                {"method": "GET", "path": "/ui", "auth": "public"},
             ],
-            "ui": [{"id": "overview", "title": "Hello overview", "path": "/admin"}],
+            "ui": [{"id": "overview", "title": "Hello overview", "path": "/ui"}],
             "tools": [
                 {
                     "name": "greet",

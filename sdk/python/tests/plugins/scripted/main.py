@@ -26,7 +26,10 @@ METADATA: plugboard.Metadata = {
     "configSchema": {"type": "object", "properties": {"name": {"type": "string"}}},
     "events": ["scripted.*"],
     "schedule": {"intervalSeconds": 30},
-    "routes": [{"method": "GET", "path": "/hello/{name}", "auth": "public"}],
+    "routes": [
+        {"method": "GET", "path": "/hello/{name}", "auth": "public"},
+        {"method": "GET", "path": "/hello/ui", "auth": "public"},
+    ],
     "ui": [{"id": "main", "title": "Scripted", "path": "/hello/ui"}],
     "tools": [{"name": "echo", "description": "Echoes its arguments", "inputSchema": {}}],
 }

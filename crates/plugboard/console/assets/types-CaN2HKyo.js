@@ -1,0 +1,1 @@
+var e=[`queued`,`running`,`succeeded`,`failed`,`cancelled`];export{e as t};

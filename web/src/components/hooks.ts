@@ -1,0 +1,20 @@
+import { useEffect, useState } from "react";
+
+/** The current time, re-read every `intervalMs` while `active`. */
+export function useNow(active: boolean, intervalMs = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [active, intervalMs]);
+  return now;
+}
+
+/** Sets the document title while a page is shown. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = `${title} · plugboard`;
+  }, [title]);
+}
