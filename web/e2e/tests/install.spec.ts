@@ -74,3 +74,38 @@ test("install a plugin from a URL and watch its job finish", async ({ page, serv
     await served.close();
   }
 });
+
+test("upload a plugin's archive: a broken one is refused in words, a good one installs once its permissions are granted", async ({ page, server, api }, testInfo) => {
+  const folder = await pythonPackage(path.join(EXAMPLES, "uptime-python"), path.join(server.workDir, "packages"));
+  const archive = await tarGz(folder);
+  await signInWithLink(page, server);
+  await page.getByTestId("nav-plugins").click();
+  const form = page.getByTestId("install-form");
+  await form.getByTestId("install-mode-upload").check();
+
+  // Not an archive at all: the install fails and says why, and nothing is installed.
+  await form.getByTestId("install-file").setInputFiles({ name: "broken.tar.gz", mimeType: "application/gzip", buffer: Buffer.from("this is not a gzip stream") });
+  await form.getByTestId("install-submit").click();
+  const follow = page.getByTestId("job-follow");
+  const refusal = page.getByTestId("install-error").or(follow.getByTestId("job-follow-error"));
+  await expect(refusal.first()).toBeVisible({ timeout: 60_000 });
+  await expect(refusal.first()).toContainText(/gzip|archive|package/i);
+  await expect(page.locator('[data-testid="plugin-row"]')).toHaveCount(0);
+  await expectAccessible(page, testInfo, "upload refused");
+
+  // The real package, uploaded from this machine. It asks for the network: the install stops for
+  // the admin's approval, which the console asks for with what the package wants, and sends
+  // again with exactly that granted.
+  await form.getByTestId("install-file").setInputFiles(archive);
+  await form.getByTestId("install-submit").click();
+  await expect(follow.getByTestId("status").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
+  await expect(page.getByText('"network": true')).toBeVisible();
+  await page.getByTestId("grant-permissions").click();
+  await page.getByTestId("grant-permissions-dialog").getByTestId("confirm-ok").click();
+  await expect(follow.getByTestId("status").first()).toHaveAttribute("data-status", "succeeded", { timeout: 60_000 });
+  await expect(follow.getByTestId("log-end")).toContainText("succeeded");
+  const row = page.locator('[data-testid="plugin-row"][data-plugin="uptime-python"]');
+  await expect(row.first()).toHaveAttribute("data-state", "enabled", { timeout: 15_000 });
+  const plugin = await api.get<{ granted_permissions: Record<string, unknown> | null }>("/api/v1/plugins/uptime-python");
+  expect(plugin.granted_permissions).toMatchObject({ network: true });
+});

@@ -73,7 +73,8 @@ export interface Stats {
   window: "hour" | "day";
   bucket_seconds: number;
   buckets: StatsBucket[];
-  by_status: Record<JobStatus, number>;
+  /** Jobs queued and running now, over every queue. */
+  now: { queued: number; running: number };
 }
 
 export interface Plugin {

@@ -5,7 +5,7 @@ import { useMemo } from "react";
 import { Link } from "react-router";
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { endpoints } from "../api/endpoints";
-import { JOB_STATUSES, type Stats } from "../api/types";
+import { JOB_STATUSES, type JobStatus, type Stats } from "../api/types";
 import { useCan } from "../auth/session";
 import { Chart, type Series } from "../components/Chart";
 import { useTitle } from "../components/hooks";
@@ -36,6 +36,7 @@ export default function Overview() {
       <>
       <section aria-labelledby="by-status">
         <h2 id="by-status">Jobs by state</h2>
+        <p className="muted">Queued and running now; finished in the last hour.</p>
         {hour.isPending && <Loading />}
         {hour.error && <ErrorPanel error={hour.error} />}
         {hour.data && (
@@ -43,8 +44,9 @@ export default function Overview() {
             {JOB_STATUSES.map((status) => (
               <li key={status} className="tile">
                 <Link to={`/jobs?status=${status}`} data-testid={`tile-${status}`}>
-                  <span className="tile-number">{hour.data.by_status[status] ?? 0}</span>
+                  <span className="tile-number">{tileCount(hour.data, status)}</span>
                   <StatusBadge status={status} />
+                  {status !== "queued" && status !== "running" && <span className="muted tile-note">last hour</span>}
                 </Link>
               </li>
             ))}
@@ -104,6 +106,12 @@ export default function Overview() {
       <WaitingJobs />
     </>
   );
+}
+
+/** Queued and running: now. Finished states: in the last hour, from the per-minute series. */
+function tileCount(stats: Stats, status: JobStatus): number {
+  if (status === "queued" || status === "running") return stats.now[status];
+  return stats.buckets.reduce((sum, bucket) => sum + (bucket[status] ?? 0), 0);
 }
 
 function StatsChart({ title, query, testId }: { title: string; query: { data?: Stats; error: unknown; isPending: boolean }; testId: string }) {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{
     CancelOutcome, ClaimParams, FinishOutcome, HeartbeatParams, JobFilter, JobFinish, JobId,
     JobOutput, JobStatus, KvQuery, KvScope, LogLevel, MetadataState, NewEvent, NewJob, NewLogLine,
-    PluginMetadataRecord, PruneParams, Store, StoreNotice, Timestamp,
+    PluginMetadataRecord, PruneParams, Store, StoreNotice, Timestamp, UnfinishedCounts,
 };
 
 crate::store::testing::for_each_store!(
@@ -37,6 +37,7 @@ crate::store::testing::for_each_store!(
     list_filters_and_pages_without_gaps,
     list_filters_by_payload_values,
     counts_by_queue_and_status,
+    counts_unfinished_over_all_queues,
     minutes_add_up_per_node_and_sum_over_nodes,
     enqueue_announces_available_jobs,
     kv_values_are_scoped_listed_in_order_and_deleted,
@@ -1032,6 +1033,38 @@ async fn counts_by_queue_and_status(store: Arc<dyn Store>) {
     assert_eq!(find("default", JobStatus::Queued), Some(1));
     assert_eq!(find("default", JobStatus::Running), Some(1));
     assert_eq!(find("other", JobStatus::Queued), Some(1));
+}
+
+async fn counts_unfinished_over_all_queues(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.job_counts_unfinished().await.unwrap(),
+        UnfinishedCounts::default()
+    );
+    let mut jobs = vec![NewJob::new("noop", json!(null)); 5];
+    jobs[3].queue = "other".into();
+    jobs[4].queue = "other".into();
+    store.job_enqueue_many(jobs).await.unwrap();
+    let running = store.job_claim(claim("default", "w", 2)).await.unwrap();
+    store.job_claim(claim("other", "w", 1)).await.unwrap();
+    // One finished: no longer counted.
+    store
+        .job_finish_many(vec![JobFinish {
+            id: running[0].id,
+            owner: "w".into(),
+            attempt: running[0].attempt,
+            outcome: FinishOutcome::Failed {
+                error: "boom".into(),
+            },
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job_counts_unfinished().await.unwrap(),
+        UnfinishedCounts {
+            queued: 2,
+            running: 2
+        }
+    );
 }
 
 async fn enqueue_announces_available_jobs(store: Arc<dyn Store>) {

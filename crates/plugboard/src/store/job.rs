@@ -303,6 +303,14 @@ pub struct JobCount {
     pub count: i64,
 }
 
+/// How many jobs wait and run now, over all queues: what the partial indexes of queued and
+/// running jobs count without reading the finished history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UnfinishedCounts {
+    pub queued: i64,
+    pub running: i64,
+}
+
 /// How many attempts finished in one minute, by outcome: summed over nodes when read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MinuteCounts {

@@ -35,7 +35,7 @@ pub use changes::{ChangeCursor, ChangeFilter, JobChange};
 pub use job::{
     CancelOutcome, ClaimParams, Enqueued, FinishOutcome, HeartbeatOutcome, HeartbeatParams, Job,
     JobCount, JobFilter, JobFinish, JobId, JobKindCount, JobOutput, JobStatus, LogLevel, LogLine,
-    MinuteCounts, NewJob, NewLogLine, PayloadMatch, PruneParams, Timestamp,
+    MinuteCounts, NewJob, NewLogLine, PayloadMatch, PruneParams, Timestamp, UnfinishedCounts,
 };
 pub use kv::{EventRecorded, KvQuery, KvScope, MetadataState, NewEvent, PluginMetadataRecord};
 pub use limits::{JobLimit, LimitScope, LimitUsage};
@@ -150,6 +150,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts jobs by queue and status.
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError>;
+
+    /// Counts the queued and the running jobs, reading their own indexes only: cheap however
+    /// many finished jobs are kept, unlike [`Store::job_counts`].
+    async fn job_counts_unfinished(&self) -> Result<UnfinishedCounts, StoreError>;
 
     /// Claims up to `limit` queued jobs of `queue` whose `run_at` has passed, in order of
     /// priority (lower first), then `run_at`, then id. Each claimed job becomes `running`, its

@@ -18,7 +18,7 @@ use super::{database_error, micros, notify};
 use crate::store::{
     CancelOutcome, ChangeCursor, ChangeFilter, HeartbeatOutcome, HeartbeatParams, Job, JobChange,
     JobCount, JobFilter, JobId, JobKindCount, JobStatus, PruneParams, StoreError, StoreNotice,
-    Timestamp,
+    Timestamp, UnfinishedCounts,
 };
 
 /// Every column of a job, in the order [`job_from_row`] reads them. Qualified, so it also works
@@ -268,6 +268,31 @@ pub(super) async fn counts<C: GenericClient>(client: &C) -> Result<Vec<JobCount>
         });
     }
     Ok(counts)
+}
+
+/// Queued and running jobs, each counted in its partial index (`jobs_claim`, `jobs_lease`).
+pub(super) async fn counts_unfinished<C: GenericClient>(
+    client: &C,
+) -> Result<UnfinishedCounts, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM jobs WHERE status = 'queued'), \
+                    (SELECT count(*) FROM jobs WHERE status = 'running')",
+        )
+        .await
+        .map_err(database_error("job_counts_unfinished"))?;
+    let row = client
+        .query_one(&statement, &[])
+        .await
+        .map_err(database_error("job_counts_unfinished"))?;
+    Ok(UnfinishedCounts {
+        queued: row
+            .try_get(0)
+            .map_err(database_error("job_counts_unfinished"))?,
+        running: row
+            .try_get(1)
+            .map_err(database_error("job_counts_unfinished"))?,
+    })
 }
 
 pub(super) async fn counts_by_kind<C: GenericClient>(

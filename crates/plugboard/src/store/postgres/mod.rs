@@ -60,7 +60,7 @@ use super::{
 };
 use super::{JobLimit, LimitScope, LimitUsage};
 
-use super::{JobKindCount, MinuteCounts, NewNode, Node};
+use super::{JobKindCount, MinuteCounts, NewNode, Node, UnfinishedCounts};
 
 /// The pool size used when [`PostgresOptions::pool_size`] is 0.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -374,6 +374,11 @@ impl Store for PostgresStore {
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
         let client = self.client().await?;
         jobs::counts(&client).await
+    }
+
+    async fn job_counts_unfinished(&self) -> Result<UnfinishedCounts, StoreError> {
+        let client = self.client().await?;
+        jobs::counts_unfinished(&client).await
     }
 
     async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {

@@ -9,7 +9,7 @@ use crate::store::limits;
 use crate::store::{
     CancelOutcome, ChangeCursor, ChangeFilter, ClaimParams, Enqueued, FinishOutcome,
     HeartbeatOutcome, HeartbeatParams, Job, JobChange, JobCount, JobFilter, JobFinish, JobId,
-    JobKindCount, JobStatus, NewJob, PruneParams, StoreError, Timestamp,
+    JobKindCount, JobStatus, NewJob, PruneParams, StoreError, Timestamp, UnfinishedCounts,
 };
 
 const COLUMNS: &str =
@@ -292,6 +292,22 @@ pub(super) fn counts_by_kind(connection: &Connection) -> Result<Vec<JobKindCount
             count,
         })
         .collect())
+}
+
+/// Queued and running jobs, each counted in its partial index (`jobs_claim`, `jobs_lease`).
+pub(super) fn counts_unfinished(connection: &Connection) -> Result<UnfinishedCounts, StoreError> {
+    let count = |status: &str| -> Result<i64, StoreError> {
+        connection
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM jobs WHERE status = '{status}'"
+            ))
+            .and_then(|mut select| select.query_row([], |row| row.get(0)))
+            .map_err(backend_error("job_counts_unfinished"))
+    };
+    Ok(UnfinishedCounts {
+        queued: count("queued")?,
+        running: count("running")?,
+    })
 }
 
 /// How many jobs have each (`column`, status), ordered by both; `column` is a fixed name.

@@ -50,7 +50,7 @@ use super::{
     Config, ConfigFilter, ConfigFire, ConfigPut, EventFilter, EventRecord, FireOutcome, Tenant,
     Timestamp,
 };
-use super::{JobKindCount, MinuteCounts, NewNode, Node};
+use super::{JobKindCount, MinuteCounts, NewNode, Node, UnfinishedCounts};
 use super::{JobLimit, LimitScope, LimitUsage};
 use writer::Writer;
 
@@ -416,6 +416,10 @@ impl Store for SqliteStore {
 
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
         self.read(jobs::counts).await
+    }
+
+    async fn job_counts_unfinished(&self) -> Result<UnfinishedCounts, StoreError> {
+        self.read(jobs::counts_unfinished).await
     }
 
     async fn job_claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
