@@ -67,3 +67,37 @@ test("edit a config, see the server's error next to its field, fix it and save",
   await expect(page.getByTestId("config-form").getByLabel(/^Repeat/)).toHaveValue("3");
   await expect(page.getByTestId("config-form").getByLabel(/^Greeting/)).toHaveValue("hello again");
 });
+
+test("the schedule editor shows the next five fires of the schedule as it is typed, and its error", async ({ page, server, api }, testInfo) => {
+  await installFixturePlugin(api, server);
+  await api.createTenant("acme", "Acme Inc.");
+  const config = await api.createConfig("acme", { plugin: E2E_PLUGIN, name: "greeter", values: { greeting: "hi", repeat: 1 } });
+  await signInWithLink(page, server);
+  await visit(page, server, `/configs/${config.id}`, testInfo, "config without a schedule");
+  await expect(page.getByTestId("next-fires")).toHaveCount(0);
+
+  // A weekday cron in Berlin, not saved: five fires, each at 09:00 Berlin time (shown in the
+  // browser's zone, UTC here), read from the server as saving would compute them.
+  await page.getByTestId("schedule-mode-cron").check();
+  await page.getByTestId("schedule-cron").fill("0 9 * * MON-FRI");
+  await page.getByTestId("schedule-timezone").fill("Europe/Berlin");
+  const fires = page.getByTestId("next-fires");
+  await expect(fires).toHaveAttribute("data-preview", "true");
+  await expect(fires.locator("li time")).toHaveCount(5);
+  for (const time of await fires.locator("li time").all()) {
+    await expect(time).toHaveAttribute("title", /(07|08):00:00\.000 UTC$/);
+  }
+  await expectAccessible(page, testInfo, "schedule preview");
+
+  // A cron the server refuses: its words, in place of the fires.
+  await page.getByTestId("schedule-cron").fill("61 * * * *");
+  await expect(page.getByTestId("next-fires-error")).toContainText(/minute|61|cron/i);
+  await expect(fires.locator("li")).toHaveCount(0);
+
+  // Saved, the same fires are the saved schedule's.
+  await page.getByTestId("schedule-cron").fill("0 9 * * MON-FRI");
+  await page.getByTestId("config-save").click();
+  await expect(page.getByTestId("config-notice")).toHaveText(/Saved/);
+  await expect(fires).toHaveAttribute("data-preview", "false");
+  await expect(fires.locator("li time")).toHaveCount(5);
+});

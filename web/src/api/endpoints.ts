@@ -84,6 +84,8 @@ export const endpoints = {
   validateConfig: (id: string) => api<{ valid: boolean; problems: string[] }>(`/api/v1/configs/${enc(id)}/validate`, { method: "POST" }),
   testConfig: (id: string) => api<ConfigTestAnswer>(`/api/v1/configs/${enc(id)}/test?timeout_seconds=30`, { method: "POST" }),
   nextFires: (id: string) => api<{ config: string; fires: string[] }>(`/api/v1/configs/${enc(id)}/next-fires?count=5`),
+  previewFires: (schedule: Schedule, config: string | null) =>
+    api<{ fires: string[] }>("/api/v1/schedules/next-fires", { method: "POST", body: config ? { schedule, config, count: 5 } : { schedule, count: 5 } }),
 
   events: (filters: { tenant?: string; type?: string; cursor?: string }) =>
     api<{ events: EventRecord[]; next_cursor: string | null }>(`/api/v1/events${query({ ...filters, limit: 50 })}`),

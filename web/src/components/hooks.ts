@@ -13,6 +13,16 @@ export function useNow(active: boolean, intervalMs = 1000): number {
 }
 
 /** Sets the document title while a page is shown. */
+/** `value`, once it has stayed the same for `delayMs` (for requests made while the user types). */
+export function useDebounced<T>(value: T, delayMs: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), delayMs);
+    return () => clearTimeout(timer);
+  }, [value, delayMs]);
+  return settled;
+}
+
 export function useTitle(title: string): void {
   useEffect(() => {
     document.title = `${title} · plugboard`;

@@ -12,7 +12,7 @@ import { useCan } from "../auth/session";
 import { NO_ERRORS, placeErrors, type PlacedErrors } from "../config/server-errors";
 import { ScheduleEditor } from "../config/ScheduleEditor";
 import { ConfirmButton } from "../components/Confirm";
-import { useTitle } from "../components/hooks";
+import { useDebounced, useTitle } from "../components/hooks";
 import { JobFollow } from "../components/JobFollow";
 import { JsonView } from "../components/JsonView";
 import { ErrorPanel, Loading, Notice } from "../components/states";
@@ -101,6 +101,8 @@ function Editor({ tenant, plugin, config, schema, pluginEvents }: { tenant: stri
       void queryClient.invalidateQueries({ queryKey: ["configs", tenant] });
       void queryClient.invalidateQueries({ queryKey: ["next-fires", saved.id] });
       queryClient.setQueryData(["config", saved.id], saved);
+      // What the server stored (its schedule written out in full) is the new starting point.
+      setDraft((old) => ({ ...old, schedule: saved.schedule ?? null }));
       if (!config) navigate(`/configs/${encodeURIComponent(saved.id)}`, { replace: true, state: { created: true } });
       setNotice({ kind: "ok", text: "Saved." });
     });
@@ -181,7 +183,7 @@ function Editor({ tenant, plugin, config, schema, pluginEvents }: { tenant: stri
           )}
         </section>
         <ScheduleEditor schedule={draft.schedule} onChange={(schedule) => setDraft({ ...draft, schedule })} errors={errors.schedule} readOnly={readOnly} />
-        {config && <NextFires config={config} dirty={scheduleDirty} />}
+        <NextFires config={config} draft={draft.schedule} dirty={scheduleDirty} canPreview={!readOnly} />
         <fieldset className="card" disabled={readOnly}>
           <legend>Event subscriptions</legend>
           <label htmlFor="config-events">Event types or patterns, one a line (form.submitted, form.*, *)</label>
@@ -275,14 +277,31 @@ function Editor({ tenant, plugin, config, schema, pluginEvents }: { tenant: stri
   );
 }
 
-function NextFires({ config, dirty }: { config: Config; dirty: boolean }) {
-  const fires = useQuery({ queryKey: ["next-fires", config.id], queryFn: () => endpoints.nextFires(config.id), enabled: config.schedule !== null });
-  if (!config.schedule) return null;
+/**
+ * The next five fires: of the saved schedule, or, while the schedule is being edited, of the
+ * edited one as the server would compute it on save (asked once the typing pauses).
+ */
+function NextFires({ config, draft, dirty, canPreview }: { config: Config | null; draft: Schedule | null; dirty: boolean; canPreview: boolean }) {
+  const previewing = canPreview && draft !== null && (dirty || config === null);
+  const settled = useDebounced(draft, 400);
+  const saved = useQuery({
+    queryKey: ["next-fires", config?.id],
+    queryFn: () => endpoints.nextFires(config?.id ?? ""),
+    enabled: !previewing && config !== null && config.schedule !== null,
+  });
+  const preview = useQuery({
+    queryKey: ["next-fires-preview", config?.id ?? null, JSON.stringify(settled)],
+    queryFn: () => endpoints.previewFires(settled as Schedule, config?.id ?? null),
+    enabled: previewing && settled !== null,
+    retry: false,
+  });
+  const fires = previewing ? preview : saved;
+  if (previewing ? draft === null : !config?.schedule) return null;
   return (
-    <section className="card" aria-labelledby="next-fires-title" data-testid="next-fires">
+    <section className="card" aria-labelledby="next-fires-title" data-testid="next-fires" data-preview={previewing}>
       <h2 id="next-fires-title">Next fires</h2>
-      <p className="muted">In your time zone; UTC on hover.{dirty && " These are for the saved schedule: save to see the new one's."}</p>
-      {fires.error && <ErrorPanel error={fires.error} />}
+      <p className="muted">In your time zone; UTC on hover.{previewing && " For the schedule as edited: saving it gives these."}</p>
+      {fires.error && (previewing ? <p className="form-error" data-testid="next-fires-error">{errorText(fires.error)}</p> : <ErrorPanel error={fires.error} />)}
       {fires.data && fires.data.fires.length === 0 && <p className="muted">None (paused, or past its end).</p>}
       {fires.data && (
         <ol>
@@ -293,7 +312,7 @@ function NextFires({ config, dirty }: { config: Config; dirty: boolean }) {
           ))}
         </ol>
       )}
-      {config.last_fire_at && (
+      {config?.last_fire_at && (
         <p className="muted">
           Last fired <Time value={config.last_fire_at} />
         </p>

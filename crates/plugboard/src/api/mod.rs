@@ -194,6 +194,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::run_config))
         .routes(routes!(tenants::validate_config))
         .routes(routes!(tenants::next_fires))
+        .routes(routes!(tenants::preview_fires))
         .routes(routes!(events::post, events::list))
         .routes(routes!(events::show))
         .routes(routes!(tokens::create, tokens::list))

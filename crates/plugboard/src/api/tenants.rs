@@ -697,6 +697,69 @@ pub async fn next_fires(
     }))
 }
 
+/// `POST /api/v1/schedules/next-fires`: a schedule not saved yet.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewSchedule {
+    /// As a config takes it: `{"cron": "…", "timezone": "…"}` or `{"interval_seconds": N}`, with
+    /// its options.
+    pub schedule: Value,
+    /// The config it would replace the schedule of: an interval without `start` then counts
+    /// from the config's creation, as saving it would. Absent: a new config, created now.
+    pub config: Option<String>,
+    /// 1 to 100; default 5.
+    pub count: Option<usize>,
+}
+
+/// The fires a schedule would have.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewedFires {
+    /// RFC 3339, from now on; empty when the schedule is paused or has ended.
+    pub fires: Vec<String>,
+}
+
+/// The next fires of a schedule before it is saved (the console's schedule editor shows them
+/// as the user types), with the field errors a config's save would answer for it.
+#[utoipa::path(post, path = "/api/v1/schedules/next-fires", tag = "configs",
+    request_body = PreviewSchedule,
+    responses(
+        (status = 200, body = PreviewedFires),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn preview_fires(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<PreviewSchedule>,
+) -> Result<Json<PreviewedFires>, ApiError> {
+    let count = body.count.unwrap_or(crate::tenants::PREVIEW_FIRES);
+    if !(1..=MAX_FIRES).contains(&count) {
+        return Err(ApiError::invalid(
+            "count",
+            format!("{count} is out of range; use 1 to {MAX_FIRES}"),
+        ));
+    }
+    let now = Timestamp::now();
+    let anchor = match &body.config {
+        Some(id) => visible_config(&state, &caller, id).await?.created_at,
+        None => now,
+    };
+    let schedule = ScheduleSpec::from_value(&body.schedule)
+        .and_then(|spec| spec.compile(anchor))
+        .map_err(schedule_error)?;
+    let fires = if schedule.paused {
+        Vec::new()
+    } else {
+        schedule.upcoming(now, count)
+    };
+    Ok(Json(PreviewedFires {
+        fires: fires.into_iter().map(time::format).collect(),
+    }))
+}
+
 /// The answer of a check that passed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Valid {

@@ -1167,6 +1167,79 @@ async fn tenants_and_configs_are_created_shown_replaced_run_and_deleted(store: A
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
+    // A schedule not saved yet: the fires saving it would give. An interval counts from the
+    // config's creation when it is for that config, from now for a new one.
+    let created = super::time::parse(config["created_at"].as_str().unwrap()).unwrap();
+    let (status, preview) = server
+        .post(
+            "/api/v1/schedules/next-fires",
+            ADMIN,
+            json!({"schedule": {"interval_seconds": 7200}, "config": id, "count": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let fires: Vec<i64> = preview["fires"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|fire| super::time::parse(fire.as_str().unwrap()).unwrap().0)
+        .collect();
+    assert_eq!(
+        fires,
+        [created.0 + 7_200_000_000, created.0 + 14_400_000_000],
+        "{preview}"
+    );
+    let (status, preview) = server
+        .post(
+            "/api/v1/schedules/next-fires",
+            ADMIN,
+            json!({"schedule": {"cron": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let fires = preview["fires"].as_array().unwrap();
+    assert_eq!(fires.len(), 5, "{preview}");
+    for fire in fires {
+        let fire = fire.as_str().unwrap();
+        // 09:00 in Berlin is 08:00 UTC in winter, 07:00 in summer.
+        assert!(
+            fire.contains("T08:00:00") || fire.contains("T07:00:00"),
+            "{fire}"
+        );
+    }
+    // A bad schedule answers the field errors a save would; a paused one has no fires.
+    let (status, problem) = server
+        .post(
+            "/api/v1/schedules/next-fires",
+            ADMIN,
+            json!({"schedule": {"cron": "61 * * * *"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["pointer"], "/schedule/cron",
+        "{problem}"
+    );
+    let (status, preview) = server
+        .post(
+            "/api/v1/schedules/next-fires",
+            ADMIN,
+            json!({"schedule": {"interval_seconds": 60, "paused": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["fires"], json!([]));
+    // Another tenant's config is not there for a tenant's token.
+    let (_, globex) = server.token(Some("globex"), "write").await;
+    let (status, _) = server
+        .post(
+            "/api/v1/schedules/next-fires",
+            &globex,
+            json!({"schedule": {"interval_seconds": 60}, "config": id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // PUT replaces; a secret sent as ******** keeps its value.
     let (status, replaced) = server
         .call(

@@ -1,1 +1,0 @@
-import{D as e,r as t,y as n}from"./index-Cd7PfZgv.js";var r=e();function i(){return t(`Not found`),(0,r.jsxs)(r.Fragment,{children:[(0,r.jsx)(`h1`,{children:`Not found`}),(0,r.jsxs)(`p`,{children:[`The console has no such page. `,(0,r.jsx)(n,{to:`/`,children:`Go to the overview`}),`.`]})]})}export{i as default};
