@@ -213,7 +213,54 @@ fn protected_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    protected_routes().split_for_parts().1
+    let mut document = protected_routes().split_for_parts().1;
+    unique_operation_ids(&mut document);
+    document
+}
+
+/// Operation ids are the handlers' names (`show`, `list`), which several modules share; a
+/// shared one is suffixed with its path (`show_jobs_id`), so that every id names one operation,
+/// as OpenAPI requires and clients that follow links by id need.
+fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let each = |document: &mut utoipa::openapi::OpenApi,
+                visit: &mut dyn FnMut(&str, &mut utoipa::openapi::path::Operation)| {
+        for (path, item) in document.paths.paths.iter_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                visit(path, operation);
+            }
+        }
+    };
+    each(document, &mut |_, operation| {
+        if let Some(id) = &operation.operation_id {
+            *seen.entry(id.clone()).or_default() += 1;
+        }
+    });
+    each(document, &mut |path, operation| {
+        if let Some(id) = &mut operation.operation_id {
+            if seen.get(id.as_str()).is_some_and(|count| *count > 1) {
+                let slug: String = path
+                    .trim_start_matches("/api/v1/")
+                    .chars()
+                    .filter(|c| !matches!(c, '{' | '}'))
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                *id = format!("{id}_{slug}");
+            }
+        }
+    });
 }
 
 /// Routes outside the OpenAPI document: the console, the probes, the document itself and its
@@ -268,7 +315,8 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         local: params.local,
         stop,
     };
-    let (protected, document) = protected_routes().split_for_parts();
+    let (protected, mut document) = protected_routes().split_for_parts();
+    unique_operation_ids(&mut document);
     let document =
         Arc::new(serde_json::to_value(&document).expect("the OpenAPI document serialises"));
     let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), guard));

@@ -980,6 +980,19 @@ async fn every_route_is_in_the_openapi_document() {
     let document = serde_json::to_value(super::openapi()).unwrap();
     assert_eq!(document["openapi"], json!("3.1.0"));
     let paths = document["paths"].as_object().unwrap();
+    // Every operation has an id of its own.
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation.get("operationId") {
+                assert!(
+                    ids.insert(id.clone()),
+                    "{method} {path}: operationId {id} is taken"
+                );
+            }
+        }
+    }
+    assert!(ids.contains(&json!("show_jobs_id")), "{ids:?}");
     // Routes are registered with `.route(` only for the undocumented list; everything else goes
     // through `routes!`, which documents it. Look at the source for any other `.route(`.
     let sources = [
