@@ -666,18 +666,31 @@ fn bulk_ids(body: BulkIds) -> Result<Vec<JobId>, ApiError> {
     Ok(ids)
 }
 
-/// Runs `action` on every job, 32 at a time (the store commits concurrent writes together),
-/// answering in the order of the ids.
-async fn for_each_job<F, Fut>(ids: Vec<JobId>, action: F) -> Result<BulkResult, ApiError>
+/// Runs `action` on every job the caller may see, 32 at a time (the store commits concurrent
+/// writes together), answering in the order of the ids; a job it may not see is `not_found`,
+/// as a missing one.
+async fn for_each_visible_job<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    ids: Vec<JobId>,
+    action: F,
+) -> Result<BulkResult, ApiError>
 where
     F: Fn(JobId) -> Fut,
     Fut: std::future::Future<Output = Result<BulkOutcome, ApiError>>,
 {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let results = stream::iter(ids.into_iter().map(action))
-        .buffered(32)
-        .try_collect()
-        .await?;
+    let action = &action;
+    let results = stream::iter(ids.into_iter().map(|id| async move {
+        match visible_job(state, caller, id).await {
+            Ok(_) => action(id).await,
+            Err(ApiError::NotFound(_)) => Ok(BulkOutcome::new(id, "not_found", None)),
+            Err(other) => Err(other),
+        }
+    }))
+    .buffered(32)
+    .try_collect()
+    .await?;
     Ok(BulkResult { results })
 }
 
@@ -698,15 +711,9 @@ pub async fn cancel_many(
 ) -> Result<Json<BulkResult>, ApiError> {
     caller.require_write()?;
     let ids = bulk_ids(body)?;
-    let result = for_each_job(ids, |id| {
-        let state = state.clone();
-        let caller = caller.clone();
+    let result = for_each_visible_job(&state, &caller, ids, |id| {
+        let state = &state;
         async move {
-            match visible_job(&state, &caller, id).await {
-                Ok(_) => {}
-                Err(ApiError::NotFound(_)) => return Ok(BulkOutcome::new(id, "not_found", None)),
-                Err(other) => return Err(other),
-            }
             Ok(match state.queue.cancel(id).await? {
                 CancelOutcome::Cancelled => {
                     BulkOutcome::new(id, "cancelled", Some(JobStatus::Cancelled))
@@ -742,15 +749,9 @@ pub async fn retry_many(
 ) -> Result<Json<BulkResult>, ApiError> {
     caller.require_write()?;
     let ids = bulk_ids(body)?;
-    let result = for_each_job(ids, |id| {
-        let state = state.clone();
-        let caller = caller.clone();
+    let result = for_each_visible_job(&state, &caller, ids, |id| {
+        let state = &state;
         async move {
-            match visible_job(&state, &caller, id).await {
-                Ok(_) => {}
-                Err(ApiError::NotFound(_)) => return Ok(BulkOutcome::new(id, "not_found", None)),
-                Err(other) => return Err(other),
-            }
             Ok(match state.queue.retry(id).await {
                 Ok(job) => BulkOutcome::new(id, "retried", Some(job.status)),
                 Err(crate::queue::QueueError::NotRetryable { status, .. }) => {

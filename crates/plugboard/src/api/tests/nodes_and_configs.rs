@@ -233,6 +233,21 @@ impl LocalPlugins for ScriptedPlugins {
     }
 }
 
+/// A plugin's row in the registry at version 1.0.0.
+fn registry_row(id: &str, state: PluginState) -> InstalledPlugin {
+    InstalledPlugin {
+        id: id.to_owned(),
+        active_version: Some("1.0.0".to_owned()),
+        previous_version: None,
+        state,
+        error: None,
+        source: None,
+        changed_by: None,
+        granted_permissions: None,
+        updated_at: Timestamp(0),
+    }
+}
+
 async fn metrics_text(server: &Server) -> String {
     let response = server
         .client
@@ -286,17 +301,7 @@ async fn metrics_have_kinds_run_durations_and_plugin_restarts(store: Arc<dyn Sto
     // nothing for one that is not.
     for id in ["uptime", "elsewhere"] {
         store
-            .plugin_put(InstalledPlugin {
-                id: id.to_owned(),
-                active_version: Some("1.0.0".to_owned()),
-                previous_version: None,
-                state: PluginState::Enabled,
-                error: None,
-                source: None,
-                changed_by: None,
-                granted_permissions: None,
-                updated_at: Timestamp(0),
-            })
+            .plugin_put(registry_row(id, PluginState::Enabled))
             .await
             .unwrap();
     }
@@ -445,17 +450,7 @@ async fn config_test_problems_say_where_the_plugin_runs(store: Arc<dyn Store>) {
     );
 
     store
-        .plugin_put(InstalledPlugin {
-            id: "uptime".to_owned(),
-            active_version: Some("1.0.0".to_owned()),
-            previous_version: None,
-            state: PluginState::Disabled,
-            error: None,
-            source: None,
-            changed_by: None,
-            granted_permissions: None,
-            updated_at: Timestamp(0),
-        })
+        .plugin_put(registry_row("uptime", PluginState::Disabled))
         .await
         .unwrap();
     let (status, problem) = test_status(&server, &id, ADMIN).await;
