@@ -35,8 +35,12 @@ pub struct Schedule {
     /// A cron expression with seconds (`0 */5 * * * *`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
-    /// Or a fixed interval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Or a fixed interval. `interval_seconds`, as configs spell it, is taken too.
+    #[serde(
+        default,
+        alias = "interval_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval_seconds: Option<u64>,
 }
 

@@ -132,7 +132,10 @@ pub struct CreateConfig {
     /// Checked against the plugin's config schema; default `{}`.
     #[serde(default = "empty_object")]
     pub values: Value,
-    /// `{"cron": "…", "timezone": "…"}` or `{"interval_seconds": N}`; absent: no schedule.
+    /// `{"cron": "…", "timezone": "…"}` or `{"interval_seconds": N}`; absent: the plugin's
+    /// default schedule (its metadata's `schedule`), if it has one; `null`: no schedule.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     pub schedule: Option<Value>,
     /// Event type patterns to subscribe to; default none.
     #[serde(default)]
@@ -271,6 +274,19 @@ fn schedule_error(error: ScheduleError) -> ApiError {
         ScheduleError::UnknownTimeZone(_) => "/schedule/timezone".to_owned(),
     };
     ApiError::invalid_field(pointer, error.to_string())
+}
+
+/// A field that is there, `null` included (`Some(Value::Null)`); absent is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A new config's schedule: absent is not given (the plugin's default applies), `null` none.
+fn parse_new_schedule(schedule: Option<Value>) -> Result<Option<Option<ScheduleSpec>>, ApiError> {
+    match schedule {
+        None => Ok(None),
+        Some(value) => parse_schedule(Some(value)).map(Some),
+    }
 }
 
 fn parse_schedule(schedule: Option<Value>) -> Result<Option<ScheduleSpec>, ApiError> {
@@ -468,7 +484,7 @@ pub async fn create_config(
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
     visible_tenant(&state, &caller, &tenant).await?;
-    let schedule = parse_schedule(body.schedule)?;
+    let schedule = parse_new_schedule(body.schedule)?;
     if let Some(existing) = state
         .tenants
         .store()
@@ -487,7 +503,7 @@ pub async fn create_config(
         plugin: body.plugin.clone(),
         name: body.name.clone(),
         values: Some(body.values),
-        schedule: Some(schedule),
+        schedule,
         events: Some(body.events.clone()),
         enabled: Some(body.enabled.unwrap_or(true)),
     };
@@ -790,7 +806,7 @@ pub async fn validate_new_config(
 ) -> Result<Json<Valid>, ApiError> {
     caller.require_write()?;
     visible_tenant(&state, &caller, &tenant).await?;
-    let schedule = parse_schedule(body.schedule)?;
+    let schedule = parse_new_schedule(body.schedule)?;
     state
         .tenants
         .check_new_config(&ConfigRequest {
@@ -798,7 +814,7 @@ pub async fn validate_new_config(
             plugin: body.plugin,
             name: body.name,
             values: Some(body.values),
-            schedule: Some(schedule),
+            schedule,
             events: Some(body.events.clone()),
             enabled: Some(body.enabled.unwrap_or(true)),
         })

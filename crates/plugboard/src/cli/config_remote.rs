@@ -60,7 +60,8 @@ pub async fn run(client: &ApiClient, command: ConfigCommand) -> anyhow::Result<i
                         "events": events.unwrap_or_default(),
                         "enabled": !args.disabled,
                     });
-                    if let Some(schedule) = schedule.filter(|schedule| !schedule.is_null()) {
+                    // Absent: the plugin's default schedule; `none` (null): no schedule.
+                    if let Some(schedule) = schedule {
                         body["schedule"] = schedule;
                     }
                     client

@@ -568,9 +568,14 @@ fn decide(job: &Job, ending: Ending, cancel_requested: bool, config: &PoolConfig
         )),
     };
     if cancel_requested {
-        return FinishOutcome::Cancelled {
-            reason: format!("cancelled: {}", error.message),
+        // A plugin's own answer to the cancel usually says so already (the protocol's example
+        // and the SDKs answer `cancelled: <the host's reason>`): said once is enough.
+        let reason = if error.message.to_ascii_lowercase().starts_with("cancelled") {
+            error.message
+        } else {
+            format!("cancelled: {}", error.message)
         };
+        return FinishOutcome::Cancelled { reason };
     }
     if !error.retryable {
         return FinishOutcome::Failed {

@@ -47,7 +47,12 @@ pub struct ScheduleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// Fire every this many seconds, counted from `start` (or from when the schedule was set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `intervalSeconds`, as a plugin's metadata spells it, is taken too.
+    #[serde(
+        default,
+        alias = "intervalSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval_seconds: Option<u64>,
     /// Delay each fire's job by up to this many seconds, the same delay on every node.
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -244,7 +244,7 @@ impl Tenants {
                 .as_ref()
                 .map(ScheduleSpec::from_value)
                 .transpose()?,
-            (None, None) => None,
+            (None, None) => self.default_schedule_of(&request.plugin).await?,
         };
         let compiled = schedule_spec
             .as_ref()
@@ -522,6 +522,34 @@ impl Tenants {
                 }
             }
         })
+    }
+
+    /// The schedule the plugin's metadata gives a new config that sets none (`intervalSeconds`
+    /// or `cron` there), if any.
+    async fn default_schedule_of(&self, plugin: &str) -> Result<Option<ScheduleSpec>, TenantError> {
+        let metadata = self
+            .store
+            .plugin_metadata_get(plugin)
+            .await?
+            .and_then(|record| record.metadata);
+        let Some(schedule) = metadata
+            .as_ref()
+            .and_then(|metadata| metadata.get("schedule"))
+            .filter(|schedule| !schedule.is_null())
+        else {
+            return Ok(None);
+        };
+        // A default the host cannot use is the plugin's mistake, not the tenant's: the config
+        // is made without a schedule, and the server log says why.
+        match ScheduleSpec::from_value(schedule)
+            .and_then(|spec| spec.compile(Timestamp::now()).map(|_| spec))
+        {
+            Ok(spec) => Ok(Some(spec)),
+            Err(error) => {
+                tracing::warn!(%plugin, %error, "the plugin's default schedule is not one plugboard can run; the new config has none");
+                Ok(None)
+            }
+        }
     }
 
     async fn schema_of(&self, plugin: &str) -> Result<Option<Value>, TenantError> {

@@ -416,6 +416,65 @@ async fn the_python_uptime_example_checks_a_url_with_its_network_permission() {
     assert!(host.terminate().success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_config_gets_the_plugins_default_schedule_unless_it_sets_its_own() {
+    let data = temp_dir();
+    // uptime-python's metadata says `"schedule": {"intervalSeconds": 60}`.
+    let example = python_example_package(data.path(), "uptime-python");
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", example.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let cli = crate::harness::cli::Cli::new(&host);
+    cli.run(&["tenant", "create", "acme"])
+        .expect_ok("tenant create");
+    let set = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "config",
+            "set",
+            "--tenant",
+            "acme",
+            "--plugin",
+            "uptime-python",
+            "--name",
+            name,
+            "--values",
+            r#"{"url": "http://127.0.0.1:9/"}"#,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        // The schema and the default come with the plugin's first handshake.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ran = cli.run(&args);
+            if ran.ok() || Instant::now() > deadline {
+                return ran.json();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let defaulted = set("defaulted", &[]);
+    assert_eq!(
+        defaulted["schedule"]["interval_seconds"],
+        json!(60),
+        "{defaulted}"
+    );
+    assert_eq!(
+        defaulted["next_fires"].as_array().map(Vec::len),
+        Some(5),
+        "{defaulted}"
+    );
+    let none = set("unscheduled", &["--schedule", "none"]);
+    assert_eq!(none["schedule"], json!(null), "{none}");
+    // Either spelling of the interval, the metadata's or the config's, is one schedule.
+    let camel = set("camel", &["--schedule", r#"{"intervalSeconds": 120}"#]);
+    assert_eq!(camel["schedule"]["interval_seconds"], json!(120), "{camel}");
+    assert!(
+        camel["schedule"].get("intervalSeconds").is_none(),
+        "{camel}"
+    );
+    assert!(host.terminate().success());
+}
+
 /// `node` where the host looks for it, if it is installed.
 fn node_on_the_plugin_path() -> Option<PathBuf> {
     ["/usr/local/bin/node", "/usr/bin/node", "/bin/node"]
@@ -537,6 +596,11 @@ async fn cancel_and_timeout_reach_an_sdk_plugin_that_stops_and_keeps_its_instanc
     assert!(
         error.contains("the job was cancelled") && !error.contains("grace period"),
         "the plugin answered the cancel itself: {error}"
+    );
+    // The SDK's answer, `cancelled: <the host's reason>`, is the job's error as it is.
+    assert!(
+        error.starts_with("cancelled: ") && !error.contains("cancelled: cancelled"),
+        "said once: {error}"
     );
 
     let mut job = NewJob::new("plugin.run", json!({"plugin": "sleeper"}));
