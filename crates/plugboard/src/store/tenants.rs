@@ -41,7 +41,10 @@ pub struct Config {
     pub last_fire_at: Option<Timestamp>,
     /// The next fire the scheduler will handle; `None`: nothing to fire.
     pub next_fire_at: Option<Timestamp>,
+    /// As the caller gives it when the config is first stored (intervals count from it, so it
+    /// must be the time the caller computed the first fire from), kept afterwards.
     pub created_at: Timestamp,
+    /// Set by the store on every write.
     pub updated_at: Timestamp,
 }
 

@@ -185,6 +185,77 @@ async fn one_sqlite_node_fires_every_second_exactly_once_through_a_kill9() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interval_fires_first_one_interval_after_creation_and_once_per_interval() {
+    let data = temp_dir();
+    let store = sqlite_store(data.path()).await;
+    store
+        .plugin_metadata_put(PluginMetadataRecord {
+            plugin: "ticker".into(),
+            version: "1.0.0".into(),
+            checksum: "test".into(),
+            state: MetadataState::Fresh,
+            metadata: Some(json!({"configSchema": {"type": "object"}})),
+            error: None,
+            updated_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let tenants = Tenants::new(store.clone(), SecretKey::from_bytes(&[3; 32]));
+    tenants.create_tenant("acme", None).await.unwrap();
+    let host = TestHost::start(data.path(), &[]);
+    let view = tenants
+        .set_config(ConfigRequest {
+            tenant: "acme".into(),
+            plugin: "ticker".into(),
+            name: "every-2s".into(),
+            values: Some(json!({})),
+            schedule: Some(Some(
+                ScheduleSpec::parse(r#"{"interval_seconds": 2}"#).unwrap(),
+            )),
+            ..ConfigRequest::default()
+        })
+        .await
+        .unwrap();
+    let config = view.config;
+    let period = 2_000_000;
+    // What it shows is what will fire: the first fire one interval after creation.
+    assert_eq!(
+        config.next_fire_at,
+        Some(Timestamp(config.created_at.0 + period))
+    );
+    let shown = config.next_fire_at.map(plugboard::schedule::format_time);
+    assert_eq!(
+        shown.as_ref(),
+        view.next_fires.first(),
+        "{:?}",
+        view.next_fires
+    );
+
+    tokio::time::sleep(Duration::from_millis(7_500)).await;
+    let mut fires: Vec<String> = store
+        .job_list(JobFilter {
+            limit: 100,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|job| job.config.as_deref() == Some(config.id.as_str()))
+        .filter_map(|job| job.unique_key)
+        .collect();
+    fires.sort();
+    // Three fires in 7.5 s, each on its own beat: none doubled, none at creation.
+    let expected: Vec<String> = (1..=3)
+        .map(|k| {
+            plugboard::schedule::fire_key(&config.id, Timestamp(config.created_at.0 + k * period))
+        })
+        .collect();
+    assert_eq!(fires, expected);
+    assert!(host.terminate().success());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_accepted_by_a_node_that_died_is_delivered_once_by_the_next() {
     let data = temp_dir();
     let store = sqlite_store(data.path()).await;

@@ -25,6 +25,9 @@ crate::store::testing::for_each_store!(
     webhooks_are_set_replaced_and_go_with_their_config,
 );
 
+/// When the conformance configs were made, as their caller says.
+const CREATED: Timestamp = Timestamp(1_760_000_000_000_000);
+
 fn config(id: &str, tenant: &str, name: &str) -> Config {
     Config {
         id: id.to_owned(),
@@ -38,7 +41,7 @@ fn config(id: &str, tenant: &str, name: &str) -> Config {
         invalid_reason: None,
         last_fire_at: None,
         next_fire_at: None,
-        created_at: Timestamp(0),
+        created_at: CREATED,
         updated_at: Timestamp(0),
     }
 }
@@ -114,7 +117,12 @@ async fn config_names_are_unique_per_tenant_and_plugin(store: Arc<dyn Store>) {
     let stored = put(&store, config("c1", "acme", "main"), None).await;
     assert_eq!(stored.values["token"], json!({"$sealed": "v1:xyz"}));
     assert_eq!(stored.events, ["site.*"]);
-    assert!(stored.created_at.0 > 0);
+    // The caller's creation time (intervals count from it), kept when the config is replaced.
+    assert_eq!(stored.created_at, CREATED);
+    assert!(stored.updated_at.0 > CREATED.0);
+    let mut later = config("c1", "acme", "main");
+    later.created_at = Timestamp(CREATED.0 + 5_000_000);
+    assert_eq!(put(&store, later, None).await.created_at, CREATED);
     put(&store, config("c2", "beta", "main"), None).await;
     let clash = store
         .config_put(ConfigPut {

@@ -149,12 +149,14 @@ pub(super) async fn config_put<C: GenericClient>(
     let write_cursor = put.cursor.is_some();
     let last_fire = time(put.cursor.and_then(|cursor| cursor.last_fire_at));
     let next_fire = time(put.cursor.and_then(|cursor| cursor.next_fire_at));
+    // The caller's: intervals count from it, and its first fire was computed from it.
+    let created_at = SystemTime::from(config.created_at);
     let row = client
         .query_one(
             &format!(
                 "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, \
-                 events, invalid_reason, last_fire_at, next_fire_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 events, invalid_reason, last_fire_at, next_fire_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13) \
                  ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, plugin = excluded.plugin, \
                  name = excluded.name, config_values = excluded.config_values, \
                  enabled = excluded.enabled, schedule = excluded.schedule, events = excluded.events, \
@@ -177,6 +179,7 @@ pub(super) async fn config_put<C: GenericClient>(
                 &last_fire,
                 &next_fire,
                 &write_cursor,
+                &created_at,
             ],
         )
         .await
@@ -221,12 +224,14 @@ pub(super) async fn config_create<C: GenericClient>(
     let config = &put.config;
     let last_fire = time(put.cursor.and_then(|cursor| cursor.last_fire_at));
     let next_fire = time(put.cursor.and_then(|cursor| cursor.next_fire_at));
+    // The caller's: intervals count from it, and its first fire was computed from it.
+    let created_at = SystemTime::from(config.created_at);
     let row = client
         .query_one(
             &format!(
                 "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, \
-                 events, invalid_reason, last_fire_at, next_fire_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 events, invalid_reason, last_fire_at, next_fire_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  RETURNING {CONFIG_COLUMNS}"
             ),
             &[
@@ -241,6 +246,7 @@ pub(super) async fn config_create<C: GenericClient>(
                 &config.invalid_reason,
                 &last_fire,
                 &next_fire,
+                &created_at,
             ],
         )
         .await

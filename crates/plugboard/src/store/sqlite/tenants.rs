@@ -152,7 +152,7 @@ pub(super) fn config_put(connection: &Connection, put: &ConfigPut) -> Result<Con
         .prepare_cached(
             "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, events, \
              invalid_reason, last_fire_at, next_fire_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?12) \
              ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, plugin = excluded.plugin, \
              name = excluded.name, config_values = excluded.config_values, enabled = excluded.enabled, \
              schedule = excluded.schedule, events = excluded.events, invalid_reason = excluded.invalid_reason, \
@@ -175,6 +175,8 @@ pub(super) fn config_put(connection: &Connection, put: &ConfigPut) -> Result<Con
                 next_fire,
                 now,
                 write_cursor,
+                // The caller's: intervals count from it, and its first fire was computed from it.
+                config.created_at.0,
             ])
         })
         .map_err(|error| match error.sqlite_error_code() {
@@ -207,7 +209,7 @@ pub(super) fn config_create(
         .prepare_cached(
             "INSERT INTO configs (id, tenant, plugin, name, config_values, enabled, schedule, events, \
              invalid_reason, last_fire_at, next_fire_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
         )
         .and_then(|mut insert| {
             insert.execute(params![
@@ -223,6 +225,7 @@ pub(super) fn config_create(
                 cursor.last_fire_at.map(|time| time.0),
                 cursor.next_fire_at.map(|time| time.0),
                 now,
+                config.created_at.0,
             ])
         })
         .map_err(|error| match error.sqlite_error_code() {
