@@ -15,3 +15,4 @@ pub mod queue;
 pub mod schedule;
 pub mod store;
 pub mod tenants;
+pub mod words;

@@ -221,8 +221,9 @@ pub async fn run_event(command: EventCommand) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string(&posted)?);
             } else if posted.created {
                 println!(
-                    "event {} posted; {} jobs enqueued",
-                    posted.event_id, posted.jobs
+                    "event {} posted; {} enqueued",
+                    posted.event_id,
+                    crate::words::count(posted.jobs as u64, "job")
                 );
             } else {
                 println!(

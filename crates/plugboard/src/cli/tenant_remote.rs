@@ -116,8 +116,9 @@ pub async fn run_event(client: &ApiClient, command: EventCommand) -> anyhow::Res
                 );
             } else {
                 println!(
-                    "event {} posted; {} jobs enqueued",
-                    posted["event_id"], posted["jobs"]
+                    "event {} posted; {} enqueued",
+                    posted["event_id"],
+                    crate::words::count(posted["jobs"].as_u64().unwrap_or(0), "job")
                 );
             }
         }

@@ -381,14 +381,15 @@ impl Instance {
                     failed_starts = if was_ready { 0 } else { failed_starts + 1 };
                     if failed_starts >= self.config.crash_loop_limit {
                         self.set(InstanceState::Failed(format!(
-                            "failed to start {failed_starts} times in a row; last: {reason}"
+                            "failed to start {} in a row; last: {reason}",
+                            crate::words::count(failed_starts as u64, "time")
                         )));
                         return;
                     }
                     if crashes.len() >= self.config.crash_loop_limit {
                         self.set(InstanceState::Failed(format!(
-                            "crashed {} times within {} s; last: {reason}",
-                            crashes.len(),
+                            "crashed {} within {} s; last: {reason}",
+                            crate::words::count(crashes.len() as u64, "time"),
                             self.config.crash_loop_window.as_secs()
                         )));
                         return;

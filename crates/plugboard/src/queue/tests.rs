@@ -224,6 +224,14 @@ async fn failing_job_backs_off_then_fails(store: Arc<dyn Store>) {
             .starts_with("attempt 3 of 3 failed: upstream said 503 (gave up after 3 attempts)"),
         "{messages:?}"
     );
+    // One attempt is said in the singular.
+    let once = h
+        .enqueue(json!({"fail": "upstream said 503"}), |job| {
+            job.max_attempts = 1
+        })
+        .await;
+    let error = h.wait_for(once, JobStatus::Failed).await.error.unwrap();
+    assert!(error.ends_with("(gave up after 1 attempt)"), "{error}");
     h.stop().await;
 }
 

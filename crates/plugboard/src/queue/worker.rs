@@ -584,7 +584,11 @@ fn decide(job: &Job, ending: Ending, cancel_requested: bool, config: &PoolConfig
     }
     if job.attempt >= job.max_attempts {
         return FinishOutcome::Failed {
-            error: format!("{} (gave up after {} attempts)", error.message, job.attempt),
+            error: format!(
+                "{} (gave up after {})",
+                error.message,
+                crate::words::count(job.attempt.max(0) as u64, "attempt")
+            ),
         };
     }
     FinishOutcome::Retry {

@@ -453,11 +453,11 @@ impl Installer {
             })?;
         let summary = match &metadata {
             Some(metadata) => format!(
-                "metadata fetched: {} events, {} routes, {} tools, {} UI pages",
-                metadata.events.len(),
-                metadata.routes.len(),
-                metadata.tools.len(),
-                metadata.ui.len()
+                "metadata fetched: {}, {}, {}, {}",
+                crate::words::count(metadata.events.len() as u64, "event"),
+                crate::words::count(metadata.routes.len() as u64, "route"),
+                crate::words::count(metadata.tools.len() as u64, "tool"),
+                crate::words::count(metadata.ui.len() as u64, "UI page")
             ),
             None => "metadata fetched".to_owned(),
         };
