@@ -21,23 +21,34 @@ use crate::harness::{sqlite_store, temp_dir, PostgresSchema, TestHost};
 const RUN_FOR: Duration = Duration::from_secs(60);
 const CONFIGS: usize = 20;
 
-/// A tenant with `CONFIGS` configs of plugin `ticker` firing every second; returns each one's
-/// starting cursor (its first fire is the first whole second after it).
-async fn every_second_configs(store: &Arc<dyn Store>) -> HashMap<String, Timestamp> {
+/// The metadata `plugin` reported, as if it had started (no process runs it here).
+async fn plugin_reported(store: &Arc<dyn Store>, plugin: &str, metadata: serde_json::Value) {
     store
         .plugin_metadata_put(PluginMetadataRecord {
-            plugin: "ticker".into(),
+            plugin: plugin.into(),
             version: "1.0.0".into(),
             checksum: "test".into(),
             state: MetadataState::Fresh,
-            metadata: Some(json!({"configSchema": {"type": "object"}})),
+            metadata: Some(metadata),
             error: None,
             updated_at: Timestamp(0),
         })
         .await
         .unwrap();
+}
+
+/// Tenant `acme`, and a plugin `plugin` that reported `metadata`.
+async fn acme_with(store: &Arc<dyn Store>, plugin: &str, metadata: serde_json::Value) -> Tenants {
+    plugin_reported(store, plugin, metadata).await;
     let tenants = Tenants::new(store.clone(), SecretKey::from_bytes(&[3; 32]));
     tenants.create_tenant("acme", None).await.unwrap();
+    tenants
+}
+
+/// A tenant with `CONFIGS` configs of plugin `ticker` firing every second; returns each one's
+/// starting cursor (its first fire is the first whole second after it).
+async fn every_second_configs(store: &Arc<dyn Store>) -> HashMap<String, Timestamp> {
+    let tenants = acme_with(store, "ticker", json!({"configSchema": {"type": "object"}})).await;
     let mut cursors = HashMap::new();
     for index in 0..CONFIGS {
         let view = tenants
@@ -188,20 +199,12 @@ async fn one_sqlite_node_fires_every_second_exactly_once_through_a_kill9() {
 async fn an_interval_fires_first_one_interval_after_creation_and_once_per_interval() {
     let data = temp_dir();
     let store = sqlite_store(data.path()).await;
-    store
-        .plugin_metadata_put(PluginMetadataRecord {
-            plugin: "ticker".into(),
-            version: "1.0.0".into(),
-            checksum: "test".into(),
-            state: MetadataState::Fresh,
-            metadata: Some(json!({"configSchema": {"type": "object"}})),
-            error: None,
-            updated_at: Timestamp(0),
-        })
-        .await
-        .unwrap();
-    let tenants = Tenants::new(store.clone(), SecretKey::from_bytes(&[3; 32]));
-    tenants.create_tenant("acme", None).await.unwrap();
+    let tenants = acme_with(
+        &store,
+        "ticker",
+        json!({"configSchema": {"type": "object"}}),
+    )
+    .await;
     let host = TestHost::start(data.path(), &[]);
     let view = tenants
         .set_config(ConfigRequest {
@@ -259,20 +262,7 @@ async fn an_interval_fires_first_one_interval_after_creation_and_once_per_interv
 async fn an_event_accepted_by_a_node_that_died_is_delivered_once_by_the_next() {
     let data = temp_dir();
     let store = sqlite_store(data.path()).await;
-    store
-        .plugin_metadata_put(PluginMetadataRecord {
-            plugin: "forms".into(),
-            version: "1.0.0".into(),
-            checksum: "test".into(),
-            state: MetadataState::Fresh,
-            metadata: Some(json!({})),
-            error: None,
-            updated_at: Timestamp(0),
-        })
-        .await
-        .unwrap();
-    let tenants = Tenants::new(store.clone(), SecretKey::from_bytes(&[3; 32]));
-    tenants.create_tenant("acme", None).await.unwrap();
+    let tenants = acme_with(&store, "forms", json!({})).await;
     for index in 0..50 {
         tenants
             .set_config(ConfigRequest {
@@ -349,27 +339,21 @@ async fn bad_configs_and_events_are_refused_through_the_binary_and_store_nothing
     let data = temp_dir();
     let dir = data.path().to_str().unwrap();
     let store = sqlite_store(data.path()).await;
-    store
-        .plugin_metadata_put(PluginMetadataRecord {
-            plugin: "uptime".into(),
-            version: "1.0.0".into(),
-            checksum: "test".into(),
-            state: MetadataState::Fresh,
-            metadata: Some(json!({"configSchema": {
-                "type": "object",
-                "required": ["url"],
-                "properties": {
-                    "url": {"type": "string", "format": "uri"},
-                    "every": {"type": "integer", "minimum": 10},
-                    "token": {"type": "string", "writeOnly": true}
-                },
-                "additionalProperties": false
-            }})),
-            error: None,
-            updated_at: Timestamp(0),
-        })
-        .await
-        .unwrap();
+    plugin_reported(
+        &store,
+        "uptime",
+        json!({"configSchema": {
+            "type": "object",
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "format": "uri"},
+                "every": {"type": "integer", "minimum": 10},
+                "token": {"type": "string", "writeOnly": true}
+            },
+            "additionalProperties": false
+        }}),
+    )
+    .await;
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--data-dir", dir]);
