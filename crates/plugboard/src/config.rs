@@ -102,6 +102,9 @@ pub struct SettingsArgs {
     /// How long runs on a replaced or disabled plugin version may take to finish before it is stopped, in ms [default: 30000]
     #[arg(long, env = "PLUGBOARD_PLUGIN_DRAIN_GRACE_MS", value_name = "MS")]
     pub plugin_drain_grace_ms: Option<u64>,
+    /// How long a plugin process may take from its start to its answer to `initialize`, in ms [default: 10000]
+    #[arg(long, env = "PLUGBOARD_PLUGIN_START_TIMEOUT_MS", value_name = "MS")]
+    pub plugin_start_timeout_ms: Option<u64>,
     /// How often a node looks for plugin changes made by admin jobs on other nodes, in ms [default: 5000]
     #[arg(long, env = "PLUGBOARD_PLUGIN_SYNC_INTERVAL_MS", value_name = "MS")]
     pub plugin_sync_interval_ms: Option<u64>,
@@ -171,6 +174,7 @@ struct FileSettings {
     package_download_timeout_ms: Option<u64>,
     package_stall_timeout_ms: Option<u64>,
     plugin_drain_grace_ms: Option<u64>,
+    plugin_start_timeout_ms: Option<u64>,
     plugin_sync_interval_ms: Option<u64>,
     plugin_user: Option<String>,
     rate_limit_per_token: Option<u32>,
@@ -226,6 +230,8 @@ pub struct Settings {
     pub package_keep_versions: usize,
     /// `plugin_drain_grace_ms`.
     pub plugin_drain_grace: Duration,
+    /// `plugin_start_timeout_ms`.
+    pub plugin_start_timeout: Duration,
     /// `plugin_sync_interval_ms`.
     pub plugin_sync_interval: Duration,
     /// `plugin_user`.
@@ -435,6 +441,11 @@ impl Settings {
                 30_000,
             ),
             package_keep_versions,
+            plugin_start_timeout: ms(
+                args.plugin_start_timeout_ms,
+                file.plugin_start_timeout_ms,
+                10_000,
+            ),
             plugin_sync_interval: ms(
                 args.plugin_sync_interval_ms,
                 file.plugin_sync_interval_ms,
@@ -502,6 +513,7 @@ impl Settings {
             ),
             ("package_stall_timeout_ms", settings.packages.stall_timeout),
             ("route_timeout_ms", settings.route_timeout),
+            ("plugin_start_timeout_ms", settings.plugin_start_timeout),
         ] {
             if value.is_zero() {
                 bail!("{name} must be above 0");

@@ -48,7 +48,7 @@ export const endpoints = {
       body: grant ? { source, sha256, grant_permissions: grant } : { source, sha256 },
     }),
   uploadPlugin: (file: File, sha256: string | null, grant: Permissions | null) =>
-    api<Job>(`/api/v1/plugins${query({ sha256, grant_permissions: grant ? JSON.stringify(grant) : null })}`, {
+    api<Job>(`/api/v1/plugins${query({ sha256, grant_permissions: grant ? JSON.stringify(grant) : null, filename: file.name.slice(0, 255) || null })}`, {
       method: "POST",
       raw: file,
       contentType: archiveType(file.name),
@@ -56,7 +56,7 @@ export const endpoints = {
   updatePlugin: (id: string, body: { source?: string; version?: string; allow_downgrade?: boolean }) =>
     api<Job>(`/api/v1/plugins/${enc(id)}/update`, { method: "POST", body }),
   uploadPluginUpdate: (id: string, file: File, allowDowngrade: boolean) =>
-    api<Job>(`/api/v1/plugins/${enc(id)}/update${query({ allow_downgrade: allowDowngrade ? "true" : null })}`, {
+    api<Job>(`/api/v1/plugins/${enc(id)}/update${query({ allow_downgrade: allowDowngrade ? "true" : null, filename: file.name.slice(0, 255) || null })}`, {
       method: "POST",
       raw: file,
       contentType: archiveType(file.name),

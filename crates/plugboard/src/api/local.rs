@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plugboard_protocol::methods::{ConfigTestResult, HttpParams, HttpResult};
+use plugboard_protocol::methods::{ConfigTestResult, ConfigValidateResult, HttpParams, HttpResult};
 use plugboard_protocol::Metadata;
 use serde_json::Value;
 
@@ -90,6 +90,15 @@ pub trait LocalPlugins: Send + Sync {
     /// The version of `plugin` running on this node now; `None`: not loaded here.
     fn endpoint(&self, plugin: &str) -> Option<Arc<dyn PluginEndpoint>>;
 
+    /// Asks a ready instance's `config/validate` about `values` (secrets opened).
+    async fn config_validate(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: Value,
+        timeout: Duration,
+    ) -> Result<ConfigValidateResult, PluginCallError>;
+
     /// Runs the plugin's `config/test` with `values` (secrets opened) on a ready instance.
     async fn config_test(
         &self,
@@ -98,4 +107,49 @@ pub trait LocalPlugins: Send + Sync {
         values: Value,
         timeout: Duration,
     ) -> Result<ConfigTestResult, PluginCallError>;
+}
+
+/// How long saving or validating a config waits for the plugin's `config/validate` (a ready
+/// instance and its answer): the method must be quick.
+pub const CONFIG_VALIDATE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The plugins of this node as the tenants' [`crate::tenants::PluginCheck`]: `config/validate`
+/// on a running instance; a plugin not loaded here, or failed, is not asked.
+pub struct LocalCheck(pub Arc<dyn LocalPlugins>);
+
+#[async_trait]
+impl crate::tenants::PluginCheck for LocalCheck {
+    async fn validate(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: &Value,
+    ) -> Result<Option<Vec<String>>, String> {
+        match self
+            .0
+            .config_validate(plugin, tenant, values.clone(), CONFIG_VALIDATE_TIMEOUT)
+            .await
+        {
+            Ok(answer) => {
+                let mut problems: Vec<String> = answer
+                    .errors
+                    .iter()
+                    .map(|problem| {
+                        let path = if problem.path.is_empty() {
+                            "/"
+                        } else {
+                            &problem.path
+                        };
+                        format!("{path}: {}", problem.message)
+                    })
+                    .collect();
+                if !answer.valid && problems.is_empty() {
+                    problems.push("/: the plugin says the values are not valid".to_owned());
+                }
+                Ok(Some(problems))
+            }
+            Err(PluginCallError::NotLoaded(_) | PluginCallError::Failed { .. }) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
 }

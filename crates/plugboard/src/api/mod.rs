@@ -294,7 +294,11 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
     let store = params.queue.store().clone();
     let state = AppState {
         queue: params.queue.clone(),
-        tenants: Tenants::new(store.clone(), params.secret_key),
+        tenants: match &params.local.plugins {
+            Some(plugins) => Tenants::new(store.clone(), params.secret_key)
+                .with_plugin_check(Arc::new(local::LocalCheck(plugins.clone()))),
+            None => Tenants::new(store.clone(), params.secret_key),
+        },
         events: Events::new(store.clone()),
         mcp: mcp::Mcp::new(store),
         sign_in: params.sign_in,

@@ -192,6 +192,10 @@ pub struct UploadOptions {
     /// (`{"network":true,"read":[],"write":[],"env":[]}`). With a JSON body, give
     /// `grant_permissions` in the body instead.
     pub grant_permissions: Option<String>,
+    /// With an uploaded archive: the name of what was sent (a file or folder name, 1 to 255
+    /// characters), which `GET /api/v1/plugins/{id}` shows as the source.
+    #[param(min_length = 1, max_length = 255)]
+    pub filename: Option<String>,
 }
 
 /// The query of `POST /api/v1/plugins/{id}/update` when the body is the package archive itself.
@@ -205,6 +209,9 @@ pub struct UpdateUploadOptions {
     pub allow_downgrade: Option<bool>,
     /// With an uploaded archive: the permissions granted, as JSON.
     pub grant_permissions: Option<String>,
+    /// With an uploaded archive: the name of what was sent, shown as the source.
+    #[param(min_length = 1, max_length = 255)]
+    pub filename: Option<String>,
 }
 
 /// A package archive sent as the request body (`.tar.gz`, `.tar` or `.zip`): only its
@@ -323,6 +330,23 @@ async fn enqueue_admin_job(
     Ok(super::jobs::accepted(job))
 }
 
+/// `filename` of an upload's query: a name to show, without control characters.
+fn check_filename(filename: Option<&str>) -> Result<(), ApiError> {
+    match filename {
+        Some(name)
+            if name.is_empty()
+                || name.chars().count() > 255
+                || name.chars().any(char::is_control) =>
+        {
+            Err(ApiError::invalid_field(
+                "filename",
+                "give the name of the file or folder sent: 1 to 255 characters, none of them control characters",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Receives an uploaded archive (admin only), checks it against `sha256` when given, keeps it in
 /// the store and enqueues `kind` with the staged file as its `source`. The store's copy stays
 /// only if the job was enqueued; the job removes it when it ends.
@@ -331,13 +355,14 @@ async fn enqueue_upload(
     caller: &Caller,
     kind: &str,
     mut payload: Value,
-    (sha256, grant): (Option<String>, Option<String>),
+    (sha256, grant, filename): (Option<String>, Option<String>, Option<String>),
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let checked = caller
         .require_admin()
         .and_then(|()| check_sha256(&sha256, "sha256"))
+        .and_then(|()| check_filename(filename.as_deref()))
         .and_then(|()| grant_of_query(grant))
         .and_then(|grant| add_grant(caller, &mut payload, grant));
     if let Err(error) = checked {
@@ -373,6 +398,10 @@ async fn enqueue_upload(
     let store = state.queue.store();
     store.upload_put(&name, &upload.sha256, data).await?;
     payload["source"] = json!(upload.path.display().to_string());
+    payload["uploaded_as"] = json!(filename.unwrap_or_else(|| format!(
+        "an archive of sha256 {}",
+        upload.sha256.get(..12).unwrap_or(&upload.sha256)
+    )));
     // Gone before the job can start, so a job on this node takes the store's copy too.
     drop(upload);
     if let Some(sha256) = sha256 {
@@ -525,12 +554,16 @@ pub async fn install(
             &caller,
             "plugin.install",
             json!({}),
-            (options.sha256, options.grant_permissions),
+            (options.sha256, options.grant_permissions, options.filename),
             request,
         )
         .await;
     }
-    json_only(options.sha256.is_some() || options.grant_permissions.is_some())?;
+    json_only(
+        options.sha256.is_some()
+            || options.grant_permissions.is_some()
+            || options.filename.is_some(),
+    )?;
     let JsonBody(body) = JsonBody::<InstallPlugin>::from_request(request, &state).await?;
     check_source(&caller, &body.source)?;
     check_sha256(&body.sha256, "/sha256")?;
@@ -599,7 +632,7 @@ pub async fn update(
             &caller,
             "plugin.update",
             payload,
-            (options.sha256, options.grant_permissions),
+            (options.sha256, options.grant_permissions, options.filename),
             request,
         )
         .await;
@@ -607,7 +640,8 @@ pub async fn update(
     json_only(
         options.sha256.is_some()
             || options.allow_downgrade.is_some()
-            || options.grant_permissions.is_some(),
+            || options.grant_permissions.is_some()
+            || options.filename.is_some(),
     )?;
     let JsonBody(body) = JsonBody::<UpdatePlugin>::from_request(request, &state).await?;
     check_sha256(&body.sha256, "/sha256")?;

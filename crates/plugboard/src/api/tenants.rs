@@ -211,14 +211,26 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
         | TenantError::ConfigExists { .. } => ApiError::Conflict(error.to_string()),
         TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
         TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
+        TenantError::PluginCheckFailed { .. } => ApiError::PluginError(error.to_string()),
         TenantError::SchemaRejects {
             ref plugin,
             ref problems,
+        }
+        | TenantError::PluginRejects {
+            ref plugin,
+            ref problems,
         } => ApiError::Invalid {
-            detail: format!(
-                "the values do not match plugin {plugin}'s config schema: {}",
-                problems.join("; ")
-            ),
+            detail: if matches!(error, TenantError::SchemaRejects { .. }) {
+                format!(
+                    "the values do not match plugin {plugin}'s config schema: {}",
+                    problems.join("; ")
+                )
+            } else {
+                format!(
+                    "plugin {plugin} rejects the values (its config/validate): {}",
+                    problems.join("; ")
+                )
+            },
             errors: problems
                 .iter()
                 .map(|problem| {
@@ -462,7 +474,8 @@ pub async fn list_configs(
 }
 
 /// Create a config of a plugin for a tenant. The values are checked against the plugin's
-/// config schema; a violation answers 422 with every failing path.
+/// config schema, then by the plugin's own `config/validate` when it runs on this node; a
+/// violation answers 422 with every failing path.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs", tag = "configs",
     request_body = CreateConfig,
     params(("tenant" = String, Path, description = "Tenant id")),
@@ -475,6 +488,7 @@ pub async fn list_configs(
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn create_config(
     State(state): State<AppState>,
@@ -559,8 +573,8 @@ pub async fn show_config(
     Ok(Json(view.into()))
 }
 
-/// Replace a config's values, schedule, events and enabled flag. A secret sent as `********`
-/// or left out keeps its stored value.
+/// Replace a config's values, schedule, events and enabled flag, checked as create checks them.
+/// A secret sent as `********` or left out keeps its stored value.
 #[utoipa::path(put, path = "/api/v1/configs/{id}", tag = "configs", request_body = ReplaceConfig,
     params(("id" = String, Path, description = "Config id")),
     responses(
@@ -572,6 +586,7 @@ pub async fn show_config(
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn replace_config(
     State(state): State<AppState>,
@@ -648,7 +663,8 @@ pub async fn run_config(
     Ok(super::jobs::accepted(job))
 }
 
-/// Check a stored config again against the plugin's current config schema and its schedule.
+/// Check a stored config again against the plugin's current config schema, its schedule, and
+/// the plugin's own `config/validate` when it runs on this node.
 /// Answers 200 with the problems (none: valid); it changes nothing.
 #[utoipa::path(post, path = "/api/v1/configs/{id}/validate", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
@@ -659,6 +675,7 @@ pub async fn run_config(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn validate_config(
     State(state): State<AppState>,
@@ -668,7 +685,7 @@ pub async fn validate_config(
     let config = visible_config(&state, &caller, &id).await?;
     let problems = state
         .tenants
-        .check_config(&config)
+        .validate_config(&config)
         .await
         .map_err(|error| tenant_error(error, &[]))?;
     Ok(Json(ValidationResult {
@@ -797,6 +814,7 @@ pub struct Valid {
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn validate_new_config(
     State(state): State<AppState>,

@@ -27,8 +27,9 @@ pub enum ConfigCommand {
     List(ListArgs),
     /// Show a config (secrets hidden) and its next fire times
     Show(NameArgs),
-    /// Check a config's values (or proposed ones with --values) against the plugin's schema, and
-    /// with --plugin-dir DIR the plugin's own config/validate; with --url the server checks
+    /// Check a config's values (or proposed ones with --values) against the plugin's schema and
+    /// the plugin's own config/validate: with --url the server's running plugin answers, without
+    /// a server the plugin is started here from --plugin-dir DIR
     Validate(PluginCallArgs),
     /// Run the plugin's config/test with a config's values and print its answer; with --url the
     /// server's running plugin answers, otherwise the plugin is started here from --plugin-dir

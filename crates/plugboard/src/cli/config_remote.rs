@@ -3,9 +3,9 @@
 //!
 //! `config set` keeps what is not given, as with the store opened directly: it reads the
 //! config and sends the merged whole with `PUT` (a secret shown as `********` keeps its stored
-//! value), or creates it with `POST` when the tenant has none of that name. `config test` and
-//! `config validate --plugin-dir` start the plugin in this process and need the store; they are
-//! refused with a server named.
+//! value), or creates it with `POST` when the tenant has none of that name. The server's running
+//! plugin answers `config validate` (its `config/validate`) and `config test`; `--plugin-dir`,
+//! which starts the plugin in this process without a server, is not needed.
 
 use anyhow::bail;
 use reqwest::Method;
@@ -128,7 +128,7 @@ pub async fn run(client: &ApiClient, command: ConfigCommand) -> anyhow::Result<i
         }
         ConfigCommand::Validate(args) => {
             if args.plugin_dir.is_some() {
-                bail!("--plugin-dir starts the plugin in this process and needs the store: run it without a server (no --url, PLUGBOARD_URL or profile) where the data directory or database is reachable");
+                eprintln!("note: --plugin-dir is not used with a server: the server's running plugin checks the values");
             }
             return super::config_check_remote::validate(client, &args).await;
         }

@@ -186,6 +186,8 @@ fn resume_hint(last: Option<&str>) -> String {
 #[derive(Clone)]
 pub struct Display {
     bar: Option<ProgressBar>,
+    /// The error lines of the job's log shown so far, so that the ending does not repeat them.
+    errors_shown: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Display {
@@ -196,7 +198,19 @@ impl Display {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Display { bar }
+        Display {
+            bar,
+            errors_shown: std::sync::Arc::default(),
+        }
+    }
+
+    /// True when a log line shown already said `error`.
+    pub fn has_shown(&self, error: &str) -> bool {
+        self.errors_shown
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .any(|line| line.contains(error))
     }
 
     /// A line for the person watching, above the bar.
@@ -306,7 +320,15 @@ pub async fn follow_job(
             "info" => String::new(),
             other => format!("{other}: "),
         };
-        display.line(&format!("{level}{}", text(&line["message"])));
+        let message = text(&line["message"]);
+        if level == "error: " {
+            display
+                .errors_shown
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(message.clone());
+        }
+        display.line(&format!("{level}{message}"));
         Ok(())
     })
     .await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plugboard_protocol::methods::{ConfigTestResult, HttpParams, HttpResult};
+use plugboard_protocol::methods::{ConfigTestResult, ConfigValidateResult, HttpParams, HttpResult};
 use plugboard_protocol::Metadata;
 use serde_json::Value;
 
@@ -56,6 +56,18 @@ impl LocalPlugins for HostPlugins {
         Some(Arc::new(Version(supervisor)))
     }
 
+    async fn config_validate(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: Value,
+        timeout: Duration,
+    ) -> Result<ConfigValidateResult, PluginCallError> {
+        config_calls::validate(&self.0, plugin, Some(tenant), values, timeout)
+            .await
+            .map_err(call_error)
+    }
+
     async fn config_test(
         &self,
         plugin: &str,
@@ -65,18 +77,21 @@ impl LocalPlugins for HostPlugins {
     ) -> Result<ConfigTestResult, PluginCallError> {
         config_calls::test(&self.0, plugin, Some(tenant), values, timeout)
             .await
-            .map_err(|error| match error {
-                ConfigCallError::NotLoaded(plugin) => PluginCallError::NotLoaded(plugin),
-                ConfigCallError::Failed { plugin, reason } => {
-                    PluginCallError::Failed { plugin, reason }
-                }
-                error @ (ConfigCallError::NotReady { .. } | ConfigCallError::NoAnswer { .. }) => {
-                    PluginCallError::TimedOut(error.to_string())
-                }
-                error @ (ConfigCallError::Call { .. } | ConfigCallError::Malformed { .. }) => {
-                    PluginCallError::Answered(error.to_string())
-                }
-            })
+            .map_err(call_error)
+    }
+}
+
+/// A config call's failure as the API tells it.
+fn call_error(error: ConfigCallError) -> PluginCallError {
+    match error {
+        ConfigCallError::NotLoaded(plugin) => PluginCallError::NotLoaded(plugin),
+        ConfigCallError::Failed { plugin, reason } => PluginCallError::Failed { plugin, reason },
+        error @ (ConfigCallError::NotReady { .. } | ConfigCallError::NoAnswer { .. }) => {
+            PluginCallError::TimedOut(error.to_string())
+        }
+        error @ (ConfigCallError::Call { .. } | ConfigCallError::Malformed { .. }) => {
+            PluginCallError::Answered(error.to_string())
+        }
     }
 }
 

@@ -205,7 +205,7 @@ async fn follow_granting(
         );
         return Ok(Granting::Grant(permissions));
     }
-    outcome(job, follow).map(Granting::Done)
+    outcome(job, follow, Some(&display)).map(Granting::Done)
 }
 
 /// Where a package comes from, seen from this machine.
@@ -260,9 +260,22 @@ async fn upload(
         .with_context(|| format!("cannot read {}", archive.display()))?
         .len();
     display.line(&format!("uploading {} ({size} bytes)", local.display()));
+    // What `plugin show` names as the source: the file's name, or the folder's with a slash.
+    let mut name = local
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| local.display().to_string());
+    if local.is_dir() {
+        name.push('/');
+    }
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = format!(
+        "{path}{separator}filename={}",
+        super::output::encode(&name.chars().take(255).collect::<String>())
+    );
     let progress = display.clone();
     let job = client
-        .upload(path, &archive, content_type(&archive)?, move |sent| {
+        .upload(&path, &archive, content_type(&archive)?, move |sent| {
             progress.bytes(sent, size)
         })
         .await;
@@ -320,11 +333,12 @@ async fn finish(client: &ApiClient, job: Value, follow: &FollowArgs) -> anyhow::
     }
     let display = Display::new();
     let job = follow_job(client, &job, &display).await?;
-    outcome(job, follow)
+    outcome(job, follow, Some(&display))
 }
 
-/// Prints how a followed job ended; exit 0 when it succeeded, 1 with its error otherwise.
-fn outcome(job: Value, follow: &FollowArgs) -> anyhow::Result<i32> {
+/// Prints how a followed job ended; exit 0 when it succeeded, 1 with its error otherwise (said
+/// once: not again when its log, shown on `display`, said it already).
+fn outcome(job: Value, follow: &FollowArgs, display: Option<&Display>) -> anyhow::Result<i32> {
     if follow.json {
         print_json(&job)?;
     }
@@ -342,12 +356,13 @@ fn outcome(job: Value, follow: &FollowArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
         status => {
-            eprintln!(
-                "job {} {}: {}",
-                job["id"],
-                status.unwrap_or("ended"),
-                job["error"].as_str().unwrap_or("no error was recorded")
-            );
+            let error = job["error"].as_str().unwrap_or("no error was recorded");
+            let status = status.unwrap_or("ended");
+            if display.is_some_and(|display| display.has_shown(error)) {
+                eprintln!("job {} {status}", job["id"]);
+            } else {
+                eprintln!("job {} {status}: {error}", job["id"]);
+            }
             Ok(1)
         }
     }

@@ -79,6 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         plugin_data,
         SupervisorConfig {
             confinement: confinement.clone(),
+            handshake_timeout: settings.plugin_start_timeout,
             ..SupervisorConfig::default()
         },
     );

@@ -28,6 +28,8 @@ pub enum ConfigCallError {
         plugin: String,
         method: &'static str,
         reason: String,
+        /// It answered that it has no such method (`-32601`).
+        not_implemented: bool,
     },
     #[error(
         "plugin `{plugin}` answered `{method}` with something that is not its result: {reason}"
@@ -47,7 +49,7 @@ pub async fn validate(
     values: Value,
     timeout: Duration,
 ) -> Result<ConfigValidateResult, ConfigCallError> {
-    let answer = call(
+    let answer = match call(
         host,
         plugin,
         methods::CONFIG_VALIDATE,
@@ -55,7 +57,20 @@ pub async fn validate(
         values,
         timeout,
     )
-    .await?;
+    .await
+    {
+        // A plugin without the method takes what its schema takes (protocol.md).
+        Err(ConfigCallError::Call {
+            not_implemented: true,
+            ..
+        }) => {
+            return Ok(ConfigValidateResult {
+                valid: true,
+                errors: Vec::new(),
+            })
+        }
+        answer => answer?,
+    };
     serde_json::from_value(answer).map_err(|error| ConfigCallError::Malformed {
         plugin: plugin.to_owned(),
         method: methods::CONFIG_VALIDATE,
@@ -117,6 +132,7 @@ async fn call(
         plugin: plugin.to_owned(),
         method,
         reason,
+        not_implemented: false,
     };
     let (_, answer) = ready
         .rpc
@@ -129,6 +145,16 @@ async fn call(
             timeout,
         }),
         Ok(Err(_)) => Err(failed("the connection closed".to_owned())),
+        Ok(Ok(Err(super::rpc::RpcError::Remote(error))))
+            if error.code == plugboard_protocol::error::METHOD_NOT_FOUND =>
+        {
+            Err(ConfigCallError::Call {
+                plugin: plugin.to_owned(),
+                method,
+                reason: error.message,
+                not_implemented: true,
+            })
+        }
         Ok(Ok(Err(error))) => Err(failed(error.to_string())),
         Ok(Ok(Ok(value))) => Ok(value),
     }

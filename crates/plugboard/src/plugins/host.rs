@@ -748,6 +748,27 @@ impl HostServices for PluginServices {
             other => tracing::debug!(plugin = %self.plugin, method = other, "ignored notification"),
         }
     }
+
+    fn stray_line(&self, line: &str, reason: &str, waiting: &[i64]) {
+        let jobs: Vec<JobId> = {
+            let runs = lock(&self.runs);
+            waiting
+                .iter()
+                .filter_map(|id| runs.get(id).copied())
+                .collect()
+        };
+        for job in jobs {
+            self.queue_line(
+                job,
+                NewLogLine {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "[plugboard] the plugin wrote a line on stdout that is not a JSON-RPC message ({reason}): {line:?}; stdout carries protocol messages only, one per line: write debug output to stderr or send it with `log`"
+                    ),
+                },
+            );
+        }
+    }
 }
 
 /// `text`, cut to at most `max` bytes (at a character boundary) with a note of what was cut.
@@ -993,6 +1014,42 @@ impl JobHandler for PluginRun {
     }
 }
 
+/// Why a request of job `job` got no answer when the connection closed under it: the process
+/// ended (its exit status and last stderr lines go into the job's log and error), or it closed
+/// its stdout.
+async fn explain_exit(
+    supervisor: &Supervisor,
+    services: &PluginServices,
+    job: JobId,
+    pid: i32,
+    method: &str,
+    reason: String,
+) -> RpcError {
+    let Some(exit) = supervisor.exit_of(pid, Duration::from_secs(2)).await else {
+        return RpcError::Closed(reason);
+    };
+    let line = |level, message: String| NewLogLine { level, message };
+    services.queue_line(
+        job,
+        line(
+            LogLevel::Error,
+            format!(
+                "[plugboard] the plugin's process (pid {pid}) ended during `{method}` ({}){}",
+                exit.status,
+                if exit.stderr_tail.is_empty() {
+                    "; it wrote nothing on stderr"
+                } else {
+                    "; its last stderr lines follow"
+                }
+            ),
+        ),
+    );
+    for stderr in &exit.stderr_tail {
+        services.queue_line(job, line(LogLevel::Error, format!("[stderr] {stderr}")));
+    }
+    RpcError::Exited(exit.describe(&format!("its process ended during `{method}`")))
+}
+
 /// What a plugin answered a request made for a job: its answer or error (`Ok`), or the
 /// connection ended before it answered (`Err`).
 pub(super) type JobAnswer = Result<Result<Value, RpcError>, tokio::sync::oneshot::error::RecvError>;
@@ -1072,6 +1129,27 @@ pub(super) async fn request_for_job<P: serde::Serialize>(
         }
     };
     guard.answered = true;
+    let outcome = match outcome {
+        Ok(Err(RpcError::Closed(reason))) => Ok(Err(explain_exit(
+            &supervisor,
+            &services,
+            job.id,
+            ready.pid,
+            method,
+            reason,
+        )
+        .await)),
+        Err(_) => Ok(Err(explain_exit(
+            &supervisor,
+            &services,
+            job.id,
+            ready.pid,
+            method,
+            "the connection ended".to_owned(),
+        )
+        .await)),
+        outcome => outcome,
+    };
     // Bounded: a slow store must not turn a finished run into a timed-out one.
     if tokio::time::timeout(Duration::from_secs(5), services.flush(job.id))
         .await

@@ -35,6 +35,61 @@ pub trait HostServices: Send + Sync + 'static {
 
     /// Takes a notification from the plugin.
     fn notification(&self, method: &str, params: Option<Value>);
+
+    /// Hears of a line on the plugin's stdout that is not a message (a debug print, a message
+    /// spread over several lines), while the host's requests `waiting` were unanswered: the jobs
+    /// behind them should say so in their logs. `line` is cut to [`STRAY_LINE_SHOWN`] characters.
+    fn stray_line(&self, _line: &str, _reason: &str, _waiting: &[i64]) {}
+}
+
+/// How much of a stray stdout line the host keeps to show.
+pub const STRAY_LINE_SHOWN: usize = 200;
+
+/// What the host has read on a plugin's stdout so far: enough to say why a plugin that never
+/// answered did not, when its output is buffered or its messages are not one line each.
+#[derive(Debug, Default, Clone)]
+pub struct StdoutSeen {
+    /// Lines read, messages or not.
+    pub lines: u64,
+    /// Lines that were not messages, how many.
+    pub strays: u64,
+    /// The first lines that were not messages, cut to [`STRAY_LINE_SHOWN`] characters, with
+    /// why each is not a message.
+    pub first_strays: Vec<(String, String)>,
+    /// The start of a line the plugin began and has not ended with a newline yet.
+    pub unfinished: Option<String>,
+}
+
+impl StdoutSeen {
+    /// Why a plugin that did not answer in time may not have, from what it wrote: a sentence
+    /// starting with "its stdout" or "it wrote", or `None` when its stdout looked healthy.
+    pub fn diagnosis(&self) -> Option<String> {
+        const RULE: &str = "each message is one line of JSON ended by a newline, and stdout must be flushed after each (Python: `print(..., flush=True)` or `sys.stdout.flush()`; C: `fflush(stdout)`)";
+        if let Some((line, reason)) = self.first_strays.first() {
+            let several = if line.trim() == "{" || line.trim() == "[" || line.starts_with(' ') {
+                " is the JSON pretty-printed over several lines?"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "its stdout had {} that {} not JSON-RPC {}, the first {line:?} ({reason});{several} {RULE}; debug output belongs on stderr",
+                crate::words::count(self.strays, "line"),
+                if self.strays == 1 { "is" } else { "are" },
+                if self.strays == 1 { "message" } else { "messages" },
+            ));
+        }
+        if let Some(start) = &self.unfinished {
+            return Some(format!(
+                "its stdout holds a line that was never ended with a newline: {start:?}; {RULE}"
+            ));
+        }
+        if self.lines == 0 {
+            return Some(format!(
+                "it wrote nothing on its stdout: is its output buffered? {RULE}"
+            ));
+        }
+        None
+    }
 }
 
 /// Why a call to the plugin did not get a result.
@@ -49,6 +104,9 @@ pub enum RpcError {
     /// No answer in time.
     #[error("the plugin did not answer `{method}` within {} ms", timeout.as_millis())]
     Timeout { method: String, timeout: Duration },
+    /// The plugin's process ended before it answered: how, with its last stderr lines.
+    #[error("{0}")]
+    Exited(String),
 }
 
 type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>>;
@@ -98,6 +156,7 @@ pub struct RpcClient {
     next_id: Arc<AtomicI64>,
     faults: Arc<AtomicU64>,
     closed: watch::Receiver<Option<String>>,
+    stdout: Arc<Mutex<StdoutSeen>>,
 }
 
 /// The messages waiting to be written to the plugin, counted in bytes.
@@ -220,6 +279,7 @@ impl RpcClient {
         let faults = Arc::new(AtomicU64::new(0));
         let (closed_sender, closed) = watch::channel(None);
         let close = tokio_util::sync::CancellationToken::new();
+        let stdout = Arc::new(Mutex::new(StdoutSeen::default()));
         let client = RpcClient {
             outgoing,
             close: close.clone(),
@@ -227,6 +287,7 @@ impl RpcClient {
             next_id: ids,
             faults: faults.clone(),
             closed,
+            stdout: stdout.clone(),
         };
         tokio::spawn(write_loop(to_plugin, lines, close, client.outgoing.clone()));
         let reader = Reader {
@@ -236,6 +297,7 @@ impl RpcClient {
             services,
             outgoing: client.outgoing.clone(),
             host_requests: Arc::new(tokio::sync::Semaphore::new(MAX_HOST_REQUESTS_IN_FLIGHT)),
+            stdout,
         };
         tokio::spawn(async move {
             let reason = reader.run(from_plugin).await;
@@ -352,6 +414,11 @@ impl RpcClient {
     /// Protocol faults seen so far (lines that were not messages, unknown answers, …).
     pub fn faults(&self) -> u64 {
         self.faults.load(Ordering::Relaxed)
+    }
+
+    /// What the host has read on the plugin's stdout so far.
+    pub fn stdout_seen(&self) -> StdoutSeen {
+        lock(&self.stdout).clone()
     }
 
     /// Completes when the connection has closed, with why.
@@ -480,6 +547,7 @@ struct Reader {
     outgoing: Arc<Outbox>,
     /// Requests from the plugin being answered now; see [`MAX_HOST_REQUESTS_IN_FLIGHT`].
     host_requests: Arc<tokio::sync::Semaphore>,
+    stdout: Arc<Mutex<StdoutSeen>>,
 }
 
 /// Requests a plugin process may have waiting for the host's answer at once (kv, emit); beyond,
@@ -495,6 +563,21 @@ impl Reader {
         }
     }
 
+    /// A line that is not a message: counted, kept when among the first, and told to the jobs
+    /// waiting on this connection.
+    fn stray(&self, line: &str, reason: &str) {
+        let shown: String = line.chars().take(STRAY_LINE_SHOWN).collect();
+        {
+            let mut seen = lock(&self.stdout);
+            seen.strays += 1;
+            if seen.first_strays.len() < 3 {
+                seen.first_strays.push((shown.clone(), reason.to_owned()));
+            }
+        }
+        let waiting: Vec<i64> = lock(&self.pending).keys().copied().collect();
+        self.services.stray_line(&shown, reason, &waiting);
+    }
+
     fn stall_reason(&self) -> String {
         lock(&self.outgoing.stall_reason)
             .clone()
@@ -506,6 +589,7 @@ impl Reader {
         let mut reader = BufReader::with_capacity(64 * 1024, from_plugin);
         let mut line: Vec<u8> = Vec::new();
         let mut oversized = false;
+        let mut told_unfinished = false;
         loop {
             // Backpressure: while the plugin has not read what is queued for it, nothing more is
             // read from it, so it cannot make the host produce more answers.
@@ -542,7 +626,21 @@ impl Reader {
             }
             let consumed = complete.unwrap_or(available.len());
             reader.consume(consumed);
+            if complete.is_none() && !told_unfinished {
+                // Kept for a diagnosis if no newline follows (unflushed or unended output).
+                let start = String::from_utf8_lossy(&line[..line.len().min(STRAY_LINE_SHOWN)]);
+                lock(&self.stdout).unfinished = Some(start.into_owned());
+                told_unfinished = true;
+            }
             if complete.is_some() {
+                {
+                    let mut seen = lock(&self.stdout);
+                    seen.lines += 1;
+                    if told_unfinished {
+                        seen.unfinished = None;
+                        told_unfinished = false;
+                    }
+                }
                 if oversized {
                     self.fault(&format!("a line over {MAX_LINE_BYTES} bytes was discarded"));
                 } else {
@@ -559,6 +657,7 @@ impl Reader {
 
     fn handle(&self, line: &[u8]) {
         let Ok(text) = std::str::from_utf8(line) else {
+            self.stray(&String::from_utf8_lossy(line), "not UTF-8");
             return self.fault("a line is not UTF-8");
         };
         let text = text.trim_end_matches('\r');
@@ -601,6 +700,7 @@ impl Reader {
             Err(error) => {
                 let shown: String = text.chars().take(120).collect();
                 self.fault(&format!("{error}: {shown:?}"));
+                self.stray(text, &error.reason);
                 let Some(id) = error.id else { return };
                 let is_request = serde_json::from_str::<Value>(text)
                     .is_ok_and(|value| value.get("method").is_some());

@@ -8,7 +8,8 @@
 //! within `crash_loop_window` mark the instance failed with the last reason. Stopping is
 //! graceful: `shutdown`, stdin closed, SIGTERM to the process group, SIGKILL after the grace
 //! period. A process that stops reading its stdin (`ConnectionLimits::write_stall`) is killed at
-//! once and counts as a crash.
+//! once and counts as a crash; so is an idle one that does not answer `ping` in time (a plugin
+//! stuck in a loop or deadlocked between requests).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,10 @@ pub struct SupervisorConfig {
     /// The bytes queued for each process and how long a write to it may stall; see
     /// [`ConnectionLimits`]. A process that stops reading is replaced like one that crashed.
     pub connection: ConnectionLimits,
+    /// How often an idle ready process (no request in flight) is sent `ping`. Default 30 s.
+    pub ping_interval: Duration,
+    /// How long a `ping` may take before the process is replaced as hung. Default 10 s.
+    pub ping_timeout: Duration,
 }
 
 impl Default for SupervisorConfig {
@@ -69,6 +74,8 @@ impl Default for SupervisorConfig {
             crash_loop_window: Duration::from_secs(60),
             confinement: Confinement::shared_default(),
             connection: ConnectionLimits::default(),
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -94,9 +101,66 @@ struct Slot {
     declared: Mutex<Option<Arc<Metadata>>>,
 }
 
+/// How a plugin process ended, for the jobs it was running: its exit status and last stderr
+/// lines.
+#[derive(Debug, Clone)]
+pub struct ProcessExit {
+    pub pid: i32,
+    /// `exit status: 3`, `signal: 9 (SIGKILL)`, …
+    pub status: String,
+    /// Its last lines on stderr, oldest first (at most [`STDERR_TAIL`]).
+    pub stderr_tail: Vec<String>,
+}
+
+impl ProcessExit {
+    /// `exited (exit status: 3); its last stderr lines: a | b`.
+    pub fn describe(&self, what: &str) -> String {
+        if self.stderr_tail.is_empty() {
+            format!("{what} ({}) and wrote nothing on stderr", self.status)
+        } else {
+            format!(
+                "{what} ({}); its last stderr lines: {}",
+                self.status,
+                self.stderr_tail.join(" | ")
+            )
+        }
+    }
+}
+
+/// Stderr lines of a process kept to say how it ended.
+pub const STDERR_TAIL: usize = 10;
+
+/// The last processes of a plugin to end, for [`Supervisor::exit_of`].
+#[derive(Default)]
+struct Exits {
+    recent: Mutex<VecDeque<Arc<ProcessExit>>>,
+    added: tokio::sync::Notify,
+}
+
+impl Exits {
+    fn add(&self, exit: ProcessExit) {
+        let mut recent = lock(&self.recent);
+        if recent.len() == 16 {
+            recent.pop_front();
+        }
+        recent.push_back(Arc::new(exit));
+        drop(recent);
+        self.added.notify_waiters();
+    }
+
+    fn find(&self, pid: i32) -> Option<Arc<ProcessExit>> {
+        lock(&self.recent)
+            .iter()
+            .rev()
+            .find(|exit| exit.pid == pid)
+            .cloned()
+    }
+}
+
 /// The running instances of one plugin.
 pub struct Supervisor {
     manifest: Arc<Manifest>,
+    exits: Arc<Exits>,
     slots: Vec<Arc<Slot>>,
     restarts: Arc<std::sync::atomic::AtomicU64>,
     stop: CancellationToken,
@@ -121,6 +185,7 @@ impl Supervisor {
         let stop = CancellationToken::new();
         let ids = Arc::new(std::sync::atomic::AtomicI64::new(1));
         let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let exits = Arc::new(Exits::default());
         let mut slots = Vec::new();
         let mut tasks = Vec::new();
         for index in 0..manifest.instances as usize {
@@ -142,12 +207,14 @@ impl Supervisor {
                 stop: stop.clone(),
                 ids: ids.clone(),
                 restarts: restarts.clone(),
+                exits: exits.clone(),
             };
             tasks.push(tokio::spawn(instance.run()));
             slots.push(slot);
         }
         Supervisor {
             manifest,
+            exits,
             slots,
             restarts,
             stop,
@@ -253,6 +320,23 @@ impl Supervisor {
         }
     }
 
+    /// How process `pid` ended, waiting up to `wait` for its supervisor to see it end (its
+    /// connection closes a moment before). `None` when it has not ended by then.
+    pub async fn exit_of(&self, pid: i32, wait: Duration) -> Option<Arc<ProcessExit>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let added = self.exits.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            if let Some(exit) = self.exits.find(pid) {
+                return Some(exit);
+            }
+            if tokio::time::timeout_at(deadline, added).await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// Stops every instance gracefully and waits for them.
     pub async fn stop(&self) {
         self.stop.cancel();
@@ -310,6 +394,7 @@ struct Instance {
     stop: CancellationToken,
     ids: Arc<std::sync::atomic::AtomicI64>,
     restarts: Arc<std::sync::atomic::AtomicU64>,
+    exits: Arc<Exits>,
 }
 
 enum Ended {
@@ -440,7 +525,7 @@ impl Instance {
             move |line| {
                 tracing::info!(plugin = %log_label, "{line}");
                 let mut tail = lock(&tail);
-                if tail.len() == 5 {
+                if tail.len() == STDERR_TAIL {
                     tail.pop_front();
                 }
                 tail.push_back(line);
@@ -456,20 +541,33 @@ impl Instance {
                 limits: self.config.connection,
             },
         );
+        // Says how the process ended, and records it for the jobs it was running.
         let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
-            let status = match status {
-                Ok(status) => status.to_string(),
-                Err(error) => format!("unknown status ({error})"),
+            let exit = ProcessExit {
+                pid,
+                status: match status {
+                    Ok(status) => status.to_string(),
+                    Err(error) => format!("unknown status ({error})"),
+                },
+                stderr_tail: lock(&last_lines).iter().cloned().collect(),
             };
+            let described = exit.describe(what);
+            self.exits.add(exit);
+            described
+        };
+        // Why a process that never answered its handshake did not: what it wrote, and its
+        // last words on stderr.
+        let diagnose = |rpc: &RpcClient| {
             let tail: Vec<String> = lock(&last_lines).iter().cloned().collect();
-            if tail.is_empty() {
-                format!("{what} ({status})")
-            } else {
-                format!(
-                    "{what} ({status}); its last log lines: {}",
-                    tail.join(" | ")
-                )
+            let mut why = rpc
+                .stdout_seen()
+                .diagnosis()
+                .map(|diagnosis| format!("; {diagnosis}"))
+                .unwrap_or_default();
+            if !tail.is_empty() {
+                why.push_str(&format!("; its last stderr lines: {}", tail.join(" | ")));
             }
+            why
         };
 
         let handshake = InitializeParams {
@@ -495,62 +593,65 @@ impl Instance {
             }
         };
         let refused = |reason: String| Ended::Refused(reason);
-        let result =
-            match answer {
-                Ok(value) => match serde_json::from_value::<InitializeResult>(value) {
-                    Ok(result) => match self.check_identity(&result) {
-                        Ok(()) => result,
-                        Err(reason) => {
-                            self.halt(&rpc, &mut started.child, pid).await;
-                            return refused(reason);
-                        }
-                    },
-                    Err(error) => {
+        let result = match answer {
+            Ok(value) => match serde_json::from_value::<InitializeResult>(value) {
+                Ok(result) => match self.check_identity(&result) {
+                    Ok(()) => result,
+                    Err(reason) => {
                         self.halt(&rpc, &mut started.child, pid).await;
-                        return refused(format!("its answer to initialize is malformed: {error}"));
+                        return refused(reason);
                     }
                 },
-                Err(RpcError::Remote(error))
-                    if error.code == plugboard_protocol::error::UNSUPPORTED_PROTOCOL_VERSION =>
-                {
-                    self.halt(&rpc, &mut started.child, pid).await;
-                    return refused(format!(
-                        "it does not speak protocol {PROTOCOL_VERSION}: {}",
-                        error.message
-                    ));
-                }
-                Err(RpcError::Timeout { .. }) => {
-                    self.halt(&rpc, &mut started.child, pid).await;
-                    return Ended::Crashed(format!(
-                        "it did not answer initialize within {} ms",
-                        self.config.handshake_timeout.as_millis()
-                    ));
-                }
-                Err(RpcError::Closed(_)) => {
-                    // It closed stdout: it is exiting. Say how, with its last words.
-                    let status =
-                        match tokio::time::timeout(self.config.stop_grace, started.child.wait())
-                            .await
-                        {
-                            Ok(status) => status,
-                            Err(_) => {
-                                self.halt(&rpc, &mut started.child, pid).await;
-                                return Ended::Crashed(
-                                    "it closed its stdout before it answered initialize".to_owned(),
-                                );
-                            }
-                        };
-                    let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                    return Ended::Crashed(describe_exit(
-                        "exited before it answered initialize",
-                        status,
-                    ));
-                }
                 Err(error) => {
                     self.halt(&rpc, &mut started.child, pid).await;
-                    return Ended::Crashed(format!("initialize failed: {error}"));
+                    return refused(format!("its answer to initialize is malformed: {error}; protocol.md's `initialize` shows the answer the host expects"));
                 }
-            };
+            },
+            Err(RpcError::Remote(error))
+                if error.code == plugboard_protocol::error::UNSUPPORTED_PROTOCOL_VERSION =>
+            {
+                self.halt(&rpc, &mut started.child, pid).await;
+                return refused(format!(
+                    "it does not speak protocol {PROTOCOL_VERSION}: {}",
+                    error.message
+                ));
+            }
+            Err(RpcError::Timeout { .. }) => {
+                let why = diagnose(&rpc);
+                self.halt(&rpc, &mut started.child, pid).await;
+                return Ended::Crashed(format!(
+                    "it did not answer initialize within {} ms{why}",
+                    self.config.handshake_timeout.as_millis()
+                ));
+            }
+            Err(RpcError::Closed(_)) => {
+                // It closed stdout: it is exiting. Say how, with its last words.
+                let status = match tokio::time::timeout(
+                    self.config.stop_grace,
+                    started.child.wait(),
+                )
+                .await
+                {
+                    Ok(status) => status,
+                    Err(_) => {
+                        let why = diagnose(&rpc);
+                        self.halt(&rpc, &mut started.child, pid).await;
+                        return Ended::Crashed(format!(
+                            "it closed its stdout before it answered initialize{why}"
+                        ));
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                return Ended::Crashed(describe_exit(
+                    "exited before it answered initialize",
+                    status,
+                ));
+            }
+            Err(error) => {
+                self.halt(&rpc, &mut started.child, pid).await;
+                return Ended::Crashed(format!("initialize failed: {error}"));
+            }
+        };
         let metadata = Arc::new(result.metadata);
         *lock(&self.slot.declared) = Some(metadata.clone());
         *lock(&self.slot.ready) = Some(ReadyInstance {
@@ -567,7 +668,41 @@ impl Instance {
             None => tracing::info!(plugin = %label, pid, "plugin ready"),
         }
 
+        // An idle process is pinged now and then; one that does not answer is hung.
+        let mut watchdog = tokio::spawn({
+            let (rpc, every, timeout) = (
+                rpc.clone(),
+                self.config.ping_interval,
+                self.config.ping_timeout,
+            );
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if rpc.in_flight() > 0 {
+                        continue;
+                    }
+                    let method = plugboard_protocol::methods::PING;
+                    match rpc.call(method, json!({}), timeout).await {
+                        Err(RpcError::Timeout { .. }) => return,
+                        Err(RpcError::Closed(_) | RpcError::Exited(_)) => {
+                            return std::future::pending().await
+                        }
+                        Ok(_) | Err(RpcError::Remote(_)) => {}
+                    }
+                }
+            }
+        });
         let ended = tokio::select! {
+            _ = &mut watchdog => {
+                *lock(&self.slot.ready) = None;
+                let reason = format!(
+                    "it did not answer ping within {} ms while idle (hung between requests?); the host replaced it",
+                    self.config.ping_timeout.as_millis()
+                );
+                tracing::warn!(plugin = %label, pid, %reason, "plugin is not answering");
+                self.halt(&rpc, &mut started.child, pid).await;
+                Ended::Crashed(reason)
+            }
             status = started.child.wait() => {
                 *lock(&self.slot.ready) = None;
                 process::signal_group(pid, libc::SIGKILL);
@@ -606,6 +741,7 @@ impl Instance {
                 Ended::Stopped
             }
         };
+        watchdog.abort();
         // Whatever else the plugin started in its group goes with it.
         process::signal_group(pid, libc::SIGKILL);
         ended
@@ -626,7 +762,18 @@ impl Instance {
         }
         result.metadata.check_routes().map_err(|reason| {
             format!("its metadata declares a route or console page the host cannot serve: {reason}")
-        })
+        })?;
+        if let Some(schema) = &result.metadata.config_schema {
+            let problems = config_schema_problems(schema);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "its metadata's configSchema is not valid JSON Schema ({}): {}; fix the schema the plugin reports",
+                    crate::words::count(problems.len() as u64, "problem"),
+                    problems.join("; ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Graceful stop: `shutdown`, close stdin, SIGTERM to the group, SIGKILL after the grace.
@@ -650,4 +797,41 @@ impl Instance {
         process::signal_group(pid, libc::SIGKILL);
         let _ = child.wait().await;
     }
+}
+
+/// Every way `schema` is not a JSON Schema the host can check configs with, each as
+/// `<JSON pointer into the schema>: <what is wrong>`; empty when it is one. Checked against its
+/// draft's meta-schema (2020-12 without `$schema`), then compiled as configs are checked.
+pub fn config_schema_problems(schema: &serde_json::Value) -> Vec<String> {
+    let meta = match jsonschema::meta::validator_for(schema) {
+        Ok(meta) => meta,
+        Err(_) => {
+            return vec![format!(
+                "/$schema: {} is not a JSON Schema draft plugboard knows (2020-12, 2019-09, 7, 6, 4), and it fetches no other meta-schema",
+                schema.get("$schema").map_or_else(|| "it".to_owned(), |uri| uri.to_string())
+            )]
+        }
+    };
+    let mut problems: Vec<String> = meta
+        .iter_errors(schema)
+        .map(|error| {
+            let path = error.instance_path().as_str();
+            format!("{}: {error}", if path.is_empty() { "/" } else { path })
+        })
+        .collect();
+    if problems.is_empty() {
+        if let Err(error) = jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
+        {
+            let path = error.instance_path().as_str();
+            problems.push(format!(
+                "{}: {error}",
+                if path.is_empty() { "/" } else { path }
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
 }

@@ -223,7 +223,7 @@ async fn a_plugin_that_exits_at_start_fails_with_its_reason() {
         reason.contains("failed to start 3 times in a row"),
         "{reason}"
     );
-    assert!(reason.contains("exited before it answered initialize (exit status: 3); its last log lines: cannot start"), "{reason}");
+    assert!(reason.contains("exited before it answered initialize (exit status: 3); its last stderr lines: cannot start"), "{reason}");
     assert!(
         reason.contains("cannot start: the scripted plugin was told to fail"),
         "{reason}"
@@ -326,6 +326,50 @@ async fn a_crash_mid_run_fails_the_call_and_the_instance_comes_back() {
     assert_gone(first_pid).await;
     setup.stop().await;
     assert_gone(second_pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_that_does_not_answer_ping_is_replaced_and_a_busy_one_is_not_pinged() {
+    let config = SupervisorConfig {
+        ping_interval: Duration::from_millis(100),
+        ping_timeout: Duration::from_millis(200),
+        ..fast()
+    };
+    let setup = start("deaf-to-ping", 1, config.clone());
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let deaf = setup.supervisor().pick().unwrap().pid;
+    setup.wait_for(|state| *state != InstanceState::Ready).await;
+    assert_gone(deaf).await;
+    setup.wait_for(|state| *state == InstanceState::Ready).await;
+    assert!(setup.supervisor().restarts() >= 1);
+    setup.stop().await;
+
+    // The same plugin busy with a run across several pings is left alone.
+    let setup = start(
+        "deaf-to-ping",
+        1,
+        SupervisorConfig {
+            ping_interval: Duration::from_millis(1000),
+            ..config
+        },
+    );
+    setup
+        .supervisor()
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let busy = setup.supervisor().pick().unwrap().pid;
+    let answer = setup
+        .run(json!({"sleep_ms": 2500}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(answer["result"]["pid"], json!(busy));
+    setup.stop().await;
+    assert_gone(busy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,4 +688,41 @@ async fn a_program_installed_outside_the_system_folders_may_read_its_installatio
         "beside it: {answer}"
     );
     setup.stop().await;
+}
+
+#[test]
+fn a_config_schema_is_checked_by_its_meta_schema_with_every_problem() {
+    use super::supervisor::config_schema_problems;
+    assert_eq!(
+        config_schema_problems(&json!({"type": "object", "properties": {"a": {"type": "string"}}})),
+        Vec::<String>::new()
+    );
+    let problems = config_schema_problems(&json!({
+        "type": "strng",
+        "properties": {"port": {"minimum": "zero"}}
+    }));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("/properties/port/minimum: "),
+        "{problems:?}"
+    );
+    assert!(problems[1].starts_with("/type: "), "{problems:?}");
+    // Draft 7 by its `$schema`; a meta-schema plugboard does not have is named, not fetched.
+    assert_eq!(
+        config_schema_problems(
+            &json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"})
+        ),
+        Vec::<String>::new()
+    );
+    let unknown = config_schema_problems(
+        &json!({"$schema": "https://example.com/my-meta", "type": "object"}),
+    );
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].starts_with("/$schema: "), "{unknown:?}");
+    // Not even an object: said, not a panic.
+    assert_eq!(config_schema_problems(&json!({"$schema": 7})).len(), 1);
+    assert!(!config_schema_problems(&json!("a string")).is_empty());
+    // Well-formed by the meta-schema but not compilable: a pattern that is no regular expression.
+    let pattern = config_schema_problems(&json!({"type": "string", "pattern": "(unclosed"}));
+    assert_eq!(pattern.len(), 1, "{pattern:?}");
 }

@@ -508,6 +508,10 @@ async fn note_failed_attempt(shared: &Shared, job: &Job, outcome: &FinishOutcome
                 job.attempt, job.max_attempts
             )
         }
+        FinishOutcome::Failed { error } if job.attempt < job.max_attempts => format!(
+            "attempt {} of {} failed, and this error is not retried: {error}",
+            job.attempt, job.max_attempts
+        ),
         FinishOutcome::Failed { error } => format!(
             "attempt {} of {} failed: {error}",
             job.attempt, job.max_attempts

@@ -67,6 +67,13 @@ pub enum TenantError {
         plugin: String,
         problems: Vec<String>,
     },
+    #[error("plugin {plugin} rejects the values (its config/validate):\n  {}", problems.join("\n  "))]
+    PluginRejects {
+        plugin: String,
+        problems: Vec<String>,
+    },
+    #[error("plugin {plugin} could not check the values (its config/validate): {reason}; nothing was saved, try again")]
+    PluginCheckFailed { plugin: String, reason: String },
     #[error("invalid event pattern `{pattern}`: {reason}")]
     EventPattern { pattern: String, reason: String },
     #[error("config {id} is invalid and does not run: {reason}; fix its values with `plugboard config set`")]
@@ -111,11 +118,28 @@ pub struct ConfigView {
     pub next_fires: Vec<String>,
 }
 
+/// The plugin's own check of a config's values (`config/validate`), asked of a running
+/// instance by whoever runs the plugins.
+#[async_trait::async_trait]
+pub trait PluginCheck: Send + Sync {
+    /// The plugin's problems with `values` (secrets opened), each `<JSON pointer>: <what is
+    /// wrong>` (`/` for the whole); empty when it accepts them. `Ok(None)` when no instance can
+    /// answer here (the plugin does not run on this node, is disabled or has failed): then only
+    /// the schema checks the values. `Err` with why when a running plugin did not answer.
+    async fn validate(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        values: &Value,
+    ) -> Result<Option<Vec<String>>, String>;
+}
+
 /// The front door for tenants and configs.
 #[derive(Clone)]
 pub struct Tenants {
     store: Arc<dyn Store>,
     key: SecretKey,
+    plugin_check: Option<Arc<dyn PluginCheck>>,
 }
 
 /// How many next fires a view shows.
@@ -123,7 +147,37 @@ pub const PREVIEW_FIRES: usize = 5;
 
 impl Tenants {
     pub fn new(store: Arc<dyn Store>, key: SecretKey) -> Tenants {
-        Tenants { store, key }
+        Tenants {
+            store,
+            key,
+            plugin_check: None,
+        }
+    }
+
+    /// These tenants, with the plugin's own `config/validate` asked after the schema accepts a
+    /// config being saved or validated.
+    pub fn with_plugin_check(mut self, check: Arc<dyn PluginCheck>) -> Tenants {
+        self.plugin_check = Some(check);
+        self
+    }
+
+    /// Asks the plugin about `plain` values the schema accepted.
+    async fn plugin_rejects(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        plain: &Value,
+    ) -> Result<Vec<String>, TenantError> {
+        let Some(check) = &self.plugin_check else {
+            return Ok(Vec::new());
+        };
+        match check.validate(plugin, tenant, plain).await {
+            Ok(problems) => Ok(problems.unwrap_or_default()),
+            Err(reason) => Err(TenantError::PluginCheckFailed {
+                plugin: plugin.to_owned(),
+                reason,
+            }),
+        }
     }
 
     /// The store behind the facade.
@@ -285,6 +339,15 @@ impl Tenants {
                     problems,
                 });
             }
+            let problems = self
+                .plugin_rejects(&request.plugin, &request.tenant, &plain)
+                .await?;
+            if !problems.is_empty() {
+                return Err(TenantError::PluginRejects {
+                    plugin: request.plugin.clone(),
+                    problems,
+                });
+            }
         }
         self.key.seal(&mut values, &secret_paths);
         let enabled = request
@@ -412,6 +475,19 @@ impl Tenants {
                 reason,
             }
         })?);
+        Ok(problems)
+    }
+
+    /// [`Tenants::check_config`], then, when the schema accepts the values, the plugin's own
+    /// `config/validate`: what `POST /api/v1/configs/{id}/validate` answers.
+    pub async fn validate_config(&self, config: &Config) -> Result<Vec<String>, TenantError> {
+        let mut problems = self.check_config(config).await?;
+        if problems.is_empty() && self.schema_of(&config.plugin).await?.is_some() {
+            let values = self.open_values(config)?;
+            problems = self
+                .plugin_rejects(&config.plugin, &config.tenant, &values)
+                .await?;
+        }
         Ok(problems)
     }
 

@@ -141,7 +141,12 @@ fn a_broken_package_ends_with_exit_1_and_the_jobs_error() {
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("main.py"), "pass\n").unwrap();
     let out = cli.run(&["plugin", "install", broken.to_str().unwrap()]);
-    out.expect_refused("failed: the package has no plugin.toml at its root");
+    let said = out.expect_refused(
+        "failed, and this error is not retried: the package has no plugin.toml at its root",
+    );
+    // Said once, by the attempt's line; the end names the job only.
+    assert_eq!(said.matches("no plugin.toml").count(), 1, "{out:?}");
+    assert!(said.trim_end().ends_with("job 1 failed"), "{out:?}");
     assert_eq!(uploads_left(data.path()), Vec::<String>::new());
     assert!(host.terminate().success());
 }

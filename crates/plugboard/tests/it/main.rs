@@ -2,6 +2,7 @@
 //! `PLUGBOARD_TEST_DATABASE_URL` is set), real signals and real HTTP. One module per capability.
 
 mod api_auth;
+mod authors;
 mod bad_input;
 mod cli_plugins;
 mod cli_profiles;

@@ -200,6 +200,18 @@ impl LocalPlugins for ScriptedPlugins {
         None
     }
 
+    async fn config_validate(
+        &self,
+        plugin: &str,
+        _tenant: &str,
+        _values: Value,
+        _timeout: Duration,
+    ) -> Result<plugboard_protocol::methods::ConfigValidateResult, PluginCallError> {
+        // These tests are about config/test; the real plugin's config/validate is tested
+        // through the binary (tests/it/authors.rs).
+        Err(PluginCallError::NotLoaded(plugin.to_owned()))
+    }
+
     async fn config_test(
         &self,
         plugin: &str,

@@ -29,10 +29,12 @@ impl Installer {
         context: &JobContext,
         payload: InstallPayload,
     ) -> Result<Value, InstallError> {
-        let source = Source::parse(&payload.source).map_err(|reason| PackageError::Source {
-            source_name: payload.source.clone(),
-            reason,
-        })?;
+        let source = Source::parse(&payload.source)
+            .map_err(|reason| PackageError::Source {
+                source_name: payload.source.clone(),
+                reason,
+            })?
+            .uploaded_as(payload.uploaded_as.as_deref());
         let staging = self.job_staging(context)?;
         let fetched = self
             .fetch(context, &source, payload.sha256.as_deref(), &staging.path)
@@ -196,10 +198,12 @@ impl Installer {
             let row = self.installed(&payload.plugin).await?;
             let target = match (&payload.source, &payload.version) {
                 (Some(source), _) => Target::Fetch {
-                    source: Source::parse(source).map_err(|reason| PackageError::Source {
-                        source_name: source.clone(),
-                        reason,
-                    })?,
+                    source: Source::parse(source)
+                        .map_err(|reason| PackageError::Source {
+                            source_name: source.clone(),
+                            reason,
+                        })?
+                        .uploaded_as(payload.uploaded_as.as_deref()),
                     sha256: payload.sha256.clone(),
                 },
                 (None, Some(version)) => Target::Kept(version.clone()),

@@ -255,6 +255,10 @@ impl Action {
 #[serde(deny_unknown_fields)]
 struct InstallPayload {
     source: String,
+    /// For an upload (`source` is the staged file): what the admin sent, as `plugin show`
+    /// names the source.
+    #[serde(default)]
+    uploaded_as: Option<String>,
     #[serde(default)]
     sha256: Option<String>,
     /// The permissions the admin grants: only the admin token can enqueue a job that has it.
@@ -268,6 +272,9 @@ struct UpdatePayload {
     plugin: String,
     #[serde(default)]
     source: Option<String>,
+    /// As [`InstallPayload`]'s.
+    #[serde(default)]
+    uploaded_as: Option<String>,
     #[serde(default)]
     version: Option<String>,
     #[serde(default)]
@@ -298,6 +305,8 @@ enum Source {
     Url(String),
     /// An absolute path: a folder or an archive on this node.
     Path(PathBuf),
+    /// An archive the admin uploaded, staged at the path, and what they sent.
+    Uploaded(PathBuf, String),
 }
 
 impl Source {
@@ -320,10 +329,19 @@ impl Source {
         Ok(Source::Path(path))
     }
 
+    /// A path that holds an upload, as the upload it is.
+    fn uploaded_as(self, name: Option<&str>) -> Source {
+        match (self, name) {
+            (Source::Path(path), Some(name)) => Source::Uploaded(path, name.to_owned()),
+            (source, _) => source,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Source::Url(url) => url.clone(),
             Source::Path(path) => path.display().to_string(),
+            Source::Uploaded(_, name) => format!("upload of {name}"),
         }
     }
 }
@@ -433,9 +451,6 @@ impl JobHandler for AdminJob {
             let mut payload = payload;
             if let Some(upload) = upload.as_mut() {
                 if let Err((message, retryable)) = upload.fetch(installer.store.as_ref()).await {
-                    let _ = context
-                        .log(crate::store::LogLevel::Error, message.clone())
-                        .await;
                     let job = context.job();
                     if retryable && job.attempt < job.max_attempts {
                         upload.keep();
@@ -473,9 +488,7 @@ impl JobHandler for AdminJob {
             match outcome {
                 Ok(result) => Ok(Some(result)),
                 Err(error) => {
-                    let _ = context
-                        .log(crate::store::LogLevel::Error, error.to_string())
-                        .await;
+                    // The worker writes the error into the job's log with its attempt.
                     let error = error.into_job_error();
                     let job = context.job();
                     if error.retryable && job.attempt < job.max_attempts {

@@ -201,7 +201,7 @@ impl Installer {
                     .await;
                 fetched
             }
-            Source::Path(path) => {
+            Source::Path(path) | Source::Uploaded(path, _) => {
                 let metadata =
                     tokio::fs::metadata(path)
                         .await

@@ -1,0 +1,269 @@
+//! What a plugin author meets, through the real binary: the host keeps the protocol's promises
+//! (a config the plugin's `config/validate` rejects is not saved; a `configSchema` that is not
+//! JSON Schema is refused at install with every error), and an author's usual mistakes explain
+//! themselves (a plugin that dies mid-run, never flushes stdout, pretty-prints its JSON, or
+//! prints debug lines on stdout), in the job's error and log, said once.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plugboard::store::{JobId, JobStatus, NewJob, Store};
+use serde_json::json;
+
+use crate::harness::cli::Cli;
+use crate::harness::{sqlite_store, temp_dir, wait_all, TestHost, FAST_LEASES};
+
+/// A scripted plugin's package in `root`, in `mode`, declaring `config_schema` when given (its
+/// `config/validate` then rejects values with a `reject` field).
+fn package(root: &Path, mode: &str, config_schema: Option<&serde_json::Value>) -> PathBuf {
+    let folder = root.join(format!("scripted-{mode}"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scripted_plugin.py");
+    std::fs::copy(script, folder.join("main.py")).unwrap();
+    let mut manifest = format!(
+        "id = \"scripted\"\nname = \"Scripted\"\nversion = \"1.0.0\"\nprotocol = 1\ncommand = [\"python3\", \"main.py\"]\n[env]\nPLUGBOARD_TEST_MODE = \"{mode}\"\n"
+    );
+    if let Some(schema) = config_schema {
+        manifest.push_str(&format!(
+            "PLUGBOARD_TEST_CONFIG_SCHEMA = {:?}\n",
+            schema.to_string()
+        ));
+    }
+    std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
+    folder
+}
+
+async fn log_of(store: &std::sync::Arc<dyn Store>, id: JobId) -> Vec<String> {
+    store
+        .log_list(id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|line| line.message)
+        .collect()
+}
+
+async fn run_once(store: &std::sync::Arc<dyn Store>) -> JobId {
+    let mut job = NewJob::new("plugin.run", json!({"plugin": "scripted"}));
+    job.max_attempts = 1;
+    store.job_enqueue(job).await.unwrap().id
+}
+
+/// Waits until the server's log has a line with every one of `words`, and answers it.
+fn wait_for_log_line(host: &TestHost, words: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(line) = host
+            .log()
+            .lines()
+            .find(|line| words.iter().all(|word| line.contains(word)))
+        {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {words:?}:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_config_the_plugin_rejects_is_not_saved_and_validate_asks_the_plugin() {
+    let data = temp_dir();
+    let work = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let schema = json!({
+        "type": "object",
+        "properties": {"greeting": {"type": "string"}, "reject": {"type": "string"}},
+        "additionalProperties": false
+    });
+    let folder = package(work.path(), "ok", Some(&schema));
+    cli.run(&["plugin", "install", folder.to_str().unwrap()])
+        .expect_ok("install");
+    // `plugin show` names what was uploaded, not the server's staging file.
+    let shown = cli.run(&["plugin", "show", "scripted", "--json"]).json();
+    assert_eq!(shown["source"], json!("upload of scripted-ok/"), "{shown}");
+    cli.run(&["tenant", "create", "acme"])
+        .expect_ok("tenant create");
+
+    let set = |values: &str| {
+        cli.run(&[
+            "config", "set", "--tenant", "acme", "--plugin", "scripted", "--name", "main",
+            "--values", values,
+        ])
+    };
+    // Valid by the schema, rejected by the plugin: nothing is stored.
+    let refused = set(r#"{"reject": "the plugin says no"}"#);
+    let said = refused.expect_refused("the plugin says no");
+    assert!(said.contains("config/validate"), "{refused:?}");
+    let listed = cli
+        .run(&["config", "list", "--tenant", "acme", "--json"])
+        .json();
+    assert_eq!(listed["configs"], json!([]), "{listed}");
+
+    set(r#"{"greeting": "hello"}"#).expect_ok("a config the plugin accepts");
+    // A replacement it rejects leaves the stored config as it was.
+    set(r#"{"reject": "not this either"}"#).expect_refused("not this either");
+    let name = ["--tenant", "acme", "--plugin", "scripted", "--name", "main"];
+    let shown = cli
+        .run(&[&["config", "show"][..], &name, &["--json"]].concat())
+        .json();
+    assert_eq!(shown["values"], json!({"greeting": "hello"}), "{shown}");
+
+    // Validating proposed values and the stored config asks the plugin too, over the API.
+    let proposed = cli.run(
+        &[
+            &["config", "validate"][..],
+            &name,
+            &["--values", r#"{"reject": "proposed and refused"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(proposed.code, Some(1), "{proposed:?}");
+    assert!(
+        proposed
+            .stdout
+            .contains("/values/reject: proposed and refused"),
+        "{proposed:?}"
+    );
+    let stored = cli.run(
+        &[
+            &["config", "validate"][..],
+            &name,
+            &["--plugin-dir", folder.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert_eq!(stored.stdout.trim(), "valid", "{stored:?}");
+    assert!(
+        stored.stderr.contains("--plugin-dir is not used"),
+        "{stored:?}"
+    );
+}
+
+#[test]
+fn a_config_schema_that_is_not_json_schema_is_refused_at_install_with_every_error_said_once() {
+    let data = temp_dir();
+    let work = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let broken = json!({
+        "type": "strng",
+        "properties": {"port": {"minimum": "zero"}}
+    });
+    let folder = package(work.path(), "ok", Some(&broken));
+    let refused = cli.run(&["plugin", "install", folder.to_str().unwrap()]);
+    let said = refused.expect_refused("configSchema is not valid JSON Schema (2 problems)");
+    for path in ["/type:", "/properties/port/minimum:"] {
+        assert!(said.contains(path), "no {path} in {refused:?}");
+    }
+    // Said once: not again by the log's attempt line, the job's end and the command's error.
+    assert_eq!(
+        said.matches("is not valid JSON Schema").count(),
+        1,
+        "{refused:?}"
+    );
+    let listed = cli.run(&["plugin", "list", "--json"]).json();
+    assert_eq!(
+        listed["plugins"],
+        json!([]),
+        "nothing was installed: {listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_dies_mid_run_leaves_its_exit_status_and_last_stderr_lines_in_the_job() {
+    let data = temp_dir();
+    let folder = package(data.path(), "crash-mid-run", None);
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", folder.to_str().unwrap()]);
+    let _host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let id = run_once(&store).await;
+    let failed = wait_all(&store, &[id], JobStatus::Failed, Duration::from_secs(60)).await;
+    let error = failed[0].error.clone().unwrap_or_default();
+    for expected in [
+        "ended during `run`",
+        "exit status: 1",
+        "ZeroDivisionError: division by zero",
+    ] {
+        assert!(error.contains(expected), "no `{expected}` in {error}");
+    }
+    let log = log_of(&store, id).await;
+    assert!(
+        log.iter()
+            .any(|line| line.contains("ended during `run` (exit status: 1)")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|line| line == "[stderr] ZeroDivisionError: division by zero"),
+        "{log:?}"
+    );
+    store.close().await;
+}
+
+#[test]
+fn a_plugin_that_never_flushes_or_pretty_prints_is_told_what_the_host_saw() {
+    let data = temp_dir();
+    let unflushed = package(data.path(), "unflushed", None);
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend([
+        "--plugin",
+        unflushed.to_str().unwrap(),
+        "--plugin-start-timeout-ms",
+        "1000",
+    ]);
+    let host = TestHost::start(data.path(), &flags);
+    let line = wait_for_log_line(&host, &["did not answer initialize within 1000 ms"]);
+    assert!(
+        line.contains("it wrote nothing on its stdout: is its output buffered?")
+            && line.contains("flush=True"),
+        "{line}"
+    );
+    drop(host);
+
+    // Installed the way users install: the install job's error says it.
+    let data = temp_dir();
+    let work = temp_dir();
+    let host = TestHost::start(
+        data.path(),
+        &[FAST_LEASES, &["--plugin-start-timeout-ms", "1000"]].concat(),
+    );
+    let cli = Cli::new(&host);
+    let pretty = package(work.path(), "pretty", None);
+    let refused = cli.run(&["plugin", "install", pretty.to_str().unwrap()]);
+    let said = refused.expect_refused("did not answer initialize within 1000 ms");
+    assert!(
+        said.contains("not JSON-RPC messages, the first \"{\"")
+            && said.contains("is the JSON pretty-printed over several lines?")
+            && said.contains("one line of JSON ended by a newline"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debug_print_on_stdout_is_in_the_job_log() {
+    let data = temp_dir();
+    let folder = package(data.path(), "stray-print", None);
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", folder.to_str().unwrap()]);
+    let _host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let id = run_once(&store).await;
+    wait_all(&store, &[id], JobStatus::Succeeded, Duration::from_secs(60)).await;
+    let log = log_of(&store, id).await;
+    let stray = log
+        .iter()
+        .find(|line| line.contains("\"debug: got a run\""))
+        .unwrap_or_else(|| panic!("the stray line is not in the job's log: {log:?}"));
+    assert!(
+        stray.contains("not a JSON-RPC message") && stray.contains("write debug output to stderr"),
+        "{stray}"
+    );
+    store.close().await;
+}
