@@ -26,6 +26,7 @@ mod login;
 mod node;
 mod output;
 mod plugin;
+mod plugin_check;
 mod plugin_remote;
 mod profile;
 mod serve;

@@ -40,6 +40,27 @@ pub enum PluginCommand {
     List(ListArgs),
     /// Show one installed plugin and its kept versions
     Show(ShowArgs),
+    /// Check a plugin package folder as the host will run it (handshake, metadata, ping, a run,
+    /// a cancel, stdout, shutdown, leftovers) and say what to fix; runs here, without a server
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The package folder (with plugin.toml at its root)
+    pub dir: std::path::PathBuf,
+    /// Config values (JSON) to validate and run with [default: the config schema's defaults]
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<String>,
+    /// The run's payload (JSON)
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub payload: String,
+    /// How long each answer may take, the handshake's included, in ms
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Print the steps as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,8 +177,9 @@ fn resolve_source(source: &str) -> anyhow::Result<String> {
 }
 
 impl PluginCommand {
-    fn remote(&self) -> &RemoteArgs {
-        match self {
+    /// Where the command may call a server; `None` for the commands that run here only.
+    fn remote(&self) -> Option<&RemoteArgs> {
+        Some(match self {
             PluginCommand::Install(args) => &args.follow.remote,
             PluginCommand::Update(args) => &args.follow.remote,
             PluginCommand::Uninstall(args) => &args.follow.remote,
@@ -167,17 +189,24 @@ impl PluginCommand {
             | PluginCommand::RefreshMetadata(args) => &args.follow.remote,
             PluginCommand::List(args) => &args.remote,
             PluginCommand::Show(args) => &args.remote,
-        }
+            PluginCommand::Check(_) => return None,
+        })
     }
 }
 
 pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
-    if let Some(client) = command.remote().client()? {
+    if let Some(client) = command
+        .remote()
+        .map(RemoteArgs::client)
+        .transpose()?
+        .flatten()
+    {
         return super::plugin_remote::run(&client, command).await;
     }
     let (kind, payload, follow, grant) = match command {
         PluginCommand::List(args) => return list(args).await,
         PluginCommand::Show(args) => return show(args).await,
+        PluginCommand::Check(args) => return super::plugin_check::run(args).await,
         PluginCommand::Install(args) => {
             let mut payload = json!({"source": resolve_source(&args.source)?});
             if let Some(sha256) = args.sha256 {

@@ -21,6 +21,7 @@ pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i
     let (job, follow) = match command {
         PluginCommand::List(args) => return list(client, args.json).await,
         PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
+        PluginCommand::Check(args) => return super::plugin_check::run(args).await,
         PluginCommand::Install(args) => {
             check_grant_follows(args.grant, &args.follow)?;
             let mut grant = None;

@@ -21,6 +21,7 @@
 //! `permissions.read`.
 
 pub mod cgroup;
+pub mod check;
 pub mod config_calls;
 pub mod confinement;
 pub mod host;

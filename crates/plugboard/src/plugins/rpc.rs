@@ -72,10 +72,13 @@ impl StdoutSeen {
                 ""
             };
             return Some(format!(
-                "its stdout had {} that {} not JSON-RPC {}, the first {line:?} ({reason});{several} {RULE}; debug output belongs on stderr",
+                "its stdout had {} that {}, the first {line:?} ({reason});{several} {RULE}; debug output belongs on stderr",
                 crate::words::count(self.strays, "line"),
-                if self.strays == 1 { "is" } else { "are" },
-                if self.strays == 1 { "message" } else { "messages" },
+                if self.strays == 1 {
+                    "is not a JSON-RPC message"
+                } else {
+                    "are not JSON-RPC messages"
+                },
             ));
         }
         if let Some(start) = &self.unfinished {

@@ -33,7 +33,7 @@ fn scripted_package(root: &Path, mode: &str) -> PathBuf {
 }
 
 /// Copies the folder `from` to `to`, without Python's `__pycache__`.
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -333,7 +333,7 @@ async fn the_python_counter_example_keeps_its_count_in_the_store_across_restarts
 }
 
 /// The `hello-rust` example binary next to this test's own build, if the workspace built it.
-fn hello_rust_binary() -> Option<PathBuf> {
+pub(crate) fn hello_rust_binary() -> Option<PathBuf> {
     let deps = std::env::current_exe().ok()?;
     let profile_dir = deps.parent()?.parent()?;
     let binary = profile_dir.join("hello-rust");
@@ -476,7 +476,7 @@ async fn a_new_config_gets_the_plugins_default_schedule_unless_it_sets_its_own()
 }
 
 /// `node` where the host looks for it, if it is installed.
-fn node_on_the_plugin_path() -> Option<PathBuf> {
+pub(crate) fn node_on_the_plugin_path() -> Option<PathBuf> {
     ["/usr/local/bin/node", "/usr/bin/node", "/bin/node"]
         .iter()
         .map(PathBuf::from)

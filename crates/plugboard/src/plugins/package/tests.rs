@@ -442,3 +442,23 @@ fn a_packed_folder_unpacks_to_the_same_files() {
     );
     assert!(!scene.out().join("lib/__pycache__").exists());
 }
+
+#[test]
+fn a_sparse_file_in_a_folder_is_packed_whole_and_unpacks() {
+    use std::io::{Seek, SeekFrom, Write};
+    let folder = tempfile::tempdir().expect("folder");
+    std::fs::write(folder.path().join("plugin.toml"), MANIFEST).expect("write");
+    // A file with a hole, as a linker often writes a binary.
+    let mut binary = std::fs::File::create(folder.path().join("plugin-binary")).expect("create");
+    binary.seek(SeekFrom::Start(4 * 1024 * 1024)).expect("seek");
+    binary.write_all(b"end").expect("write");
+    drop(binary);
+    let scene = Scene::new();
+    pack_folder(folder.path(), &scene.archive()).expect("pack");
+    scene
+        .unpack()
+        .expect("a sparse file unpacks as a regular one");
+    let unpacked = std::fs::read(scene.out().join("plugin-binary")).expect("read");
+    assert_eq!(unpacked.len(), 4 * 1024 * 1024 + 3);
+    assert!(unpacked.ends_with(b"end") && unpacked[..4096].iter().all(|byte| *byte == 0));
+}

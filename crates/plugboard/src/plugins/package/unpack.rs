@@ -504,6 +504,9 @@ pub fn pack_folder(folder: &Path, archive: &Path) -> Result<(), PackageError> {
     let encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     let mut builder = tar::Builder::new(encoder);
     builder.follow_symlinks(false);
+    // Sparse files (a linker's output often is) are stored whole: unpacking takes regular
+    // files only.
+    builder.sparse(false);
     let unreadable = |error: std::io::Error| PackageError::Source {
         source_name: folder.display().to_string(),
         reason: error.to_string(),

@@ -1,0 +1,137 @@
+/**
+ * Error codes and the errors a plugin throws or receives.
+ *
+ * Owns: the protocol's error codes (mirroring `crates/plugboard-protocol/src/error.rs`), the
+ * host's rule for which errors are retried ({@link isRetryable}), the error classes a handler
+ * throws to choose its answer ({@link PluginError} and its subclasses), {@link HostError} for
+ * the host's answers to the plugin's own calls, and {@link toErrorObject}, which turns anything
+ * a handler throws into the error object it answers with.
+ *
+ * Must not touch: I/O. These are plain classes and functions.
+ *
+ * @module
+ */
+import type { ErrorObject } from './wire.js';
+/** The protocol's error codes (`docs/protocol.md`, "Errors and retries"). */
+export declare const ErrorCode: {
+    /** The line was not JSON (never sent: such a line has no id to answer). */
+    readonly PARSE_ERROR: -32700;
+    /** The JSON was not a valid request. */
+    readonly INVALID_REQUEST: -32600;
+    /** The receiver does not implement the method. */
+    readonly METHOD_NOT_FOUND: -32601;
+    /** The params do not fit the method. */
+    readonly INVALID_PARAMS: -32602;
+    /** The receiver failed in a way that is its own fault (a bug). */
+    readonly INTERNAL_ERROR: -32603;
+    /** The work failed; another attempt may succeed. */
+    readonly JOB_FAILED: -32000;
+    /** The work failed and will fail again: the host fails the job without retrying. */
+    readonly NOT_RETRYABLE: -32001;
+    /** The work stopped because it was cancelled. */
+    readonly CANCELLED: -32002;
+    /** The plugin does not speak the host's protocol version. */
+    readonly UNSUPPORTED_PROTOCOL_VERSION: -32003;
+    /** A host service failed (the store could not be read or written); try again later. */
+    readonly HOST_ERROR: -32010;
+    /** The plugin asked for something its manifest or the host does not permit. */
+    readonly PERMISSION_DENIED: -32011;
+};
+/**
+ * Whether the host retries a `run` that failed with this error (the Rust
+ * `ErrorObject::is_retryable`): `data.retryable` decides when it is a boolean; otherwise every
+ * code is retryable except -32001, -32602, -32601, -32003, -32011 and -32002.
+ */
+export declare function isRetryable(error: ErrorObject): boolean;
+/** Options of a {@link PluginError}. */
+export interface PluginErrorOptions {
+    /** The JSON-RPC code; default -32000 (retryable), or -32001 when `retryable` is `false`. */
+    code?: number;
+    /** Extra data for the error object (any JSON). */
+    data?: unknown;
+    /**
+     * Sets `data.retryable`, which overrides what the code says: `false` makes any error final,
+     * `true` makes any error retryable.
+     */
+    retryable?: boolean;
+    /** The error that caused this one (kept as `cause`, not sent). */
+    cause?: unknown;
+}
+/**
+ * An error a handler throws to answer with a chosen code and data.
+ *
+ * ```ts
+ * throw new PluginError('the mail server did not answer within 30 s');          // retried
+ * throw new PluginError('quota exhausted until tomorrow', { retryable: false }); // final
+ * ```
+ *
+ * Any other error a handler throws answers -32000 (retried) with its message.
+ */
+export declare class PluginError extends Error {
+    /** The JSON-RPC error code the request is answered with. */
+    readonly code: number;
+    /** The error object's `data`, if any. */
+    readonly data: unknown;
+    /** @param message what failed and what to do, for a person (the job's error for a run). */
+    constructor(message: string, options?: PluginErrorOptions);
+    /** Whether the host will retry a run that fails with this error. */
+    get retryable(): boolean;
+    /** The JSON-RPC error object this error answers with. */
+    toErrorObject(): ErrorObject;
+}
+/**
+ * The work failed and will fail again (bad config, a permanent refusal): the host fails the
+ * job at once, without another attempt. Answers -32001 with `data: {"retryable": false}`.
+ */
+export declare class NotRetryable extends PluginError {
+    /** @param message what failed and what to change, for a person. */
+    constructor(message: string, options?: {
+        cause?: unknown;
+    });
+}
+/**
+ * The work stopped because the host cancelled it. Answers -32002; the host then marks a
+ * cancelled job `cancelled`. `ctx.signal.reason` is one of these once the host cancels, so
+ * `ctx.signal.throwIfAborted()` throws it.
+ */
+export declare class Cancelled extends PluginError {
+    /** @param message default `cancelled`; the SDK writes `cancelled: <the host's reason>`. */
+    constructor(message?: string);
+}
+/** The params of a request do not fit its method. Answers -32602, naming the field. */
+export declare class InvalidParams extends PluginError {
+    /** @param message names the field, for example `run: params.job.id must be an integer`. */
+    constructor(message: string);
+}
+/**
+ * The host answered one of the plugin's calls (`kv/*`, `emit`) with an error.
+ *
+ * Uncaught in a handler, it fails the request with -32000 and this message; when the host's
+ * code is final (-32011 permission denied, -32602 a key or value out of bounds) with
+ * `data.retryable: false` too, so a run is not retried in vain.
+ */
+export declare class HostError extends Error {
+    /** The method the plugin called, such as `kv/get`. */
+    readonly method: string;
+    /** The host's code, for example -32010 (the store failed) or -32011 (not permitted). */
+    readonly code: number;
+    /** The host's message, as it sent it. */
+    readonly hostMessage: string;
+    /** The host's error data, if any. */
+    readonly data: unknown;
+    /** Made by the SDK from the host's error answer to `method`. */
+    constructor(method: string, error: ErrorObject);
+    /** Whether trying again may help (the host's store was down), by the host's own rule. */
+    get retryable(): boolean;
+}
+/** The error for a method the plugin does not implement (-32601), in the golden wording. */
+export declare function notImplemented(method: string): PluginError;
+/** A readable one-line description of anything thrown. */
+export declare function describe(thrown: unknown): string;
+/**
+ * The error object a request answers with for what its handler threw: a {@link PluginError}'s
+ * own; a {@link HostError} as -32000 (final when the host's code is); anything else as -32000
+ * with its message. Once the request was cancelled, anything but a `PluginError` (an
+ * `AbortError` from `fetch`, say) answers as cancelled, with `cancelMessage`.
+ */
+export declare function toErrorObject(thrown: unknown, cancelMessage?: string): ErrorObject;
