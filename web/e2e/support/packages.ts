@@ -16,7 +16,7 @@ const SDK = path.join(REPO, "sdk", "python", "plugboard");
 
 /**
  * Copies the Python plugin in `source` (a folder of examples/plugins or fixtures/) with the SDK
- * beside its main.py to `into/NAME`, readable by everyone (plugins run as another user), and
+ * in `.deps/python/` (as `plugboard plugin pack` builds it) to `into/NAME`, readable by everyone (plugins run as another user), and
  * returns the new folder.
  */
 export async function pythonPackage(source: string, into: string): Promise<string> {
@@ -24,7 +24,8 @@ export async function pythonPackage(source: string, into: string): Promise<strin
   await mkdir(into, { recursive: true, mode: 0o755 });
   await chmod(into, 0o755);
   await cp(source, folder, { recursive: true, filter: (file) => !file.includes("__pycache__") });
-  await cp(SDK, path.join(folder, "plugboard"), { recursive: true, filter: (file) => !file.includes("__pycache__") });
+  // Where `plugboard plugin pack` puts what requirements.txt names; the host puts it on PYTHONPATH.
+  await cp(SDK, path.join(folder, ".deps", "python", "plugboard"), { recursive: true, filter: (file) => !file.includes("__pycache__") });
   await openUp(folder);
   return folder;
 }

@@ -43,6 +43,18 @@ pub enum PluginCommand {
     /// Check a plugin package folder as the host will run it (handshake, metadata, ping, a run,
     /// a cancel, stdout, shutdown, leftovers) and say what to fix; runs here, without a server
     Check(CheckArgs),
+    /// Build a plugin's folder into a package archive with everything it needs inside (a Rust
+    /// binary, Python or Node dependencies), check that it starts, and write it with its sha256
+    Pack(PackArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PackArgs {
+    /// The plugin's folder (with plugin.toml at its root)
+    pub dir: std::path::PathBuf,
+    /// Where to write NAME-VERSION.tar.gz and its .sha256 [default: the current folder]
+    #[arg(long, value_name = "FOLDER")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,7 +201,7 @@ impl PluginCommand {
             | PluginCommand::RefreshMetadata(args) => &args.follow.remote,
             PluginCommand::List(args) => &args.remote,
             PluginCommand::Show(args) => &args.remote,
-            PluginCommand::Check(_) => return None,
+            PluginCommand::Check(_) | PluginCommand::Pack(_) => return None,
         })
     }
 }
@@ -207,6 +219,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
         PluginCommand::List(args) => return list(args).await,
         PluginCommand::Show(args) => return show(args).await,
         PluginCommand::Check(args) => return super::plugin_check::run(args).await,
+        PluginCommand::Pack(args) => return super::plugin_pack::run(args).await,
         PluginCommand::Install(args) => {
             let mut payload = json!({"source": resolve_source(&args.source)?});
             if let Some(sha256) = args.sha256 {

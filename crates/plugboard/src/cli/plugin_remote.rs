@@ -22,6 +22,7 @@ pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i
         PluginCommand::List(args) => return list(client, args.json).await,
         PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
         PluginCommand::Check(args) => return super::plugin_check::run(args).await,
+        PluginCommand::Pack(args) => return super::plugin_pack::run(args).await,
         PluginCommand::Install(args) => {
             check_grant_follows(args.grant, &args.follow)?;
             let mut grant = None;
@@ -248,7 +249,15 @@ async fn upload(
             bail!("{} is a folder, and a sha256 checks an archive; leave --sha256 out or give the archive", local.display());
         }
         let archive = packed.path().join("package.tar.gz");
-        let (folder, target) = (local.to_path_buf(), archive.clone());
+        // Dependencies it declares and does not hold are built in first: the host fetches none.
+        let folder = if super::plugin_pack::needs_dependencies(local) {
+            let stage = packed.path().join("package");
+            super::plugin_pack::build(local, &stage, false).await?;
+            stage
+        } else {
+            local.to_path_buf()
+        };
+        let target = archive.clone();
         tokio::task::spawn_blocking(move || crate::plugins::package::pack_folder(&folder, &target))
             .await
             .context("packing the folder stopped unexpectedly")?

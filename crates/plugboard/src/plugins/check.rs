@@ -55,6 +55,9 @@ pub struct CheckOptions {
     pub timeout: Duration,
     /// How long a cancelled run and a shutdown may take to end.
     pub grace: Duration,
+    /// Only the handshake, identity, metadata and `ping`, then `shutdown`: what `plugin pack`
+    /// checks (no config, run or cancel, which may reach out to other systems).
+    pub handshake_only: bool,
 }
 
 impl Default for CheckOptions {
@@ -64,6 +67,7 @@ impl Default for CheckOptions {
             payload: json!({}),
             timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
+            handshake_only: false,
         }
     }
 }
@@ -482,6 +486,13 @@ async fn converse(
         }
     }
 
+    if options.handshake_only {
+        for name in ["config", "run", "cancel"] {
+            report.add(name, Verdict::Skipped, "not part of this check");
+        }
+        return finish(report, rpc, options).await;
+    }
+
     // A sample config, checked by the schema and the plugin's own config/validate.
     let config = match &metadata.config_schema {
         None => {
@@ -669,6 +680,11 @@ async fn converse(
         }
     }
 
+    finish(report, rpc, options).await
+}
+
+/// The `stdout` step and `shutdown`.
+async fn finish(report: &mut Report, rpc: &RpcClient, options: &CheckOptions) -> Conversation {
     let seen = rpc.stdout_seen();
     if seen.strays == 0 && rpc.faults() == 0 {
         report.pass(

@@ -115,7 +115,14 @@ pub fn spawn(
         .env("TMPDIR", &paths.data_dir)
         .env("LANG", "C.UTF-8")
         .env("PLUGBOARD_PLUGIN_ID", &manifest.id)
-        .env("PLUGBOARD_DATA_DIR", &paths.data_dir)
+        .env("PLUGBOARD_DATA_DIR", &paths.data_dir);
+    // Python dependencies built into the package (`plugboard plugin pack`), unless the manifest
+    // names its own path.
+    let python_deps = paths.package_dir.join(super::package::PYTHON_DEPS);
+    if python_deps.is_dir() {
+        command.env("PYTHONPATH", &python_deps);
+    }
+    command
         .envs(&manifest.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -415,3 +415,120 @@ fn plugin_check_passes_every_example_as_it_is_packaged() {
         );
     }
 }
+
+/// The id a `job enqueue` or `config run-now` printed (`7`, or `job 7 enqueued`).
+fn printed_job(ran: &crate::harness::cli::Ran) -> JobId {
+    let id = ran
+        .stdout
+        .split_whitespace()
+        .find_map(|word| word.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no job id in {ran:?}"));
+    JobId(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_installs_with_one_command_and_its_job_succeeds() {
+    let data = temp_dir();
+    let out = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let store = sqlite_store(data.path()).await;
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins");
+    let example = |name: &str| examples.join(name).to_str().unwrap().to_owned();
+    let install = |source: &str| {
+        let ran = cli.run(&["plugin", "install", source, "--grant"]);
+        assert!(
+            ran.stdout.contains("install succeeded"),
+            "{source}: {ran:?}"
+        );
+    };
+
+    // The interpreted ones straight from their folders: their requirements are installed into
+    // the package on the way.
+    for name in ["counter-python", "uptime-python", "github-webhook-python"] {
+        install(&example(name));
+    }
+    if crate::plugins::node_on_the_plugin_path().is_some() {
+        install(&example("hello-node"));
+    }
+    // A Rust plugin is packed first: built, checked and archived with its sha256.
+    let packed = cli.run(&[
+        "plugin",
+        "pack",
+        &example("hello-rust"),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let archive = packed.expect_ok("pack hello-rust").trim().to_owned();
+    assert!(archive.ends_with("hello-rust-1.0.0.tar.gz"), "{packed:?}");
+    let sums = std::fs::read_to_string(format!("{archive}.sha256")).unwrap();
+    let sha256 = sums.split_whitespace().next().unwrap();
+    assert_eq!(
+        sha256,
+        crate::harness::packages::sha256(&std::fs::read(&archive).unwrap())
+    );
+    let ran = cli.run(&["plugin", "install", &archive, "--sha256", sha256]);
+    ran.expect_ok("install the packed hello-rust");
+
+    // One job of each succeeds.
+    cli.run(&["tenant", "create", "acme"]).expect_ok("tenant");
+    let mut jobs = Vec::new();
+    for (plugin, payload) in [
+        ("counter-python", json!({})),
+        ("github-webhook", json!({})),
+        ("hello-rust", json!({"name": "packed"})),
+    ] {
+        let body = json!({"plugin": plugin, "tenant": "acme", "payload": payload}).to_string();
+        jobs.push(printed_job(&cli.run(&[
+            "job",
+            "enqueue",
+            "plugin.run",
+            &body,
+        ])));
+    }
+    if crate::plugins::node_on_the_plugin_path().is_some() {
+        let body = json!({"plugin": "hello-node", "tenant": "acme"}).to_string();
+        jobs.push(printed_job(&cli.run(&[
+            "job",
+            "enqueue",
+            "plugin.run",
+            &body,
+        ])));
+    }
+    // uptime-python checks a URL of a config: the server's own liveness probe.
+    let url = format!("{}/livez", cli.url);
+    let name = [
+        "--tenant",
+        "acme",
+        "--plugin",
+        "uptime-python",
+        "--name",
+        "self",
+    ];
+    cli.run(
+        &[
+            &["config", "set"][..],
+            &name,
+            &[
+                "--values",
+                &json!({"url": url}).to_string(),
+                "--schedule",
+                "none",
+            ],
+        ]
+        .concat(),
+    )
+    .expect_ok("config of uptime-python");
+    jobs.push(printed_job(
+        &cli.run(&[&["config", "run-now"][..], &name].concat()),
+    ));
+    let done = wait_all(
+        &store,
+        &jobs,
+        JobStatus::Succeeded,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(done.len(), jobs.len());
+    store.close().await;
+}

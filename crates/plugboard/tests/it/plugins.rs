@@ -48,15 +48,17 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A Python example as it is shipped: its folder with the Python SDK inside (`plugboard/`). The
+/// A Python example as `plugboard plugin pack` ships it: its folder with the Python SDK inside
+/// (`.deps/python/plugboard/`, its `requirements.txt` installed). The
 /// examples find `../../../sdk/python` only when run by hand: a confined plugin reads nothing
 /// outside its package but its interpreter, the system and what its manifest declares.
 pub(crate) fn python_example_package(root: &Path, name: &str) -> PathBuf {
     let package = root.join(name);
     copy_tree(&repository().join("examples/plugins").join(name), &package);
+    // Where `plugboard plugin pack` puts the dependencies of `requirements.txt`.
     copy_tree(
         &repository().join("sdk/python/plugboard"),
-        &package.join("plugboard"),
+        &package.join(".deps/python/plugboard"),
     );
     package
 }

@@ -59,6 +59,10 @@ impl Default for PackageLimits {
     }
 }
 
+/// Where `plugboard plugin pack` puts a Python package's dependencies, inside the package; the
+/// host puts it on the plugin's `PYTHONPATH`.
+pub const PYTHON_DEPS: &str = ".deps/python";
+
 /// Contents up to this size are never refused for their compression ratio: a small package of
 /// text may well compress 200 times.
 pub const RATIO_FLOOR_BYTES: u64 = 16 * 1024 * 1024;
@@ -101,6 +105,11 @@ pub enum PackageError {
     Manifest(#[from] super::ManifestReadError),
     #[error("the package's command `{command}` is not in the package; ship it, or name a program on PATH")]
     CommandMissing { command: String },
+    #[error("the package has {declared} but not the dependencies it names ({missing}): the host never fetches them; build the package with `plugboard plugin pack`, which puts them inside")]
+    DependenciesMissing {
+        declared: &'static str,
+        missing: &'static str,
+    },
     #[error("{what} {path}: {reason}")]
     Io {
         what: &'static str,
@@ -151,11 +160,37 @@ pub fn check(unpacked: &Path) -> Result<CheckedPackage, PackageError> {
             });
         }
     }
+    check_dependencies(&root)?;
     Ok(CheckedPackage {
         root,
         manifest,
         manifest_text,
     })
+}
+
+/// A package that declares dependencies holds them: `requirements.txt` with [`PYTHON_DEPS`],
+/// a `package.json` with `dependencies` with `node_modules/`. Nothing is fetched at install or
+/// at run time.
+pub fn check_dependencies(root: &Path) -> Result<(), PackageError> {
+    if root.join("requirements.txt").is_file() && !root.join(PYTHON_DEPS).is_dir() {
+        return Err(PackageError::DependenciesMissing {
+            declared: "requirements.txt",
+            missing: PYTHON_DEPS,
+        });
+    }
+    let node_dependencies = std::fs::read(root.join("package.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|package| package.get("dependencies").cloned())
+        .and_then(|dependencies| dependencies.as_object().map(|names| !names.is_empty()))
+        .unwrap_or(false);
+    if node_dependencies && !root.join("node_modules").is_dir() {
+        return Err(PackageError::DependenciesMissing {
+            declared: "package.json dependencies",
+            missing: "node_modules/",
+        });
+    }
+    Ok(())
 }
 
 fn package_root(unpacked: &Path) -> Result<PathBuf, PackageError> {
