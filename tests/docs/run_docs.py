@@ -18,7 +18,8 @@ WHAT RUNS
   set as above, PLUGBOARD_LOG=info, PLUGBOARD_LISTEN=127.0.0.1:0 (a `serve` that names no
   --listen gets a free port from the OS), the directory of the binary under test first on
   PATH, and CARGO_HOME, RUSTUP_HOME and PIP_CACHE_DIR pointing where they pointed for the caller
-  (so the toolchain and the download caches are the caller's, not the temporary home's).
+  (so the toolchain and the download caches are the caller's, not the temporary home's);
+  CARGO_TARGET_DIR is removed, so that cargo builds into the crate's target/ as a reader's does.
 - Before a block runs, its text is rewritten, and only so:
   * `/path/to/plugboard` (the docs' stand-in for the checkout) becomes the repository's path;
   * `$REPO/target/release` becomes the directory of the binary under test: the docs tell
@@ -534,7 +535,9 @@ class Runner:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("PLUGBOARD_", "XDG_")) and key not in ("PWD", "OLDPWD", "CDPATH")
+            if not key.startswith(("PLUGBOARD_", "XDG_"))
+            # A reader's cargo builds into the crate's own target/, as the docs say.
+            and key not in ("PWD", "OLDPWD", "CDPATH", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR")
         }
         env.setdefault("CARGO_HOME", str(real_home / ".cargo"))
         env.setdefault("RUSTUP_HOME", str(real_home / ".rustup"))

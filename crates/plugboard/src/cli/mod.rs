@@ -27,6 +27,7 @@ mod node;
 mod output;
 mod plugin;
 mod plugin_check;
+mod plugin_new;
 mod plugin_pack;
 mod plugin_remote;
 mod profile;

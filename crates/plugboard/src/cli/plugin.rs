@@ -46,6 +46,32 @@ pub enum PluginCommand {
     /// Build a plugin's folder into a package archive with everything it needs inside (a Rust
     /// binary, Python or Node dependencies), check that it starts, and write it with its sha256
     Pack(PackArgs),
+    /// Write a new plugin (manifest, code with a config schema, a test) that installs and runs
+    /// as written
+    New(NewArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PluginLanguage {
+    Rust,
+    Python,
+    Node,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The plugin's id, and its folder's name
+    pub name: String,
+    /// The language: python and node carry their SDK inside; rust depends on the Rust SDK by path
+    #[arg(long, value_enum)]
+    pub lang: PluginLanguage,
+    /// Where to make the folder [default: the current folder]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// rust: the Rust SDK's folder (crates/plugboard-sdk of a plugboard checkout) [default: the
+    /// checkout plugboard was built from]
+    #[arg(long, value_name = "DIR")]
+    pub sdk_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -201,7 +227,9 @@ impl PluginCommand {
             | PluginCommand::RefreshMetadata(args) => &args.follow.remote,
             PluginCommand::List(args) => &args.remote,
             PluginCommand::Show(args) => &args.remote,
-            PluginCommand::Check(_) | PluginCommand::Pack(_) => return None,
+            PluginCommand::Check(_) | PluginCommand::Pack(_) | PluginCommand::New(_) => {
+                return None
+            }
         })
     }
 }
@@ -220,6 +248,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<i32> {
         PluginCommand::Show(args) => return show(args).await,
         PluginCommand::Check(args) => return super::plugin_check::run(args).await,
         PluginCommand::Pack(args) => return super::plugin_pack::run(args).await,
+        PluginCommand::New(args) => return super::plugin_new::run(args),
         PluginCommand::Install(args) => {
             let mut payload = json!({"source": resolve_source(&args.source)?});
             if let Some(sha256) = args.sha256 {

@@ -23,6 +23,7 @@ pub async fn run(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i
         PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
         PluginCommand::Check(args) => return super::plugin_check::run(args).await,
         PluginCommand::Pack(args) => return super::plugin_pack::run(args).await,
+        PluginCommand::New(args) => return super::plugin_new::run(args),
         PluginCommand::Install(args) => {
             check_grant_follows(args.grant, &args.follow)?;
             let mut grant = None;

@@ -532,3 +532,127 @@ async fn every_example_installs_with_one_command_and_its_job_succeeds() {
     assert_eq!(done.len(), jobs.len());
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_new_writes_plugins_that_pass_their_tests_and_the_check_and_run_installed() {
+    let work = temp_dir();
+    // Plugins may run as users of their own: the folders must be reachable.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let home = temp_dir();
+    let new = |name: &str, lang: &str| {
+        let ran = crate::harness::cli::run_in(
+            home.path(),
+            &[
+                "plugin",
+                "new",
+                name,
+                "--lang",
+                lang,
+                "--dir",
+                work.path().to_str().unwrap(),
+            ],
+            &[],
+        );
+        PathBuf::from(ran.expect_ok("plugin new").trim())
+    };
+    let mut sources: Vec<(String, String)> = Vec::new();
+
+    let python = new("greeter-py", "python");
+    let tested = std::process::Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s"])
+        .arg(&python)
+        .output()
+        .unwrap();
+    assert!(tested.status.success(), "{tested:?}");
+    sources.push(("greeter-py".into(), python.display().to_string()));
+
+    if crate::plugins::node_on_the_plugin_path().is_some() {
+        let node = new("greeter-node", "node");
+        let tested = std::process::Command::new("node")
+            .arg("--test")
+            .arg(node.join("main.test.js"))
+            .output()
+            .unwrap();
+        assert!(tested.status.success(), "{tested:?}");
+        sources.push(("greeter-node".into(), node.display().to_string()));
+    }
+
+    // Rust: packed first (built with the workspace's lock, so the build reuses its crates).
+    let rust = new("greeter-rs", "rust");
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock"),
+        rust.join("Cargo.lock"),
+    )
+    .unwrap();
+    let packed = crate::harness::cli::run_in(
+        home.path(),
+        &[
+            "plugin",
+            "pack",
+            rust.to_str().unwrap(),
+            "--out",
+            work.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    sources.push((
+        "greeter-rs".into(),
+        packed.expect_ok("pack the Rust plugin").trim().to_owned(),
+    ));
+
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let store = sqlite_store(data.path()).await;
+    cli.run(&["tenant", "create", "acme"]).expect_ok("tenant");
+    for (id, source) in &sources {
+        let checked = plugin_check(&[source.as_str()]);
+        assert_eq!(checked.code, Some(0), "{id}: {checked:?}");
+        cli.run(&["plugin", "install", source])
+            .expect_ok(&format!("install {id}"));
+        let name = [
+            "--tenant",
+            "acme",
+            "--plugin",
+            id.as_str(),
+            "--name",
+            "main",
+        ];
+        // The plugin's own config/validate refuses a blank greeting.
+        cli.run(
+            &[
+                &["config", "set"][..],
+                &name,
+                &["--values", r#"{"greeting": "  "}"#],
+            ]
+            .concat(),
+        )
+        .expect_refused("write a greeting, not only spaces");
+        cli.run(
+            &[
+                &["config", "set"][..],
+                &name,
+                &["--values", r#"{"greeting": "Hi"}"#],
+            ]
+            .concat(),
+        )
+        .expect_ok("config");
+        let job = printed_job(&cli.run(&[&["config", "run-now"][..], &name].concat()));
+        let done = wait_all(
+            &store,
+            &[job],
+            JobStatus::Succeeded,
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(
+            done[0].result,
+            Some(json!({"message": "Hi, acme!"})),
+            "{id}: {done:?}"
+        );
+    }
+    store.close().await;
+}
