@@ -750,6 +750,11 @@ impl HostServices for PluginServices {
     }
 
     fn stray_line(&self, line: &str, reason: &str, waiting: &[i64]) {
+        // Only while a single request is in flight is the line surely that job's: with
+        // several, it may speak of another job (of another tenant), and stays in the host's log.
+        if waiting.len() != 1 {
+            return;
+        }
         let jobs: Vec<JobId> = {
             let runs = lock(&self.runs);
             waiting
@@ -1025,9 +1030,17 @@ async fn explain_exit(
     method: &str,
     reason: String,
 ) -> RpcError {
-    let Some(exit) = supervisor.exit_of(pid, Duration::from_secs(2)).await else {
+    let Some(mut exit) = supervisor.exit_of(pid, Duration::from_secs(2)).await else {
         return RpcError::Closed(reason);
     };
+    // Its stderr may speak of the other runs it had in flight, of other tenants: kept in the
+    // host's log only.
+    let shared = exit.requests_in_flight > 1;
+    if shared {
+        let mut alone = (*exit).clone();
+        alone.stderr_tail.clear();
+        exit = std::sync::Arc::new(alone);
+    }
     let line = |level, message: String| NewLogLine { level, message };
     services.queue_line(
         job,
@@ -1036,7 +1049,9 @@ async fn explain_exit(
             format!(
                 "[plugboard] the plugin's process (pid {pid}) ended during `{method}` ({}){}",
                 exit.status,
-                if exit.stderr_tail.is_empty() {
+                if shared {
+                    "; it was running other requests too, so its last stderr lines are in the host's log only"
+                } else if exit.stderr_tail.is_empty() {
                     "; it wrote nothing on stderr"
                 } else {
                     "; its last stderr lines follow"
@@ -1047,7 +1062,15 @@ async fn explain_exit(
     for stderr in &exit.stderr_tail {
         services.queue_line(job, line(LogLevel::Error, format!("[stderr] {stderr}")));
     }
-    RpcError::Exited(exit.describe(&format!("its process ended during `{method}`")))
+    let described = exit.describe(&format!("its process ended during `{method}`"));
+    RpcError::Exited(if shared {
+        described.replace(
+            "and wrote nothing on stderr",
+            "while it ran other requests too; its last stderr lines are in the host's log",
+        )
+    } else {
+        described
+    })
 }
 
 /// What a plugin answered a request made for a job: its answer or error (`Ok`), or the
@@ -1158,4 +1181,42 @@ pub(super) async fn request_for_job<P: serde::Serialize>(
         tracing::warn!(job = %job.id, "the plugin's last log lines are still being written");
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod stray_tests {
+    use super::*;
+    use crate::store::testing::TestStore;
+
+    #[tokio::test]
+    async fn a_stray_line_goes_to_the_one_job_in_flight_and_to_none_of_several() {
+        let test = TestStore::sqlite().await;
+        let store = test.store.clone();
+        let first = store
+            .job_enqueue(crate::store::NewJob::new("noop", json!({})))
+            .await
+            .unwrap()
+            .id;
+        let second = store
+            .job_enqueue(crate::store::NewJob::new("noop", json!({})))
+            .await
+            .unwrap()
+            .id;
+        let services = PluginServices::start("p".to_owned(), store.clone());
+        lock(&services.runs).insert(1, first);
+        lock(&services.runs).insert(2, second);
+        // Two requests in flight: the line may speak of either job's tenant; neither gets it.
+        services.stray_line("secret of one tenant", "not JSON", &[1, 2]);
+        services.flush(first).await;
+        assert!(store.log_list(first, 0, 10).await.unwrap().is_empty());
+        assert!(store.log_list(second, 0, 10).await.unwrap().is_empty());
+        // One in flight: that job's log says it.
+        services.stray_line("debug: x=1", "not JSON", &[2]);
+        services.flush(second).await;
+        let lines = store.log_list(second, 0, 10).await.unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].message.contains("\"debug: x=1\""), "{lines:?}");
+        assert!(store.log_list(first, 0, 10).await.unwrap().is_empty());
+        test.finish().await;
+    }
 }

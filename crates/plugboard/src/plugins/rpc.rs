@@ -58,6 +58,8 @@ pub struct StdoutSeen {
     pub first_strays: Vec<(String, String)>,
     /// The start of a line the plugin began and has not ended with a newline yet.
     pub unfinished: Option<String>,
+    /// The host's requests still unanswered when the connection closed.
+    pub in_flight_at_close: usize,
 }
 
 impl StdoutSeen {
@@ -304,9 +306,12 @@ impl RpcClient {
         };
         tokio::spawn(async move {
             let reason = reader.run(from_plugin).await;
-            for (_, waiter) in lock(&reader.pending).drain() {
+            let mut pending = lock(&reader.pending);
+            lock(&reader.stdout).in_flight_at_close = pending.len();
+            for (_, waiter) in pending.drain() {
                 let _ = waiter.send(Err(RpcError::Closed(reason.clone())));
             }
+            drop(pending);
             let _ = closed_sender.send(Some(reason));
         });
         client

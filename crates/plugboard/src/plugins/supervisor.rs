@@ -110,6 +110,9 @@ pub struct ProcessExit {
     pub status: String,
     /// Its last lines on stderr, oldest first (at most [`STDERR_TAIL`]).
     pub stderr_tail: Vec<String>,
+    /// The host's requests it had not answered when it ended: with more than one, its stderr
+    /// may speak of several jobs (and tenants), so no single job's log gets it.
+    pub requests_in_flight: usize,
 }
 
 impl ProcessExit {
@@ -542,6 +545,7 @@ impl Instance {
             },
         );
         // Says how the process ended, and records it for the jobs it was running.
+        let rpc_for_exit = rpc.clone();
         let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
             let exit = ProcessExit {
                 pid,
@@ -550,6 +554,10 @@ impl Instance {
                     Err(error) => format!("unknown status ({error})"),
                 },
                 stderr_tail: lock(&last_lines).iter().cloned().collect(),
+                // Before or after the connection saw the end (one of the two has the count).
+                requests_in_flight: rpc_for_exit
+                    .in_flight()
+                    .max(rpc_for_exit.stdout_seen().in_flight_at_close),
             };
             let described = exit.describe(what);
             self.exits.add(exit);
