@@ -29,8 +29,8 @@ use super::supervisor::InstanceState;
 use super::supervisor::{Supervisor, SupervisorConfig};
 use crate::queue::{JobContext, JobError, JobHandler, StopReason};
 use crate::store::{
-    JobId, JobOutput, KvQuery, KvScope, LogLevel, MetadataState, NewEvent, NewLogLine,
-    PluginMetadataRecord, PluginState, Store,
+    ConfigFilter, JobId, JobOutput, KvQuery, KvScope, LogLevel, MetadataState, NewEvent,
+    NewLogLine, PluginMetadataRecord, PluginState, Store,
 };
 
 /// The job kind that runs a plugin.
@@ -694,6 +694,25 @@ impl HostServices for PluginServices {
             methods::EMIT => {
                 let emit: methods::EmitParams = serde_json::from_value(params)
                     .map_err(|error| ErrorObject::new(INVALID_PARAMS, error.to_string()))?;
+                // A plugin raises events for the tenants it serves: those with a config of it.
+                let serves = self
+                    .store
+                    .config_list(ConfigFilter {
+                        tenant: Some(emit.tenant.clone()),
+                        plugin: Some(self.plugin.clone()),
+                        limit: 1,
+                    })
+                    .await
+                    .map_err(host_error)?;
+                if serves.is_empty() {
+                    return Err(ErrorObject::new(
+                        plugboard_protocol::error::PERMISSION_DENIED,
+                        format!(
+                            "emit needs a tenant this plugin serves; `{}` has no config of {}",
+                            emit.tenant, self.plugin
+                        ),
+                    ));
+                }
                 let recorded = self
                     .store
                     .event_record(NewEvent {
@@ -1217,6 +1236,29 @@ mod stray_tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].message.contains("\"debug: x=1\""), "{lines:?}");
         assert!(store.log_list(first, 0, 10).await.unwrap().is_empty());
+        test.finish().await;
+    }
+
+    #[tokio::test]
+    async fn emit_is_refused_for_a_tenant_the_plugin_does_not_serve() {
+        let test = TestStore::sqlite().await;
+        let store = test.store.clone();
+        let services = PluginServices::start("p".to_owned(), store.clone());
+        let emit = json!({"tenant": "globex", "type": "p.happened", "payload": null});
+        let refused = services
+            .request(methods::EMIT, Some(emit.clone()))
+            .await
+            .expect_err("globex has no config of p");
+        assert_eq!(refused.code, plugboard_protocol::error::PERMISSION_DENIED);
+        assert!(
+            refused.message.contains("`globex` has no config of p"),
+            "{refused:?}"
+        );
+        assert!(store
+            .event_list(crate::store::EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty());
         test.finish().await;
     }
 }
