@@ -15,7 +15,9 @@
 //! here, once: every node unpacks the same bytes, checked by that sha256.
 //!
 //! `plugin install DIR` (uploading a folder) runs the same dependency steps first when the
-//! folder declares dependencies it does not hold; a Rust plugin must be packed first.
+//! folder declares dependencies it does not hold; a Rust plugin must be packed first. Like
+//! `pip install -r` and `npm install` themselves, that runs the build steps the requirements
+//! name (a Python sdist's build backend): pack and install folders you trust.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,7 +32,18 @@ use crate::plugins::package::{self, PYTHON_DEPS};
 
 /// Folders of a source tree that never go into a package: build output, installed
 /// dependencies (made again by the build), caches and version control.
-const LEFT_OUT: &[&str] = &["target", "node_modules", ".deps", "__pycache__", ".git"];
+const LEFT_OUT: &[&str] = &[
+    "target",
+    "node_modules",
+    ".deps",
+    "__pycache__",
+    ".git",
+    ".venv",
+    "venv",
+];
+
+/// Files of a source tree that never go into a package: local secrets.
+const SECRETS_LEFT_OUT: &[&str] = &[".env"];
 
 pub async fn run(args: PackArgs) -> anyhow::Result<i32> {
     let source = std::path::absolute(&args.dir)
@@ -197,6 +210,15 @@ async fn build_rust(source: &Path, stage: &Path, command: &str) -> anyhow::Resul
     if !command.contains('/') {
         bail!("the manifest's command `{command}` is not a path in the package; write `./{command}` for the binary this crate builds");
     }
+    // Inside the package only: never a path that leaves it.
+    let relative = Path::new(command);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|part| matches!(part, std::path::Component::ParentDir))
+    {
+        bail!("the manifest's command `{command}` leaves the package; write a path inside it, `./{wanted}`");
+    }
     eprintln!("building with cargo build --release");
     let mut cargo = tokio::process::Command::new("cargo");
     cargo
@@ -250,7 +272,8 @@ async fn run_tool(mut command: tokio::process::Command, what: &str) -> anyhow::R
     Ok(())
 }
 
-/// Copies a source tree, links as links, without the folders of [`LEFT_OUT`].
+/// Copies a source tree, links as links, without the folders of [`LEFT_OUT`] and the files of
+/// [`SECRETS_LEFT_OUT`] (`.env`, `.env.local`, …).
 fn copy_source(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -266,7 +289,14 @@ fn copy_source(from: &Path, to: &Path) -> std::io::Result<()> {
         } else if kind.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            let secret = name.to_str().is_some_and(|name| {
+                SECRETS_LEFT_OUT
+                    .iter()
+                    .any(|left| name == *left || name.starts_with(&format!("{left}.")))
+            });
+            if !secret {
+                std::fs::copy(entry.path(), &target)?;
+            }
         }
     }
     Ok(())

@@ -308,19 +308,35 @@ pub async fn check(
         ),
         (Conversation::Stopped, _) => {}
     }
-    // Whatever is left in its process group but itself is a leftover (itself still running is
-    // the shutdown step's business).
-    let left: Vec<i32> = group_members(pid)
-        .into_iter()
-        .filter(|member| *member != pid)
-        .collect();
+    // Whatever is left in its process group but itself, once it exited by itself, is a leftover
+    // (itself still running is the shutdown step's business); a conversation cut short by a
+    // failed step kills the process, so nothing can be judged then.
+    let exited = matches!(steps, Conversation::ReachedShutdown)
+        && report
+            .0
+            .iter()
+            .any(|step| step.name == "shutdown" && step.verdict == Verdict::Passed);
+    let left: Vec<i32> = if exited {
+        group_members(pid)
+            .into_iter()
+            .filter(|member| *member != pid)
+            .collect()
+    } else {
+        Vec::new()
+    };
     process::signal_group(pid, libc::SIGKILL);
     let _ = started.child.wait().await;
     if let Some(cgroup) = cgroup {
         cgroup.kill_and_remove().await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-    if !report.0.iter().any(|step| step.name == "leftovers") {
+    if !exited {
+        report.add(
+            "leftovers",
+            Verdict::Skipped,
+            "the plugin did not exit by itself",
+        );
+    } else if !report.0.iter().any(|step| step.name == "leftovers") {
         if left.is_empty() {
             report.pass("leftovers", "no process of the plugin was left running");
         } else {
@@ -328,7 +344,11 @@ pub async fn check(
                 "leftovers",
                 format!(
                     "{} still running after it exited (pids {}); stop what you start before exiting",
-                    crate::words::count(left.len() as u64, "process"),
+                    if left.len() == 1 {
+                        "1 process".to_owned()
+                    } else {
+                        format!("{} processes", left.len())
+                    },
                     left.iter()
                         .map(i32::to_string)
                         .collect::<Vec<_>>()
@@ -504,7 +524,10 @@ async fn converse(
                 .config
                 .clone()
                 .unwrap_or_else(|| sample_config(schema));
-            let rejected: Vec<String> = match jsonschema::options().build(schema) {
+            let rejected: Vec<String> = match jsonschema::options()
+                .should_validate_formats(true)
+                .build(schema)
+            {
                 Ok(validator) => validator
                     .iter_errors(&values)
                     .map(|error| {

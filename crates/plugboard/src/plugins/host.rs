@@ -479,8 +479,8 @@ async fn cache_metadata(
 pub struct PluginServices {
     plugin: String,
     store: Arc<dyn Store>,
-    /// Which job each in-flight `run` request belongs to.
-    runs: Mutex<HashMap<i64, JobId>>,
+    /// Which job (and its tenant) each in-flight request made for a job belongs to.
+    runs: Mutex<HashMap<i64, (JobId, Option<String>)>>,
     logs: mpsc::Sender<Written>,
     /// Bytes of the log lines in `logs`, bounded by [`LOG_QUEUE_BYTES`].
     queued_bytes: Arc<AtomicUsize>,
@@ -576,7 +576,7 @@ impl PluginServices {
 
     fn job_of(&self, params: &Value) -> Option<JobId> {
         let id = params.get("requestId")?.as_i64()?;
-        lock(&self.runs).get(&id).copied()
+        lock(&self.runs).get(&id).map(|(job, _)| *job)
     }
 
     fn scope(&self, params: &Value) -> Result<(KvScope, String), ErrorObject> {
@@ -768,30 +768,44 @@ impl HostServices for PluginServices {
         }
     }
 
-    fn stray_line(&self, line: &str, reason: &str, waiting: &[i64]) {
-        // Only while a single request is in flight is the line surely that job's: with
-        // several, it may speak of another job (of another tenant), and stays in the host's log.
-        if waiting.len() != 1 {
+    fn stray_line(
+        &self,
+        line: &str,
+        reason: &str,
+        waiting: &[i64],
+        served: &std::collections::HashSet<Option<String>>,
+    ) {
+        // Only while a single request is in flight may the line be that job's.
+        let [request] = waiting else { return };
+        let Some((job, tenant)) = lock(&self.runs).get(request).cloned() else {
+            return;
+        };
+        if !may_see_output(tenant.as_deref(), served) {
             return;
         }
-        let jobs: Vec<JobId> = {
-            let runs = lock(&self.runs);
-            waiting
-                .iter()
-                .filter_map(|id| runs.get(id).copied())
-                .collect()
-        };
-        for job in jobs {
-            self.queue_line(
-                job,
-                NewLogLine {
-                    level: LogLevel::Warn,
-                    message: format!(
-                        "[plugboard] the plugin wrote a line on stdout that is not a JSON-RPC message ({reason}): {line:?}; stdout carries protocol messages only, one per line: write debug output to stderr or send it with `log`"
-                    ),
-                },
-            );
-        }
+        self.queue_line(
+            job,
+            NewLogLine {
+                level: LogLevel::Warn,
+                message: format!(
+                    "[plugboard] the plugin wrote a line on stdout that is not a message ({reason}): {line:?}; stdout carries protocol messages only, one per line: write debug output to stderr or send it with `log`"
+                ),
+            },
+        );
+    }
+}
+
+/// Whether the readers of a job of `tenant` may see what a plugin process wrote that served
+/// the tenants `served` since it started: a tenant's job gets it only when the process served
+/// that tenant alone (its text may otherwise concern another tenant, even one served before this
+/// job); a job of no tenant is read by global tokens only, which see every tenant anyway.
+fn may_see_output(
+    tenant: Option<&str>,
+    served: &std::collections::HashSet<Option<String>>,
+) -> bool {
+    match tenant {
+        None => true,
+        Some(tenant) => served.len() == 1 && served.contains(&Some(tenant.to_owned())),
     }
 }
 
@@ -1044,17 +1058,17 @@ impl JobHandler for PluginRun {
 async fn explain_exit(
     supervisor: &Supervisor,
     services: &PluginServices,
-    job: JobId,
-    pid: i32,
+    (job, tenant): (JobId, Option<&str>),
+    ready: &super::supervisor::ReadyInstance,
     method: &str,
     reason: String,
 ) -> RpcError {
+    let pid = ready.pid;
     let Some(mut exit) = supervisor.exit_of(pid, Duration::from_secs(2)).await else {
         return RpcError::Closed(reason);
     };
-    // Its stderr may speak of the other runs it had in flight, of other tenants: kept in the
-    // host's log only.
-    let shared = exit.requests_in_flight > 1;
+    // Its stderr may speak of the other tenants it served: kept in the host's log then.
+    let shared = !may_see_output(tenant, &ready.rpc.served());
     if shared {
         let mut alone = (*exit).clone();
         alone.stderr_tail.clear();
@@ -1069,7 +1083,7 @@ async fn explain_exit(
                 "[plugboard] the plugin's process (pid {pid}) ended during `{method}` ({}){}",
                 exit.status,
                 if shared {
-                    "; it was running other requests too, so its last stderr lines are in the host's log only"
+                    "; it served other tenants too, so its last stderr lines are in the host's log only"
                 } else if exit.stderr_tail.is_empty() {
                     "; it wrote nothing on stderr"
                 } else {
@@ -1085,7 +1099,7 @@ async fn explain_exit(
     RpcError::Exited(if shared {
         described.replace(
             "and wrote nothing on stderr",
-            "while it ran other requests too; its last stderr lines are in the host's log",
+            "having served other tenants too; its last stderr lines are in the host's log",
         )
     } else {
         described
@@ -1142,7 +1156,7 @@ pub(super) async fn request_for_job<P: serde::Serialize>(
     });
     let params = params(deadline);
     let request_id = ready.rpc.reserve_id();
-    lock(&services.runs).insert(request_id, job.id);
+    lock(&services.runs).insert(request_id, (job.id, job.tenant.clone()));
     let mut guard = RunGuard {
         services: services.clone(),
         supervisor: supervisor.clone(),
@@ -1175,8 +1189,8 @@ pub(super) async fn request_for_job<P: serde::Serialize>(
         Ok(Err(RpcError::Closed(reason))) => Ok(Err(explain_exit(
             &supervisor,
             &services,
-            job.id,
-            ready.pid,
+            (job.id, job.tenant.as_deref()),
+            &ready,
             method,
             reason,
         )
@@ -1184,8 +1198,8 @@ pub(super) async fn request_for_job<P: serde::Serialize>(
         Err(_) => Ok(Err(explain_exit(
             &supervisor,
             &services,
-            job.id,
-            ready.pid,
+            (job.id, job.tenant.as_deref()),
+            &ready,
             method,
             "the connection ended".to_owned(),
         )
@@ -1208,34 +1222,51 @@ mod stray_tests {
     use crate::store::testing::TestStore;
 
     #[tokio::test]
-    async fn a_stray_line_goes_to_the_one_job_in_flight_and_to_none_of_several() {
+    async fn a_stray_line_reaches_a_tenants_job_only_from_a_process_that_served_that_tenant_alone()
+    {
         let test = TestStore::sqlite().await;
         let store = test.store.clone();
-        let first = store
-            .job_enqueue(crate::store::NewJob::new("noop", json!({})))
-            .await
-            .unwrap()
-            .id;
-        let second = store
-            .job_enqueue(crate::store::NewJob::new("noop", json!({})))
-            .await
-            .unwrap()
-            .id;
+        let mut ids = Vec::new();
+        for tenant in ["alpha", "beta"] {
+            let mut job = crate::store::NewJob::new("noop", json!({}));
+            job.tenant = Some(tenant.to_owned());
+            ids.push(store.job_enqueue(job).await.unwrap().id);
+        }
+        let (alpha, beta) = (ids[0], ids[1]);
         let services = PluginServices::start("p".to_owned(), store.clone());
-        lock(&services.runs).insert(1, first);
-        lock(&services.runs).insert(2, second);
-        // Two requests in flight: the line may speak of either job's tenant; neither gets it.
-        services.stray_line("secret of one tenant", "not JSON", &[1, 2]);
-        services.flush(first).await;
-        assert!(store.log_list(first, 0, 10).await.unwrap().is_empty());
-        assert!(store.log_list(second, 0, 10).await.unwrap().is_empty());
-        // One in flight: that job's log says it.
-        services.stray_line("debug: x=1", "not JSON", &[2]);
-        services.flush(second).await;
-        let lines = store.log_list(second, 0, 10).await.unwrap();
+        lock(&services.runs).insert(1, (alpha, Some("alpha".to_owned())));
+        lock(&services.runs).insert(2, (beta, Some("beta".to_owned())));
+        let served = |tenants: &[&str]| -> std::collections::HashSet<Option<String>> {
+            tenants
+                .iter()
+                .map(|tenant| Some((*tenant).to_owned()))
+                .collect()
+        };
+        // Two requests in flight: the line may be either job's; neither gets it.
+        services.stray_line(
+            "secret of one tenant",
+            "not JSON",
+            &[1, 2],
+            &served(&["alpha", "beta"]),
+        );
+        // Beta's run alone in flight, in a process that served alpha before: a late line of
+        // alpha's run (written after its answer) must not reach beta's log.
+        services.stray_line(
+            "alpha's late secret",
+            "not JSON",
+            &[2],
+            &served(&["alpha", "beta"]),
+        );
+        services.flush(beta).await;
+        assert!(store.log_list(alpha, 0, 10).await.unwrap().is_empty());
+        assert!(store.log_list(beta, 0, 10).await.unwrap().is_empty());
+        // A process that served beta alone: beta's log says it.
+        services.stray_line("debug: x=1", "not JSON", &[2], &served(&["beta"]));
+        services.flush(beta).await;
+        let lines = store.log_list(beta, 0, 10).await.unwrap();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].message.contains("\"debug: x=1\""), "{lines:?}");
-        assert!(store.log_list(first, 0, 10).await.unwrap().is_empty());
+        assert!(store.log_list(alpha, 0, 10).await.unwrap().is_empty());
         test.finish().await;
     }
 

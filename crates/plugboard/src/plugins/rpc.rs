@@ -37,9 +37,18 @@ pub trait HostServices: Send + Sync + 'static {
     fn notification(&self, method: &str, params: Option<Value>);
 
     /// Hears of a line on the plugin's stdout that is not a message (a debug print, a message
-    /// spread over several lines), while the host's requests `waiting` were unanswered: the jobs
-    /// behind them should say so in their logs. `line` is cut to [`STRAY_LINE_SHOWN`] characters.
-    fn stray_line(&self, _line: &str, _reason: &str, _waiting: &[i64]) {}
+    /// spread over several lines), while the host's requests `waiting` were unanswered, from a
+    /// process that was sent requests for the tenants `served` (`None`: for no tenant) since it
+    /// started: the job behind the request may say so in its log, where no other tenant's
+    /// text can reach. `line` is cut to [`STRAY_LINE_SHOWN`] characters.
+    fn stray_line(
+        &self,
+        _line: &str,
+        _reason: &str,
+        _waiting: &[i64],
+        _served: &std::collections::HashSet<Option<String>>,
+    ) {
+    }
 }
 
 /// How much of a stray stdout line the host keeps to show.
@@ -58,8 +67,6 @@ pub struct StdoutSeen {
     pub first_strays: Vec<(String, String)>,
     /// The start of a line the plugin began and has not ended with a newline yet.
     pub unfinished: Option<String>,
-    /// The host's requests still unanswered when the connection closed.
-    pub in_flight_at_close: usize,
 }
 
 impl StdoutSeen {
@@ -162,7 +169,13 @@ pub struct RpcClient {
     faults: Arc<AtomicU64>,
     closed: watch::Receiver<Option<String>>,
     stdout: Arc<Mutex<StdoutSeen>>,
+    /// The tenants the host's requests to this process were for (`None`: for no tenant), since
+    /// it started: what it writes may concern any of them.
+    tenants: Arc<Mutex<std::collections::HashSet<Option<String>>>>,
 }
+
+/// Requests that carry no one's data: their tenant is not recorded.
+const HOUSEKEEPING: &[&str] = &["initialize", "ping", "shutdown"];
 
 /// The messages waiting to be written to the plugin, counted in bytes.
 struct Outbox {
@@ -293,6 +306,7 @@ impl RpcClient {
             faults: faults.clone(),
             closed,
             stdout: stdout.clone(),
+            tenants: Arc::default(),
         };
         tokio::spawn(write_loop(to_plugin, lines, close, client.outgoing.clone()));
         let reader = Reader {
@@ -303,11 +317,11 @@ impl RpcClient {
             outgoing: client.outgoing.clone(),
             host_requests: Arc::new(tokio::sync::Semaphore::new(MAX_HOST_REQUESTS_IN_FLIGHT)),
             stdout,
+            tenants: client.tenants.clone(),
         };
         tokio::spawn(async move {
             let reason = reader.run(from_plugin).await;
             let mut pending = lock(&reader.pending);
-            lock(&reader.stdout).in_flight_at_close = pending.len();
             for (_, waiter) in pending.drain() {
                 let _ = waiter.send(Err(RpcError::Closed(reason.clone())));
             }
@@ -367,8 +381,18 @@ impl RpcClient {
             return Err(RpcError::Closed(reason));
         }
         let (sender, answer) = oneshot::channel();
+        let request = Request::new(Id::Number(id), method, params);
+        if !HOUSEKEEPING.contains(&method) {
+            let tenant = request
+                .params
+                .as_ref()
+                .and_then(|params| params.get("tenant"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            lock(&self.tenants).insert(tenant);
+        }
         lock(&self.pending).insert(id, sender);
-        let line = Message::Request(Request::new(Id::Number(id), method, params)).encode();
+        let line = Message::Request(request).encode();
         if !self.outgoing.push(line) {
             lock(&self.pending).remove(&id);
             return Err(RpcError::Closed("the plugin's stdin is closed".to_owned()));
@@ -422,6 +446,12 @@ impl RpcClient {
     /// Protocol faults seen so far (lines that were not messages, unknown answers, …).
     pub fn faults(&self) -> u64 {
         self.faults.load(Ordering::Relaxed)
+    }
+
+    /// The tenants the host's requests to this process were for since it started (`None`: for
+    /// no tenant): what it writes may concern any of them.
+    pub fn served(&self) -> std::collections::HashSet<Option<String>> {
+        lock(&self.tenants).clone()
     }
 
     /// What the host has read on the plugin's stdout so far.
@@ -556,6 +586,7 @@ struct Reader {
     /// Requests from the plugin being answered now; see [`MAX_HOST_REQUESTS_IN_FLIGHT`].
     host_requests: Arc<tokio::sync::Semaphore>,
     stdout: Arc<Mutex<StdoutSeen>>,
+    tenants: Arc<Mutex<std::collections::HashSet<Option<String>>>>,
 }
 
 /// Requests a plugin process may have waiting for the host's answer at once (kv, emit); beyond,
@@ -583,7 +614,8 @@ impl Reader {
             }
         }
         let waiting: Vec<i64> = lock(&self.pending).keys().copied().collect();
-        self.services.stray_line(&shown, reason, &waiting);
+        let served = lock(&self.tenants).clone();
+        self.services.stray_line(&shown, reason, &waiting, &served);
     }
 
     fn stall_reason(&self) -> String {

@@ -110,9 +110,6 @@ pub struct ProcessExit {
     pub status: String,
     /// Its last lines on stderr, oldest first (at most [`STDERR_TAIL`]).
     pub stderr_tail: Vec<String>,
-    /// The host's requests it had not answered when it ended: with more than one, its stderr
-    /// may speak of several jobs (and tenants), so no single job's log gets it.
-    pub requests_in_flight: usize,
 }
 
 impl ProcessExit {
@@ -545,7 +542,6 @@ impl Instance {
             },
         );
         // Says how the process ended, and records it for the jobs it was running.
-        let rpc_for_exit = rpc.clone();
         let describe_exit = |what: &str, status: std::io::Result<std::process::ExitStatus>| {
             let exit = ProcessExit {
                 pid,
@@ -554,14 +550,28 @@ impl Instance {
                     Err(error) => format!("unknown status ({error})"),
                 },
                 stderr_tail: lock(&last_lines).iter().cloned().collect(),
-                // Before or after the connection saw the end (one of the two has the count).
-                requests_in_flight: rpc_for_exit
-                    .in_flight()
-                    .max(rpc_for_exit.stdout_seen().in_flight_at_close),
             };
             let described = exit.describe(what);
             self.exits.add(exit);
             described
+        };
+        // A process that served requests: its stderr may concern any tenant it served, so the
+        // reason (which jobs of every tenant may show) names the status only; the lines go to
+        // the host's log.
+        let exited_serving = |status: std::io::Result<std::process::ExitStatus>| {
+            let described = describe_exit("the process exited", status);
+            tracing::warn!(plugin = %label, pid, "{described}");
+            match self.exits.find(pid) {
+                Some(exit) if !exit.stderr_tail.is_empty() => format!(
+                    "the process exited ({}); its last stderr lines are in the host's log",
+                    exit.status
+                ),
+                Some(exit) => format!(
+                    "the process exited ({}) and wrote nothing on stderr",
+                    exit.status
+                ),
+                None => described,
+            }
         };
         // Why a process that never answered its handshake did not: what it wrote, and its
         // last words on stderr.
@@ -715,7 +725,7 @@ impl Instance {
                 *lock(&self.slot.ready) = None;
                 process::signal_group(pid, libc::SIGKILL);
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                Ended::Crashed(describe_exit("the process exited", status))
+                Ended::Crashed(exited_serving(status))
             }
             reason = rpc.closed() => {
                 *lock(&self.slot.ready) = None;
@@ -733,7 +743,7 @@ impl Instance {
                         Ok(status) => {
                             process::signal_group(pid, libc::SIGKILL);
                             let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
-                            Ended::Crashed(describe_exit("the process exited", status))
+                            Ended::Crashed(exited_serving(status))
                         }
                         Err(_) => {
                             self.halt(&rpc, &mut started.child, pid).await;

@@ -339,9 +339,22 @@ impl Tenants {
                     problems,
                 });
             }
-            let problems = self
-                .plugin_rejects(&request.plugin, &request.tenant, &plain)
-                .await?;
+            // Values already stored are not asked about again (a config disabled or
+            // rescheduled must not wait on a plugin that is down).
+            let unchanged = match existing {
+                Some(config) => {
+                    let mut stored = config.values.clone();
+                    self.key.open(&mut stored)?;
+                    stored == plain
+                }
+                None => false,
+            };
+            let problems = if unchanged {
+                Vec::new()
+            } else {
+                self.plugin_rejects(&request.plugin, &request.tenant, &plain)
+                    .await?
+            };
             if !problems.is_empty() {
                 return Err(TenantError::PluginRejects {
                     plugin: request.plugin.clone(),

@@ -656,3 +656,54 @@ async fn plugin_new_writes_plugins_that_pass_their_tests_and_the_check_and_run_i
     }
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_gives_a_tenant_none_of_what_the_process_wrote_for_another_tenant() {
+    let data = temp_dir();
+    let folder = package(data.path(), "ok", None);
+    let mut flags = FAST_LEASES.to_vec();
+    flags.extend(["--plugin", folder.to_str().unwrap()]);
+    let host = TestHost::start(data.path(), &flags);
+    let store = sqlite_store(data.path()).await;
+    let run = |tenant: &str, payload: serde_json::Value| {
+        let mut job = NewJob::new(
+            "plugin.run",
+            json!({"plugin": "scripted", "tenant": tenant, "payload": payload}),
+        );
+        job.max_attempts = 1;
+        // As the API enqueues it: the job is the tenant's, readable by its tokens.
+        job.tenant = Some(tenant.to_owned());
+        job
+    };
+    // Alpha's run writes something private on stderr, and succeeds.
+    let alpha = store
+        .job_enqueue(run("alpha", json!({"stderr": "alpha-secret-4711"})))
+        .await
+        .unwrap()
+        .id;
+    wait_all(
+        &store,
+        &[alpha],
+        JobStatus::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await;
+    // Beta's run then crashes the same process: beta learns how, not what alpha's run wrote.
+    let beta = store
+        .job_enqueue(run("beta", json!({"stderr": "beta-last-words", "exit": 3})))
+        .await
+        .unwrap()
+        .id;
+    let failed = wait_all(&store, &[beta], JobStatus::Failed, Duration::from_secs(60)).await;
+    let error = failed[0].error.clone().unwrap_or_default();
+    assert!(error.contains("exit status: 3"), "{error}");
+    assert!(error.contains("in the host's log"), "{error}");
+    let log = log_of(&store, beta).await.join("\n");
+    for private in ["alpha-secret-4711", "beta-last-words"] {
+        assert!(!error.contains(private), "{error}");
+        assert!(!log.contains(private), "{log}");
+    }
+    // The operator's log has them all.
+    wait_for_log_line(&host, &["alpha-secret-4711"]);
+    store.close().await;
+}
