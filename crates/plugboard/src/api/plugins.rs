@@ -330,17 +330,23 @@ async fn enqueue_admin_job(
     Ok(super::jobs::accepted(job))
 }
 
+/// Characters that reorder the text around them (U+200E, U+200F, U+202A to U+202E, U+2066 to
+/// U+2069): a name holding one can show as another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `filename` of an upload's query: a name to show, without control characters.
 fn check_filename(filename: Option<&str>) -> Result<(), ApiError> {
     match filename {
         Some(name)
             if name.is_empty()
                 || name.chars().count() > 255
-                || name.chars().any(char::is_control) =>
+                || name.chars().any(|c| c.is_control() || is_bidi_control(c)) =>
         {
             Err(ApiError::invalid_field(
                 "filename",
-                "give the name of the file or folder sent: 1 to 255 characters, none of them control characters",
+                "give the name of the file or folder sent: 1 to 255 characters, none of them control or text-direction characters",
             ))
         }
         _ => Ok(()),

@@ -1804,6 +1804,33 @@ async fn uploads_are_admin_only_capped_and_become_install_jobs(store: Arc<dyn St
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // A name to show as the source: no control characters, none that turn the text around.
+    for name in [
+        "",
+        "evil%0Aname",
+        "gpj.%E2%80%AEexe.tar.gz",
+        &"n".repeat(256),
+    ] {
+        let (status, problem) = server
+            .upload(
+                &format!("/api/v1/plugins?filename={name}"),
+                Some(ADMIN),
+                "application/gzip",
+                archive.clone(),
+                false,
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {problem}"
+        );
+        assert_eq!(
+            problem["errors"][0]["pointer"],
+            json!("filename"),
+            "{problem}"
+        );
+    }
     let large = vec![7u8; UPLOAD_LIMIT as usize + 1];
     for chunked in [false, true] {
         let (status, problem) = server

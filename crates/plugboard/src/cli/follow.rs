@@ -186,8 +186,8 @@ fn resume_hint(last: Option<&str>) -> String {
 #[derive(Clone)]
 pub struct Display {
     bar: Option<ProgressBar>,
-    /// The error lines of the job's log shown so far, so that the ending does not repeat them.
-    errors_shown: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The last error line of the job's log shown, so that the ending does not repeat it.
+    errors_shown: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Display {
@@ -204,13 +204,16 @@ impl Display {
         }
     }
 
-    /// True when a log line shown already said `error`.
+    /// True when the last error line of the log shown said `error` (a line that ends with it,
+    /// as the worker writes an attempt's error).
     pub fn has_shown(&self, error: &str) -> bool {
-        self.errors_shown
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .any(|line| line.contains(error))
+        !error.is_empty()
+            && self
+                .errors_shown
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .as_ref()
+                .is_some_and(|line| line.ends_with(error))
     }
 
     /// A line for the person watching, above the bar.
@@ -322,11 +325,10 @@ pub async fn follow_job(
         };
         let message = text(&line["message"]);
         if level == "error: " {
-            display
+            *display
                 .errors_shown
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(message.clone());
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(message.clone());
         }
         display.line(&format!("{level}{message}"));
         Ok(())

@@ -556,7 +556,8 @@ async fn converse(
                     .await
                 {
                     Ok(answer) => match serde_json::from_value::<ConfigValidateResult>(answer) {
-                        Ok(result) if result.valid => {
+                        // As the host reads it: problems reject, whatever `valid` says.
+                        Ok(result) if result.valid && result.errors.is_empty() => {
                             report.pass(
                                 "config",
                                 format!("`config/validate` accepts the sample config {values}"),

@@ -172,7 +172,12 @@ pub fn check(unpacked: &Path) -> Result<CheckedPackage, PackageError> {
 /// a `package.json` with `dependencies` with `node_modules/`. Nothing is fetched at install or
 /// at run time.
 pub fn check_dependencies(root: &Path) -> Result<(), PackageError> {
-    if root.join("requirements.txt").is_file() && !root.join(PYTHON_DEPS).is_dir() {
+    let requirements = std::fs::read_to_string(root.join("requirements.txt")).unwrap_or_default();
+    let declares = requirements
+        .lines()
+        .map(str::trim)
+        .any(|line| !line.is_empty() && !line.starts_with('#'));
+    if declares && !root.join(PYTHON_DEPS).is_dir() {
         return Err(PackageError::DependenciesMissing {
             declared: "requirements.txt",
             missing: PYTHON_DEPS,

@@ -462,3 +462,28 @@ fn a_sparse_file_in_a_folder_is_packed_whole_and_unpacks() {
     assert_eq!(unpacked.len(), 4 * 1024 * 1024 + 3);
     assert!(unpacked.ends_with(b"end") && unpacked[..4096].iter().all(|byte| *byte == 0));
 }
+
+#[test]
+fn declared_dependencies_must_be_held_and_comments_declare_none() {
+    let folder = tempfile::tempdir().expect("folder");
+    let root = folder.path();
+    let requirements = root.join("requirements.txt");
+    std::fs::write(&requirements, "# nothing yet\n\n").expect("write");
+    super::check_dependencies(root).expect("comments only declare nothing");
+    std::fs::write(&requirements, "# the SDK\nrequests==2.32.3\n").expect("write");
+    let refused = super::check_dependencies(root).expect_err("requests is not in the package");
+    assert!(
+        refused.to_string().contains("plugboard plugin pack"),
+        "{refused}"
+    );
+    std::fs::create_dir_all(root.join(super::PYTHON_DEPS)).expect("mkdir");
+    super::check_dependencies(root).expect("built into .deps/python");
+    std::fs::write(
+        root.join("package.json"),
+        r#"{"name": "p", "dependencies": {"left-pad": "1.3.0"}}"#,
+    )
+    .expect("write");
+    assert!(super::check_dependencies(root).is_err());
+    std::fs::create_dir_all(root.join("node_modules")).expect("mkdir");
+    super::check_dependencies(root).expect("node_modules holds them");
+}
