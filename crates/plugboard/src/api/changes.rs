@@ -34,7 +34,7 @@ const MAX_PAGE: usize = 500;
 pub struct ListChanges {
     /// The `id` of the last change seen. Pages start from `0-0` by default (every job, then
     /// whatever changes); streams start from now by default.
-    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$", example = "0-0")]
+    #[param(pattern = "^[0-9]{1,18}-[0-9]{1,18}$", example = "0-0")]
     pub after: Option<String>,
     pub tenant: Option<String>,
     pub plugin: Option<String>,
@@ -51,7 +51,7 @@ pub struct ListChanges {
 #[serde(deny_unknown_fields)]
 pub struct JobChangesQuery {
     /// The `id` of the last change seen; default: from the job's current state.
-    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$", example = "0-0")]
+    #[param(pattern = "^[0-9]{1,18}-[0-9]{1,18}$", example = "0-0")]
     pub after: Option<String>,
 }
 
@@ -85,25 +85,31 @@ fn resume_point(
     headers: &HeaderMap,
     after: Option<&str>,
 ) -> Result<Option<ChangeCursor>, ApiError> {
-    if let Some(value) = headers.get("last-event-id") {
-        let text = value.to_str().unwrap_or("");
-        return text
-            .parse::<ChangeCursor>()
-            .map(Some)
-            .map_err(|reason| ApiError::BadRequest(format!("Last-Event-ID: {reason}")));
-    }
-    after
+    let after = after
         .map(str::parse::<ChangeCursor>)
         .transpose()
-        .map_err(|reason| ApiError::invalid("after", reason))
+        .map_err(|reason| ApiError::invalid("after", reason))?;
+    // An empty Last-Event-ID is none: an event source that saw no id sends it so.
+    match headers
+        .get("last-event-id")
+        .filter(|value| !value.is_empty())
+    {
+        Some(value) => value
+            .to_str()
+            .unwrap_or("")
+            .parse::<ChangeCursor>()
+            .map(Some)
+            .map_err(|reason| ApiError::BadRequest(format!("Last-Event-ID: {reason}"))),
+        None => Ok(after),
+    }
 }
 
 /// Jobs as they change: a JSON page, or with `Accept: text/event-stream` (SSE) or a WebSocket
 /// upgrade (subprotocol `plugboard.v1`) a live stream of `job` events, each with `id` = the
 /// change's position. A tenant token sees its tenant's jobs only.
-#[utoipa::path(get, path = "/api/v1/jobs/changes", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/changes", operation_id = "list_job_changes", tag = "jobs",
     params(ListChanges,
-        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this change")),
+        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this change (empty: from `after`)", pattern = "^([0-9]{1,18}-[0-9]{1,18})?$")),
     responses(
         (status = 200, body = ChangePage, description = "A page of changes (JSON), or a stream of `job` events with SSE or WebSocket"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -180,9 +186,9 @@ async fn page(
 /// One job as it changes: a JSON page with its latest change, or a live stream (SSE or
 /// WebSocket) of `job` events that starts with its current state and ends with an `end` event
 /// once it reaches a finished status.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/changes", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/changes", operation_id = "get_job_changes", tag = "jobs",
     params(("id" = i64, Path, description = "Job id", minimum = 1), JobChangesQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this change")),
+        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this change (empty: from `after`)", pattern = "^([0-9]{1,18}-[0-9]{1,18})?$")),
     responses(
         (status = 200, body = ChangePage, description = "The job's latest change (JSON), or a stream of `job` events with SSE or WebSocket"),
         (status = 400, body = Problem, content_type = "application/problem+json"),

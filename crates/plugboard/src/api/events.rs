@@ -99,8 +99,10 @@ pub struct ListEvents {
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
 }
 
@@ -113,7 +115,7 @@ pub struct EventPage {
 }
 
 /// Post an event: recorded before the answer, then one job per config subscribed to its type.
-#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = PostEventBody,
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "post_event", tag = "events", request_body = PostEventBody,
     responses(
         (status = 202, body = PostedEvent, description = "Recorded and fanned out"),
         (status = 200, body = PostedEvent, description = "The idempotency key named an earlier event; it is answered"),
@@ -121,7 +123,8 @@ pub struct EventPage {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "An unknown tenant, a malformed type or key"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such tenant"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "A malformed type or key"),
     ))]
 pub async fn post(
     State(state): State<AppState>,
@@ -129,10 +132,13 @@ pub async fn post(
     JsonBody(body): JsonBody<PostEventBody>,
 ) -> Result<(StatusCode, Json<PostedEvent>), ApiError> {
     caller.require_write()?;
+    // A tenant token posts for its own tenant; a global one names the tenant.
     let tenant = caller
         .tenant_for(body.tenant, "post events")?
         .ok_or_else(|| {
-            ApiError::invalid("/tenant", "is required: the tenant the event belongs to")
+            ApiError::Forbidden(
+                "this token serves every tenant: name the event's tenant in `tenant`".to_owned(),
+            )
         })?;
     let posted = state
         .events
@@ -145,7 +151,7 @@ pub async fn post(
         })
         .await
         .map_err(|error| match error {
-            EventError::UnknownTenant(_) => ApiError::invalid_field("/tenant", error.to_string()),
+            EventError::UnknownTenant(_) => ApiError::NotFound(error.to_string()),
             EventError::InvalidType(_) => ApiError::invalid_field("/type", error.to_string()),
             EventError::InvalidKey => {
                 ApiError::invalid_field("/idempotency_key", error.to_string())
@@ -175,7 +181,7 @@ pub async fn post(
 }
 
 /// List events, newest first.
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListEvents),
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "list_events", tag = "events", params(ListEvents),
     responses(
         (status = 200, body = EventPage),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -229,7 +235,7 @@ pub async fn list(
 }
 
 /// Show an event.
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events",
     params(("id" = i64, Path, description = "Event id", minimum = 1)),
     responses(
         (status = 200, body = EventView),

@@ -86,7 +86,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, String
 /// Every check with its detail: the store, the worker pool's claim loops (alive, stuck or
 /// stopped, per queue), a `noop` job's round trip through a worker, and the protections of
 /// plugin processes. `503` when one fails.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "get_health", tag = "health",
     responses(
         (status = 200, description = "Every check passed", body = Object),
         (status = 401, body = Problem, content_type = "application/problem+json"),

@@ -39,7 +39,7 @@ pub struct WebhookView {
 
 /// Make a config's webhook address, or replace it: the old address stops working. Answers the
 /// address once; the server keeps only a hash of its secret.
-#[utoipa::path(post, path = "/api/v1/configs/{id}/webhook", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/configs/{id}/webhook", operation_id = "create_config_webhook", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 201, body = WebhookView),
@@ -84,7 +84,7 @@ pub async fn create(
 }
 
 /// Remove a config's webhook address.
-#[utoipa::path(delete, path = "/api/v1/configs/{id}/webhook", tag = "configs",
+#[utoipa::path(delete, path = "/api/v1/configs/{id}/webhook", operation_id = "delete_config_webhook", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 204, description = "Removed"),

@@ -120,15 +120,18 @@ pub struct CreateJob {
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub queue: Option<String>,
     /// Lower runs first; default 0.
+    #[serde(default, deserialize_with = "super::integer::option")]
     pub priority: Option<i32>,
     /// RFC 3339; default now.
     #[schema(format = DateTime)]
     pub run_at: Option<String>,
     /// 1 to 1000; default 3.
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::integer::option")]
     pub max_attempts: Option<i32>,
     /// Per attempt, in milliseconds; default the server's job timeout.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::option")]
     pub timeout_ms: Option<i64>,
     /// A second enqueue with the same key answers the first job (`200` instead of `201`): 1 to
     /// 512 characters.
@@ -153,23 +156,39 @@ fn empty_object() -> Value {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListJobs {
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[param(inline, value_type = Option<JobStatusName>)]
     pub status: Option<String>,
     pub kind: Option<String>,
     pub plugin: Option<String>,
     pub tenant: Option<String>,
     pub queue: Option<String>,
     /// RFC 3339: jobs created at or after.
+    #[param(format = DateTime)]
     pub created_after: Option<String>,
     /// RFC 3339: jobs created before.
+    #[param(format = DateTime)]
     pub created_before: Option<String>,
     /// A JSON object: only jobs whose payload holds each of its values (strings, numbers,
-    /// booleans, null) at the same place, e.g. `{"customer":{"id":42}}`. Up to 8 values.
+    /// booleans, null) at the same place, e.g. `{"customer":{"id":42}}`. Objects nest at most 3 deep, each with 1 to 8 keys.
     pub payload: Option<String>,
     /// 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
+}
+
+/// A job's status.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used: the name of a status as the API writes it.
+pub enum JobStatusName {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
 }
 
 /// A page of jobs.
@@ -259,13 +278,15 @@ pub(super) async fn visible_job(
 }
 
 /// Enqueue a job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = CreateJob,
+#[utoipa::path(post, path = "/api/v1/jobs", operation_id = "create_job", tag = "jobs", request_body = CreateJob,
     responses(
         (status = 201, description = "Enqueued", body = JobView),
         (status = 200, description = "A job with this unique key exists; it is answered", body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "The config named does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The unique key is taken by a job of another tenant"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -284,6 +305,10 @@ pub async fn create(
         })?;
     }
     let mut payload = body.payload;
+    if let Some(tenant) = &body.tenant {
+        crate::tenants::check_name("tenant id", tenant)
+            .map_err(|error| ApiError::invalid_field("/tenant", error.to_string()))?;
+    }
     let mut tenant = caller.tenant_for(body.tenant, "enqueue jobs")?;
     let mut job = None;
     if body.kind != PLUGIN_RUN {
@@ -380,7 +405,7 @@ pub async fn create(
 }
 
 /// List jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListJobs),
+#[utoipa::path(get, path = "/api/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(ListJobs),
     responses(
         (status = 200, body = JobPage),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -463,8 +488,10 @@ pub async fn list(
     }))
 }
 
-/// The most values one payload filter may name.
-const MAX_PAYLOAD_MATCHES: usize = 8;
+/// The most keys of one object of a payload filter, and how deep its objects nest: the
+/// document's `payload` schema says the same (`openapi.rs`).
+const MAX_FILTER_KEYS: usize = 8;
+const MAX_FILTER_DEPTH: usize = 3;
 
 /// The `payload` filter as the values it asks for, each at its path.
 fn payload_matches(text: &str) -> Result<Vec<PayloadMatch>, ApiError> {
@@ -484,10 +511,26 @@ fn payload_matches(text: &str) -> Result<Vec<PayloadMatch>, ApiError> {
     while let Some((path, value)) = pending.pop() {
         match value {
             Value::Object(fields) => {
-                if fields.is_empty() && !path.is_empty() {
+                let place = if path.is_empty() {
+                    "the filter".to_owned()
+                } else {
+                    format!("`{}`", path.join("."))
+                };
+                if fields.is_empty() {
                     return Err(invalid(format!(
-                        "`{}` is an empty object; name a value inside it",
-                        path.join(".")
+                        "{place} is an empty object; name a value inside it, as in {{\"customer\":{{\"id\":42}}}}"
+                    )));
+                }
+                if fields.len() > MAX_FILTER_KEYS {
+                    return Err(invalid(format!(
+                        "{place} has {} keys; an object of a filter has at most {MAX_FILTER_KEYS}",
+                        fields.len()
+                    )));
+                }
+                if path.len() == MAX_FILTER_DEPTH {
+                    return Err(invalid(format!(
+                        "{place} is an object nested {} deep; a filter's objects nest at most {MAX_FILTER_DEPTH} deep",
+                        MAX_FILTER_DEPTH + 1
                     )));
                 }
                 for (key, value) in fields {
@@ -510,23 +553,12 @@ fn payload_matches(text: &str) -> Result<Vec<PayloadMatch>, ApiError> {
             value => matches.push(PayloadMatch { path, value }),
         }
     }
-    if matches.is_empty() {
-        return Err(invalid(
-            "names no value; give an object such as {\"customer\":{\"id\":42}}".to_owned(),
-        ));
-    }
-    if matches.len() > MAX_PAYLOAD_MATCHES {
-        return Err(invalid(format!(
-            "names {} values; match at most {MAX_PAYLOAD_MATCHES}",
-            matches.len()
-        )));
-    }
     matches.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(matches)
 }
 
 /// Show a job.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
     params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = JobView),
@@ -548,7 +580,7 @@ pub async fn show(
 }
 
 /// Cancel a job: at once when queued; a running job is told to stop.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = CancelResult),
@@ -581,7 +613,7 @@ pub async fn cancel(
 }
 
 /// Put a failed or cancelled job back in the queue with fresh attempts.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", operation_id = "retry_job", tag = "jobs",
     params(("id" = i64, Path, description = "Job id", minimum = 1)),
     responses(
         (status = 200, body = JobView),
@@ -611,6 +643,7 @@ const MAX_BULK: usize = 1000;
 pub struct BulkIds {
     /// 1 to 1000 job ids; each is acted on once, in the order given.
     #[schema(min_items = 1, max_items = 1000)]
+    #[serde(deserialize_with = "super::integer::list")]
     pub ids: Vec<i64>,
 }
 
@@ -695,7 +728,7 @@ where
 }
 
 /// Cancel many jobs: the queued ones at once, the running ones are told to stop.
-#[utoipa::path(post, path = "/api/v1/jobs/cancel", tag = "jobs", request_body = BulkIds,
+#[utoipa::path(post, path = "/api/v1/jobs/cancel", operation_id = "cancel_jobs", tag = "jobs", request_body = BulkIds,
     responses(
         (status = 200, body = BulkResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -733,7 +766,7 @@ pub async fn cancel_many(
 }
 
 /// Put many failed or cancelled jobs back in the queue with fresh attempts.
-#[utoipa::path(post, path = "/api/v1/jobs/retry", tag = "jobs", request_body = BulkIds,
+#[utoipa::path(post, path = "/api/v1/jobs/retry", operation_id = "retry_jobs", tag = "jobs", request_body = BulkIds,
     responses(
         (status = 200, body = BulkResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -771,9 +804,9 @@ pub async fn retry_many(
 /// A job's log: a JSON page, or with `Accept: text/event-stream` a live stream of `log` events
 /// (each with `id` = its sequence number; reconnect with `Last-Event-ID` to resume after it),
 /// ending with one `end` event carrying the job's final status.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/logs", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/logs", operation_id = "get_job_logs", tag = "jobs",
     params(("id" = i64, Path, description = "Job id", minimum = 1), ListLogs,
-        ("Last-Event-ID" = Option<i64>, Header, description = "SSE: resume after this sequence number")),
+        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this sequence number (empty: from `after_seq`)", pattern = "^[0-9]{0,18}$")),
     responses(
         (status = 200, body = LogPage, description = "A page of lines (JSON), or an SSE stream with `Accept: text/event-stream`"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -797,14 +830,16 @@ pub async fn logs(
     if after_seq < 0 {
         return Err(ApiError::invalid("after_seq", "must be 0 or more"));
     }
-    let transport = Transport::of(&headers, upgrade)?;
-    if transport.is_stream() {
-        let slot = state.streams.open(&caller, &client.0)?;
-        let resume = match headers.get("last-event-id") {
-            Some(value) => value
+    // An empty Last-Event-ID is none: an event source that saw no id sends it so.
+    let last_event_id = match headers
+        .get("last-event-id")
+        .filter(|value| !value.is_empty())
+    {
+        Some(value) => Some(
+            value
                 .to_str()
                 .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok())
+                .and_then(|text| text.parse::<i64>().ok())
                 .filter(|seq| *seq >= 0)
                 .ok_or_else(|| {
                     ApiError::BadRequest(
@@ -812,8 +847,13 @@ pub async fn logs(
                             .to_owned(),
                     )
                 })?,
-            None => after_seq,
-        };
+        ),
+        None => None,
+    };
+    let transport = Transport::of(&headers, upgrade)?;
+    if transport.is_stream() {
+        let slot = state.streams.open(&caller, &client.0)?;
+        let resume = last_event_id.unwrap_or(after_seq);
         let queue = state.queue.clone();
         return Ok(transport.respond(&state, slot, move |sender| {
             log_stream(queue, id, resume, sender)

@@ -52,11 +52,13 @@ pub struct LimitList {
 #[serde(deny_unknown_fields)]
 pub struct PutLimit {
     #[schema(minimum = 1)]
-    pub max_running: Option<u32>,
+    #[serde(default, deserialize_with = "super::integer::option")]
+    pub max_running: Option<i32>,
     #[schema(exclusive_minimum = 0.0, maximum = 1000000.0)]
     pub rate_per_second: Option<f64>,
     #[schema(minimum = 1)]
-    pub burst: Option<u32>,
+    #[serde(default, deserialize_with = "super::integer::option")]
+    pub burst: Option<i32>,
 }
 
 fn scope_of(text: &str) -> Result<LimitScope, ApiError> {
@@ -77,7 +79,7 @@ fn require_global(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// List every limit.
-#[utoipa::path(get, path = "/api/v1/limits", tag = "limits",
+#[utoipa::path(get, path = "/api/v1/limits", operation_id = "list_limits", tag = "limits",
     responses(
         (status = 200, body = LimitList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -96,7 +98,7 @@ pub async fn list(
 
 /// Set the limit of a tenant or plugin (admin only), replacing the one it had. Every node
 /// follows it within a second.
-#[utoipa::path(put, path = "/api/v1/limits/{scope}/{name}", tag = "limits",
+#[utoipa::path(put, path = "/api/v1/limits/{scope}/{name}", operation_id = "put_limit", tag = "limits",
     params(
         ("scope" = String, Path, description = "`tenant` or `plugin`", pattern = "^(tenant|plugin)$"),
         ("name" = String, Path, description = "Tenant or plugin id, or `*` for every one",
@@ -120,21 +122,30 @@ pub async fn put(
 ) -> Result<Json<LimitView>, ApiError> {
     caller.require_admin()?;
     let scope = scope_of(&scope)?;
+    // Counts are at most i32::MAX, which every store keeps.
+    let count = |field: &str, value: Option<i32>| {
+        value
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| ApiError::invalid(format!("/{field}"), "must be at least 1"))
+            })
+            .transpose()
+    };
     let limit = state
         .queue
         .limit_put(JobLimit {
             scope,
             name,
-            max_running: body.max_running,
+            max_running: count("max_running", body.max_running)?,
             rate_per_second: body.rate_per_second,
-            burst: body.burst,
+            burst: count("burst", body.burst)?,
         })
         .await?;
     Ok(Json(limit.into()))
 }
 
 /// Remove the limit of a tenant or plugin (admin only); jobs it held back may start at once.
-#[utoipa::path(delete, path = "/api/v1/limits/{scope}/{name}", tag = "limits",
+#[utoipa::path(delete, path = "/api/v1/limits/{scope}/{name}", operation_id = "delete_limit", tag = "limits",
     params(
         ("scope" = String, Path, description = "`tenant` or `plugin`", pattern = "^(tenant|plugin)$"),
         ("name" = String, Path, description = "Tenant or plugin id, or `*`"),

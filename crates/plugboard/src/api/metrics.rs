@@ -133,7 +133,7 @@ fn escape(value: &str) -> String {
 }
 
 /// Metrics in the Prometheus text format (version 0.0.4).
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
         (status = 401, body = Problem, content_type = "application/problem+json"),

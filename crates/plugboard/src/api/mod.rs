@@ -18,12 +18,14 @@ mod docs;
 mod events;
 mod health;
 mod hooks;
+mod integer;
 mod jobs;
 mod limits;
 mod local;
 mod mcp;
 mod metrics;
 mod nodes;
+mod openapi;
 mod plugin_routes;
 mod plugins;
 mod problem;
@@ -211,56 +213,9 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::show))
 }
 
-/// The OpenAPI 3.1 document of the API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut document = protected_routes().split_for_parts().1;
-    unique_operation_ids(&mut document);
-    document
-}
-
-/// Operation ids are the handlers' names (`show`, `list`), which several modules share; a
-/// shared one is suffixed with its path (`show_jobs_id`), so that every id names one operation,
-/// as OpenAPI requires and clients that follow links by id need.
-fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let each = |document: &mut utoipa::openapi::OpenApi,
-                visit: &mut dyn FnMut(&str, &mut utoipa::openapi::path::Operation)| {
-        for (path, item) in document.paths.paths.iter_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
-                &mut item.trace,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                visit(path, operation);
-            }
-        }
-    };
-    each(document, &mut |_, operation| {
-        if let Some(id) = &operation.operation_id {
-            *seen.entry(id.clone()).or_default() += 1;
-        }
-    });
-    each(document, &mut |path, operation| {
-        if let Some(id) = &mut operation.operation_id {
-            if seen.get(id.as_str()).is_some_and(|count| *count > 1) {
-                let slug: String = path
-                    .trim_start_matches("/api/v1/")
-                    .chars()
-                    .filter(|c| !matches!(c, '{' | '}'))
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect();
-                *id = format!("{id}_{slug}");
-            }
-        }
-    });
+/// The OpenAPI 3.1 document of the API (`openapi.rs`).
+pub fn openapi() -> serde_json::Value {
+    openapi::document()
 }
 
 /// Routes outside the OpenAPI document: the console, the probes, the document itself and its
@@ -319,10 +274,8 @@ fn router_until(params: ApiParams, stop: CancellationToken) -> Router {
         local: params.local,
         stop,
     };
-    let (protected, mut document) = protected_routes().split_for_parts();
-    unique_operation_ids(&mut document);
-    let document =
-        Arc::new(serde_json::to_value(&document).expect("the OpenAPI document serialises"));
+    let (protected, _) = protected_routes().split_for_parts();
+    let document = Arc::new(openapi::document());
     let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/livez", get(health::livez))

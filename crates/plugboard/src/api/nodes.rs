@@ -83,7 +83,7 @@ pub struct NodeList {
 }
 
 /// List the nodes (admin token or a global token).
-#[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/nodes", operation_id = "list_nodes", tag = "nodes",
     responses(
         (status = 200, body = NodeList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -101,7 +101,7 @@ pub async fn list(
 }
 
 /// Show a node (admin token or a global token).
-#[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/nodes/{id}", operation_id = "get_node", tag = "nodes",
     params(("id" = String, Path, description = "Node id", pattern = "^[A-Za-z0-9._-]{1,300}$")),
     responses(
         (status = 200, body = NodeView),

@@ -187,6 +187,7 @@ pub struct UpdatePlugin {
 pub struct UploadOptions {
     /// With an uploaded archive: its expected sha256 (64 hex digits). With a JSON body, give
     /// `sha256` in the body instead.
+    #[param(pattern = "^[0-9A-Fa-f]{64}$")]
     pub sha256: Option<String>,
     /// With an uploaded archive: the permissions granted, as JSON
     /// (`{"network":true,"read":[],"write":[],"env":[]}`). With a JSON body, give
@@ -204,6 +205,7 @@ pub struct UploadOptions {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUploadOptions {
     /// With an uploaded archive: its expected sha256 (64 hex digits).
+    #[param(pattern = "^[0-9A-Fa-f]{64}$")]
     pub sha256: Option<String>,
     /// With an uploaded archive: accept a version older than the active one.
     pub allow_downgrade: Option<bool>,
@@ -242,16 +244,11 @@ pub struct UninstallOptions {
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
+    if plugboard_protocol::manifest::is_valid_plugin_id(id) {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!(
-            "there is no plugin `{id}`; plugin ids are 1 to 64 letters, digits, `_`, `-` or `.`"
+            "there is no plugin `{id}`; plugin ids are 1 to 64 lower-case letters, digits, `-`, `_` or `.`, without `..`"
         )))
     }
 }
@@ -421,7 +418,7 @@ async fn enqueue_upload(
 }
 
 /// List installed plugins.
-#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
+#[utoipa::path(get, path = "/api/v1/plugins", operation_id = "list_plugins", tag = "plugins",
     responses(
         (status = 200, body = PluginList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -468,8 +465,8 @@ fn restarts_of(loaded: &[super::local::LocalPlugin], id: &str) -> Option<u64> {
 }
 
 /// Show a plugin, its kept versions and its cached metadata.
-#[utoipa::path(get, path = "/api/v1/plugins/{id}", tag = "plugins",
-    params(("id" = String, Path, description = "Plugin id")),
+#[utoipa::path(get, path = "/api/v1/plugins/{id}", operation_id = "get_plugin", tag = "plugins",
+    params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$")),
     responses(
         (status = 200, body = PluginDetail),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -524,7 +521,7 @@ pub async fn show(
 /// as the body (admin only; `Content-Type: application/gzip`, `application/x-tar`,
 /// `application/zip` or `application/octet-stream`, with `sha256` in the query). Answers 202 with
 /// the `plugin.install` job.
-#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
+#[utoipa::path(post, path = "/api/v1/plugins", operation_id = "install_plugin", tag = "plugins",
     request_body(content(
         (InstallPlugin = "application/json"),
         (PackageArchive = "application/gzip"),
@@ -595,7 +592,7 @@ fn json_only(has_query: bool) -> Result<(), ApiError> {
 /// Update a plugin to a new package or a kept version (a JSON body), or to the package archive
 /// sent as the body (admin only; as for install, with `sha256` and `allow_downgrade` in the
 /// query). Answers 202 with the job.
-#[utoipa::path(post, path = "/api/v1/plugins/{id}/update", tag = "plugins",
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/update", operation_id = "update_plugin", tag = "plugins",
     request_body(content(
         (UpdatePlugin = "application/json"),
         (PackageArchive = "application/gzip"),
@@ -603,7 +600,7 @@ fn json_only(has_query: bool) -> Result<(), ApiError> {
         (PackageArchive = "application/zip"),
         (PackageArchive = "application/octet-stream"),
     )),
-    params(("id" = String, Path, description = "Plugin id"), UpdateUploadOptions),
+    params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$"), UpdateUploadOptions),
     responses(
         (status = 202, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -676,10 +673,10 @@ pub async fn update(
 }
 
 macro_rules! simple_action {
-    ($name:ident, $path:literal, $kind:literal, $doc:literal) => {
+    ($name:ident, $operation:literal, $path:literal, $kind:literal, $doc:literal) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "plugins",
-            params(("id" = String, Path, description = "Plugin id")),
+        #[utoipa::path(post, path = $path, operation_id = $operation, tag = "plugins",
+            params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$")),
             responses(
                 (status = 202, body = JobView),
                 (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -701,26 +698,29 @@ macro_rules! simple_action {
 
 simple_action!(
     rollback,
+    "rollback_plugin",
     "/api/v1/plugins/{id}/rollback",
     "plugin.rollback",
     "Go back to the plugin's previous version; answers 202 with the job."
 );
 simple_action!(
     enable,
+    "enable_plugin",
     "/api/v1/plugins/{id}/enable",
     "plugin.enable",
     "Start a disabled plugin; answers 202 with the job."
 );
 simple_action!(
     disable,
+    "disable_plugin",
     "/api/v1/plugins/{id}/disable",
     "plugin.disable",
     "Stop a plugin and keep it installed; answers 202 with the job."
 );
 
 /// Uninstall a plugin (its data is kept unless `delete_data=true`); answers 202 with the job.
-#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins",
-    params(("id" = String, Path, description = "Plugin id"), UninstallOptions),
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", operation_id = "uninstall_plugin", tag = "plugins",
+    params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$"), UninstallOptions),
     responses(
         (status = 202, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),

@@ -137,7 +137,7 @@ pub struct SignInLink {
 }
 
 /// Who the caller is and what it may do.
-#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+#[utoipa::path(get, path = "/api/v1/session", operation_id = "get_session", tag = "session",
     responses(
         (status = 200, body = SessionView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -158,7 +158,7 @@ pub async fn show(caller: Caller) -> Json<SessionView> {
 }
 
 /// Exchange a sign-in link's code for a console session (no token needed; each code works once).
-#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
+#[utoipa::path(post, path = "/api/v1/session", operation_id = "sign_in", tag = "session", request_body = SignIn,
     security(()),
     responses(
         (status = 201, body = SignedIn),
@@ -205,7 +205,7 @@ pub async fn sign_in(
 
 /// Sign out: a console session's token is revoked; other tokens stay valid (signing out of the
 /// console does not revoke a token used elsewhere).
-#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+#[utoipa::path(delete, path = "/api/v1/session", operation_id = "sign_out", tag = "session",
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -223,7 +223,7 @@ pub async fn sign_out(
 }
 
 /// Make a new one-time sign-in link for the console (admin only).
-#[utoipa::path(post, path = "/api/v1/session/links", tag = "session",
+#[utoipa::path(post, path = "/api/v1/session/links", operation_id = "create_sign_in_link", tag = "session",
     responses(
         (status = 201, body = SignInLink),
         (status = 401, body = Problem, content_type = "application/problem+json"),

@@ -60,7 +60,7 @@ pub struct NowCounts {
 }
 
 /// Finished jobs over the last hour or day, and the jobs queued and running now.
-#[utoipa::path(get, path = "/api/v1/stats", tag = "health", params(StatsQuery),
+#[utoipa::path(get, path = "/api/v1/stats", operation_id = "get_stats", tag = "health", params(StatsQuery),
     responses(
         (status = 200, body = Stats),
         (status = 400, body = Problem, content_type = "application/problem+json"),

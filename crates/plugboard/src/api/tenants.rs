@@ -210,6 +210,8 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
         | TenantError::ConfigInvalid { .. }
         | TenantError::ConfigExists { .. } => ApiError::Conflict(error.to_string()),
         TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
+        // A request that names what does not exist is answered 404, wherever it names it.
+        TenantError::UnknownPlugin(_) => ApiError::NotFound(error.to_string()),
         TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
         TenantError::PluginCheckFailed { .. } => ApiError::PluginError(error.to_string()),
         TenantError::SchemaRejects {
@@ -352,7 +354,7 @@ pub(super) async fn visible_config(
 }
 
 /// Create a tenant (admin token or a global write token).
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+#[utoipa::path(post, path = "/api/v1/tenants", operation_id = "create_tenant", tag = "tenants", request_body = CreateTenant,
     responses(
         (status = 201, body = TenantView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -383,7 +385,7 @@ pub async fn create_tenant(
 }
 
 /// List tenants (a tenant token sees only its own).
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants", operation_id = "list_tenants", tag = "tenants",
     responses(
         (status = 200, body = TenantList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -407,7 +409,7 @@ pub async fn list_tenants(
 }
 
 /// Show a tenant.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}", operation_id = "get_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = TenantView),
@@ -423,7 +425,7 @@ pub async fn show_tenant(
 }
 
 /// Delete a tenant and all its configs (admin token or a global write token).
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", operation_id = "delete_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -447,7 +449,7 @@ pub async fn delete_tenant(
 }
 
 /// List a tenant's configs.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/configs", tag = "configs",
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/configs", operation_id = "list_configs", tag = "configs",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = ConfigList),
@@ -476,7 +478,7 @@ pub async fn list_configs(
 /// Create a config of a plugin for a tenant. The values are checked against the plugin's
 /// config schema, then by the plugin's own `config/validate` when it runs on this node; a
 /// violation answers 422 with every failing path.
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs", operation_id = "create_config", tag = "configs",
     request_body = CreateConfig,
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
@@ -552,7 +554,7 @@ fn config_exists(tenant: &str, plugin: &str, name: &str, id: &str) -> ApiError {
 }
 
 /// Show a config (secrets as `********`) with its next fires.
-#[utoipa::path(get, path = "/api/v1/configs/{id}", tag = "configs",
+#[utoipa::path(get, path = "/api/v1/configs/{id}", operation_id = "get_config", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ConfigBody),
@@ -575,7 +577,7 @@ pub async fn show_config(
 
 /// Replace a config's values, schedule, events and enabled flag, checked as create checks them.
 /// A secret sent as `********` or left out keeps its stored value.
-#[utoipa::path(put, path = "/api/v1/configs/{id}", tag = "configs", request_body = ReplaceConfig,
+#[utoipa::path(put, path = "/api/v1/configs/{id}", operation_id = "replace_config", tag = "configs", request_body = ReplaceConfig,
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ConfigBody),
@@ -614,7 +616,7 @@ pub async fn replace_config(
 }
 
 /// Delete a config.
-#[utoipa::path(delete, path = "/api/v1/configs/{id}", tag = "configs",
+#[utoipa::path(delete, path = "/api/v1/configs/{id}", operation_id = "delete_config", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -638,7 +640,7 @@ pub async fn delete_config(
 }
 
 /// Run a config now: answers 202 with its `plugin.run` job.
-#[utoipa::path(post, path = "/api/v1/configs/{id}/run", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/configs/{id}/run", operation_id = "run_config", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 202, body = JobView, description = "The run's job; follow it at /api/v1/jobs/{id}"),
@@ -666,7 +668,7 @@ pub async fn run_config(
 /// Check a stored config again against the plugin's current config schema, its schedule, and
 /// the plugin's own `config/validate` when it runs on this node.
 /// Answers 200 with the problems (none: valid); it changes nothing.
-#[utoipa::path(post, path = "/api/v1/configs/{id}/validate", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/configs/{id}/validate", operation_id = "validate_config", tag = "configs",
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ValidationResult),
@@ -695,7 +697,7 @@ pub async fn validate_config(
 }
 
 /// The next fire times of a config's schedule, computed without running anything.
-#[utoipa::path(get, path = "/api/v1/configs/{id}/next-fires", tag = "configs",
+#[utoipa::path(get, path = "/api/v1/configs/{id}/next-fires", operation_id = "get_config_next_fires", tag = "configs",
     params(("id" = String, Path, description = "Config id"), NextFiresQuery),
     responses(
         (status = 200, body = NextFires),
@@ -741,6 +743,8 @@ pub struct PreviewSchedule {
     /// from the config's creation, as saving it would. Absent: a new config, created now.
     pub config: Option<String>,
     /// 1 to 100; default 5.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "super::integer::option")]
     pub count: Option<usize>,
 }
 
@@ -753,7 +757,7 @@ pub struct PreviewedFires {
 
 /// The next fires of a schedule before it is saved (the console's schedule editor shows them
 /// as the user types), with the field errors a config's save would answer for it.
-#[utoipa::path(post, path = "/api/v1/schedules/next-fires", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/schedules/next-fires", operation_id = "preview_schedule", tag = "configs",
     request_body = PreviewSchedule,
     responses(
         (status = 200, body = PreviewedFires),
@@ -802,7 +806,7 @@ pub struct Valid {
 
 /// Check a config as create would, without storing anything: 200 with `{"valid": true}`, or 422
 /// with the same field errors create answers. Whether the name is taken is not checked.
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs/validate", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/configs/validate", operation_id = "validate_new_config", tag = "configs",
     request_body = CreateConfig,
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
@@ -872,7 +876,7 @@ pub struct ConfigTestAnswer {
 /// Run the plugin's own `config/test` with a stored config's values (for example, a login with
 /// its credentials) on this server's running instance of the plugin, and answer what it said.
 /// A failed test is a 200 with `ok: false`; problems reaching the plugin are problem documents.
-#[utoipa::path(post, path = "/api/v1/configs/{id}/test", tag = "configs",
+#[utoipa::path(post, path = "/api/v1/configs/{id}/test", operation_id = "test_config", tag = "configs",
     params(("id" = String, Path, description = "Config id"), TestQuery),
     responses(
         (status = 200, body = ConfigTestAnswer),

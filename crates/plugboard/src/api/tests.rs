@@ -975,6 +975,28 @@ async fn metrics_and_health_answer(store: Arc<dyn Store>) {
     server.finish().await;
 }
 
+/// `docs/openapi.json` is what the server serves before plugins add routes, so that every change
+/// of the API shows up in review and clients can be generated without a server.
+#[test]
+fn docs_openapi_json_is_the_servers_document() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let served = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&super::openapi()).expect("the document serialises")
+    );
+    if std::env::var_os("PLUGBOARD_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).expect("docs/openapi.json is writable");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == served,
+        "docs/openapi.json differs from the document the server serves: run \
+         `PLUGBOARD_UPDATE_OPENAPI=1 cargo nextest run -p plugboard docs_openapi_json`, \
+         review the change and commit it"
+    );
+}
+
 #[tokio::test]
 async fn every_route_is_in_the_openapi_document() {
     let document = serde_json::to_value(super::openapi()).unwrap();
@@ -984,15 +1006,16 @@ async fn every_route_is_in_the_openapi_document() {
     let mut ids = std::collections::HashSet::new();
     for (path, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
-            if let Some(id) = operation.get("operationId") {
-                assert!(
-                    ids.insert(id.clone()),
-                    "{method} {path}: operationId {id} is taken"
-                );
-            }
+            let id = operation
+                .get("operationId")
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                ids.insert(id.clone()),
+                "{method} {path}: operationId {id} is taken"
+            );
         }
     }
-    assert!(ids.contains(&json!("show_jobs_id")), "{ids:?}");
+    assert!(ids.contains(&json!("get_job")), "{ids:?}");
     // Routes are registered with `.route(` only for the undocumented list; everything else goes
     // through `routes!`, which documents it. Look at the source for any other `.route(`.
     let sources = [
@@ -1532,9 +1555,16 @@ async fn config_problems_name_each_failing_field(store: Arc<dyn Store>) {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["pointer"], json!("/events/1"), "{body}");
+    // A plugin that is not installed is not there: 404, as anything a request names that does
+    // not exist.
     let (status, body) = create(json!({"plugin": "nometa", "name": "main"})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["errors"][0]["pointer"], json!("/plugin"), "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("no plugin `nometa` is installed")),
+        "{body}"
+    );
     // Nothing was stored.
     assert!(server
         .store
@@ -1868,7 +1898,7 @@ async fn uploads_are_admin_only_capped_and_become_install_jobs(store: Arc<dyn St
             false,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let (status, problem) = server
         .upload(
             "/api/v1/plugins",

@@ -74,11 +74,12 @@ pub struct CreateToken {
     pub expires_at: Option<String>,
     /// Expire this many seconds from now: 1 to 315360000 (ten years).
     #[schema(minimum = 1, maximum = 315360000)]
+    #[serde(default, deserialize_with = "super::integer::option")]
     pub expires_in_seconds: Option<u64>,
 }
 
 /// Create an API token (admin only). The answer is the only time the secret is shown.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "tokens", request_body = CreateToken,
     responses(
         (status = 201, body = CreatedToken),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -158,7 +159,7 @@ pub async fn create(
 }
 
 /// List API tokens (admin only), revoked and expired ones included.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "tokens",
     responses(
         (status = 200, body = TokenList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -176,7 +177,7 @@ pub async fn list(
 }
 
 /// Revoke an API token (admin only); it stops working at once.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "revoke_token", tag = "tokens",
     params(("id" = String, Path, description = "Token id (tok_…)")),
     responses(
         (status = 200, body = TokenView),

@@ -180,9 +180,10 @@ pub(super) async fn receive(
         })?;
     }
     if upload.bytes == 0 {
-        return Err(ApiError::BadRequest(
-            "the body is empty; send the package archive as the body (curl --data-binary @FILE)"
-                .to_owned(),
+        // Well-formed, and not a package: refused as an archive that is not one is.
+        return Err(ApiError::invalid_field(
+            "",
+            "the body is empty; send the package archive as the body (curl --data-binary @FILE)",
         ));
     }
     file.flush()

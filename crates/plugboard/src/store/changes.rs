@@ -50,7 +50,11 @@ impl FromStr for ChangeCursor {
                  (two numbers joined by `-`), or 0-0 for every job"
             )
         };
-        let (seq, id) = text.trim().split_once('-').ok_or_else(invalid)?;
+        let (seq, id) = text.split_once('-').ok_or_else(invalid)?;
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(seq) || !digits(id) {
+            return Err(invalid());
+        }
         let seq = seq.parse::<i64>().map_err(|_| invalid())?;
         let id = id.parse::<i64>().map_err(|_| invalid())?;
         if seq < 0 || id < 0 {

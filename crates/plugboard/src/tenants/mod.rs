@@ -58,8 +58,10 @@ pub enum TenantError {
         plugin: String,
         name: String,
     },
-    #[error("plugin `{0}` has not reported its config schema yet; start `plugboard serve --plugin DIR` with it once, then set the config")]
+    #[error("plugin `{0}` is installed and has not reported its config schema yet (no node has started it); `plugboard plugin show {0}` says why, then set the config")]
     NoMetadata(String),
+    #[error("no plugin `{0}` is installed; `plugboard plugin list` shows those that are, `plugboard plugin install` adds one")]
+    UnknownPlugin(String),
     #[error("plugin {plugin} declares a config schema that is not valid JSON Schema: {reason}; fix the plugin")]
     BadSchema { plugin: String, reason: String },
     #[error("the values do not match plugin {plugin}'s config schema:\n  {}", problems.join("\n  "))]
@@ -642,15 +644,19 @@ impl Tenants {
     }
 
     async fn schema_of(&self, plugin: &str) -> Result<Option<Value>, TenantError> {
-        let record = self
+        let metadata = self
             .store
             .plugin_metadata_get(plugin)
             .await?
-            .ok_or_else(|| TenantError::NoMetadata(plugin.to_owned()))?;
-        let metadata = record
-            .metadata
-            .ok_or_else(|| TenantError::NoMetadata(plugin.to_owned()))?;
-        Ok(schema::from_metadata(&metadata).cloned())
+            .and_then(|record| record.metadata);
+        match metadata {
+            Some(metadata) => Ok(schema::from_metadata(&metadata).cloned()),
+            // A development folder (`serve --plugin DIR`) reports metadata without an install.
+            None if self.store.plugin_get(plugin).await?.is_some() => {
+                Err(TenantError::NoMetadata(plugin.to_owned()))
+            }
+            None => Err(TenantError::UnknownPlugin(plugin.to_owned())),
+        }
     }
 
     /// The next `count` fire times of a config from `now`, computed without running anything

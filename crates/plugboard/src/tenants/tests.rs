@@ -98,8 +98,14 @@ async fn values_that_break_the_schema_are_refused_with_every_path(store: Arc<dyn
             ..request(json!({}))
         })
         .await
-        .expect_err("no metadata");
-    assert!(matches!(unknown_plugin, TenantError::NoMetadata(_)));
+        .expect_err("no such plugin");
+    assert!(
+        matches!(unknown_plugin, TenantError::UnknownPlugin(_)),
+        "{unknown_plugin}"
+    );
+    assert!(unknown_plugin
+        .to_string()
+        .starts_with("no plugin `nobody` is installed"));
     tenants
         .set_config(request(json!({"url": "https://example.com", "port": 443})))
         .await

@@ -288,7 +288,12 @@ async fn jobs_are_filtered_by_payload_values(store: Arc<dyn Store>) {
     for (filter, says) in [
         ("{not json", "is not JSON"),
         ("[1]", "must be a JSON object"),
-        ("{}", "names no value"),
+        ("{}", "the filter is an empty object"),
+        (
+            r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1}"#,
+            "has 9 keys",
+        ),
+        (r#"{"a":{"b":{"c":{"d":1}}}}"#, "nested 4 deep"),
         (r#"{"tags":["a"]}"#, "is an array"),
         (r#"{"a":{}}"#, "empty object"),
         (r#"{"a\"b":1}"#, "cannot be matched"),

@@ -1,0 +1,369 @@
+//! The OpenAPI document of `/api/v1`: what the handlers' annotations generate, plus what
+//! annotations cannot say: rules between fields of one body, query parameters that carry JSON,
+//! and the links from an operation that makes a resource to the operations that use it (which
+//! generated clients document and stateful testers such as schemathesis follow).
+//!
+//! `docs/openapi.json` is this document as the server serves it before any plugin adds its
+//! routes; a test fails when they differ, so every change of the API shows up in review.
+
+use serde_json::{json, Map, Value};
+
+/// The API's OpenAPI 3.1 document.
+pub fn document() -> Value {
+    let (_, document) = super::protected_routes().split_for_parts();
+    let mut document =
+        serde_json::to_value(&document).expect("the OpenAPI document serialises to JSON");
+    refine(&mut document);
+    document
+}
+
+fn refine(document: &mut Value) {
+    free_json_holds_no_nul(document);
+    parameters_are_never_null(document);
+    json_query_parameters(document);
+    body_rules(document);
+    links(document);
+}
+
+/// Text without the NUL character (U+0000), which no store keeps (`problem::parse_json`).
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Fields that take any JSON (a job's payload, a config's values) take it without NUL in its
+/// strings and keys: `JsonValue`, in place of the empty schema `serde_json::Value` has.
+fn free_json_holds_no_nul(document: &mut Value) {
+    let schemas = document["components"]["schemas"]
+        .as_object_mut()
+        .expect("the document has component schemas");
+    let reference = json!({"$ref": "#/components/schemas/JsonValue"});
+    for schema in schemas.values_mut() {
+        let properties = schema.get_mut("properties").and_then(Value::as_object_mut);
+        for property in properties.into_iter().flat_map(|p| p.values_mut()) {
+            let free = property.as_object().is_some_and(|fields| {
+                fields
+                    .keys()
+                    .all(|key| key == "description" || key == "default")
+            });
+            if free {
+                let description = property.get("description").cloned();
+                *property = json!({"allOf": [reference.clone()]});
+                if let Some(description) = description {
+                    property["description"] = description;
+                }
+            }
+        }
+    }
+    schemas.insert(
+        "JsonValue".to_owned(),
+        json!({
+            "description": "Any JSON value whose strings and keys hold no NUL character (U+0000).",
+            "anyOf": [
+                {"type": ["null", "boolean", "number"]},
+                {"type": "string", "pattern": NO_NUL},
+                {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": NO_NUL},
+                    "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+                },
+            ],
+        }),
+    );
+}
+
+/// An optional parameter is absent or has a value: a path, a query string or a header holds
+/// text, never JSON's `null`, which the `Option` of a parameter's Rust type adds to its schema.
+fn parameters_are_never_null(document: &mut Value) {
+    for item in document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            // `get_mut`: indexing a missing key would add it as `null`.
+            let parameters = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut);
+            for parameter in parameters.into_iter().flatten() {
+                let schema_type = &mut parameter["schema"]["type"];
+                if let Some(types) = schema_type.as_array() {
+                    let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                    *schema_type = match kept.as_slice() {
+                        [one] => one.clone(),
+                        _ => Value::Array(kept),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A payload filter (`GET /api/v1/jobs?payload=`): objects nested at most three deep, each
+/// with 1 to 8 keys, whose leaves are strings, numbers, booleans or null. The server holds
+/// filters to exactly this (`jobs::payload_matches`).
+fn payload_filter_schema() -> Value {
+    let key = json!({
+        "minLength": 1,
+        "pattern": "^[^\"\\u0000-\\u001f\\u007f-\\u009f]+$",
+    });
+    let leaf = json!({"type": ["string", "number", "boolean", "null"]});
+    let object = |values: Value| {
+        json!({
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 8,
+            "propertyNames": key,
+            "additionalProperties": values,
+        })
+    };
+    let third = object(leaf.clone());
+    let second = object(json!({"anyOf": [leaf.clone(), third]}));
+    let mut first = object(json!({"anyOf": [leaf, second]}));
+    first["description"] = json!(
+        "Jobs whose payload holds each of these values at the same place, e.g. \
+         {\"customer\":{\"id\":42}}: objects nested at most three deep, each with 1 to 8 keys, \
+         whose leaves are strings, numbers, booleans or null."
+    );
+    first
+}
+
+/// Query parameters whose value is JSON: described by the schema of that JSON (`content`),
+/// so that clients serialise them and testers generate them as JSON.
+fn json_query_parameters(document: &mut Value) {
+    let permissions = json!({"$ref": "#/components/schemas/PermissionsView"});
+    let parameters = [
+        ("/api/v1/jobs", "get", "payload", payload_filter_schema()),
+        (
+            "/api/v1/plugins",
+            "post",
+            "grant_permissions",
+            permissions.clone(),
+        ),
+        (
+            "/api/v1/plugins/{id}/update",
+            "post",
+            "grant_permissions",
+            permissions,
+        ),
+    ];
+    for (path, method, name, schema) in parameters {
+        let parameter = document["paths"][path][method]["parameters"]
+            .as_array_mut()
+            .and_then(|list| list.iter_mut().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"));
+        let object = parameter.as_object_mut().expect("a parameter is an object");
+        object.remove("schema");
+        object.insert(
+            "content".to_owned(),
+            json!({"application/json": {"schema": schema}}),
+        );
+    }
+}
+
+/// A value that is given: present and not null.
+fn given(property: &str, schema: Value) -> Value {
+    json!({"required": [property], "properties": {property: schema}})
+}
+
+/// Rules between the fields of one body, which field annotations cannot state.
+fn body_rules(document: &mut Value) {
+    let schemas = &mut document["components"]["schemas"];
+    let mut add = |schema: &str, keyword: &str, rule: Value| {
+        let object = schemas[schema]
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("no component schema {schema}"));
+        object.insert(keyword.to_owned(), rule);
+    };
+    add(
+        "CreateToken",
+        "not",
+        json!({"allOf": [
+            given("expires_at", json!({"type": "string"})),
+            given("expires_in_seconds", json!({"type": "integer"})),
+        ]}),
+    );
+    add(
+        "PutLimit",
+        "anyOf",
+        json!([
+            given("max_running", json!({"type": "integer"})),
+            given("rate_per_second", json!({"type": "number"})),
+        ]),
+    );
+    // `burst` shapes a rate.
+    add("PutLimit", "if", given("burst", json!({"type": "integer"})));
+    add(
+        "PutLimit",
+        "then",
+        given("rate_per_second", json!({"type": "number"})),
+    );
+    // `config` names the config of a `plugin.run` job; other kinds have none.
+    add(
+        "CreateJob",
+        "if",
+        json!({"not": {"properties": {"kind": {"const": "plugin.run"}}}}),
+    );
+    add(
+        "CreateJob",
+        "then",
+        json!({"properties": {"config": {"type": "null"}}}),
+    );
+    let ids = &mut schemas["BulkIds"]["properties"]["ids"]["items"];
+    ids["minimum"] = json!(1);
+}
+
+/// `$response.body#/…` of the operation a link starts from.
+fn from_body(pointer: &str) -> String {
+    format!("$response.body#{pointer}")
+}
+
+/// A link of an answer: its name, the operation it leads to, and where that operation's
+/// parameters come from.
+struct Link {
+    name: &'static str,
+    to: &'static str,
+    parameters: Value,
+}
+
+/// Links whose target takes one parameter from the answer's body.
+fn links_with(
+    parameter: &str,
+    pointer: &str,
+    targets: &[(&'static str, &'static str)],
+) -> Vec<Link> {
+    targets
+        .iter()
+        .map(|(name, to)| Link {
+            name,
+            to,
+            parameters: json!({parameter: from_body(pointer)}),
+        })
+        .collect()
+}
+
+/// The links from operations that make or show a resource to the operations that use it.
+fn links(document: &mut Value) {
+    let job = || {
+        links_with(
+            "id",
+            "/id",
+            &[
+                ("GetJob", "get_job"),
+                ("GetJobLogs", "get_job_logs"),
+                ("GetJobChanges", "get_job_changes"),
+                ("CancelJob", "cancel_job"),
+                ("RetryJob", "retry_job"),
+            ],
+        )
+    };
+    // Every operation that answers with a job links to what a client does with it.
+    let mut table: Vec<(&str, &str, Vec<Link>)> = [
+        ("create_job", "201"),
+        ("create_job", "200"),
+        ("run_config", "202"),
+        ("install_plugin", "202"),
+        ("update_plugin", "202"),
+        ("uninstall_plugin", "202"),
+        ("enable_plugin", "202"),
+        ("disable_plugin", "202"),
+        ("rollback_plugin", "202"),
+    ]
+    .into_iter()
+    .map(|(operation, status)| (operation, status, job()))
+    .collect();
+    table.push((
+        "create_tenant",
+        "201",
+        links_with(
+            "tenant",
+            "/id",
+            &[
+                ("GetTenant", "get_tenant"),
+                ("ListConfigs", "list_configs"),
+                ("CreateConfig", "create_config"),
+                ("ValidateNewConfig", "validate_new_config"),
+                ("DeleteTenant", "delete_tenant"),
+            ],
+        ),
+    ));
+    table.push((
+        "create_config",
+        "201",
+        links_with(
+            "id",
+            "/id",
+            &[
+                ("GetConfig", "get_config"),
+                ("ReplaceConfig", "replace_config"),
+                ("RunConfig", "run_config"),
+                ("TestConfig", "test_config"),
+                ("ValidateConfig", "validate_config"),
+                ("GetConfigNextFires", "get_config_next_fires"),
+                ("CreateConfigWebhook", "create_config_webhook"),
+                ("DeleteConfigWebhook", "delete_config_webhook"),
+                ("DeleteConfig", "delete_config"),
+            ],
+        ),
+    ));
+    table.push((
+        "create_token",
+        "201",
+        links_with("id", "/id", &[("RevokeToken", "revoke_token")]),
+    ));
+    table.push((
+        "list_plugins",
+        "200",
+        links_with("id", "/plugins/0/id", &[("GetPlugin", "get_plugin")]),
+    ));
+    table.push((
+        "post_event",
+        "202",
+        links_with("id", "/event_id", &[("GetEvent", "get_event")]),
+    ));
+    table.push((
+        "put_limit",
+        "200",
+        vec![Link {
+            name: "DeleteLimit",
+            to: "delete_limit",
+            parameters: json!({"scope": from_body("/scope"), "name": from_body("/name")}),
+        }],
+    ));
+    let operations = operations_by_id(document);
+    for (from, status, links) in table {
+        let (path, method) = operations
+            .get(from)
+            .unwrap_or_else(|| panic!("no operation {from}"))
+            .clone();
+        let response = &mut document["paths"][&path][&method]["responses"][status];
+        assert!(
+            response.is_object(),
+            "{from} does not answer {status}, which a link starts from"
+        );
+        let mut map = Map::new();
+        for link in links {
+            assert!(operations.contains_key(link.to), "no operation {}", link.to);
+            map.insert(
+                link.name.to_owned(),
+                json!({"operationId": link.to, "parameters": link.parameters}),
+            );
+        }
+        response["links"] = Value::Object(map);
+    }
+}
+
+/// Every operation id with its path and method.
+fn operations_by_id(document: &Value) -> std::collections::HashMap<String, (String, String)> {
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id.to_owned(), (path.clone(), method.clone()));
+            }
+        }
+    }
+    operations
+}
