@@ -21,6 +21,7 @@ import asyncio
 import functools
 import inspect
 import sys
+import threading
 from typing import Any, Awaitable, Dict, NamedTuple, Optional, Tuple
 
 from . import wire
@@ -87,7 +88,7 @@ class Server:
         """Serves until ``shutdown`` or end of file; returns the exit code."""
         cap_malloc_arenas()
         stdio = take_stdio()
-        self._writer = LineWriter(stdio.write_fd)
+        self._writer = LineWriter(stdio.write_fd, self.loop, threading.get_ident())
         self.loop.set_default_executor(self._pool)
         try:
             code = self.loop.run_until_complete(self._serve(stdio.read_fd))
@@ -99,6 +100,7 @@ class Server:
                 task.cancel()
             if leftovers:
                 self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        self._writer.flush()  # what the last pass of the loop wrote
         stuck = self._pool.busy
         sys.stderr.flush()
         if stuck:
@@ -133,16 +135,17 @@ class Server:
         line = wire.encode_request(request_id, method, params)
         self._pending[request_id] = (method, future)
         try:
-            self._write(line)
+            # At once: the handler waits for the answer (what was gathered goes first).
+            self._write(line, at_once=True)
             return await future
         finally:
             self._pending.pop(request_id, None)
 
     # Writing.
 
-    def _write(self, line: bytes) -> None:
+    def _write(self, line: bytes, at_once: bool = False) -> None:
         assert self._writer is not None, "the writer exists once run() has started"
-        self._writer.write_line(line)
+        self._writer.write_line(line, at_once)
 
     def _answer(self, request_id: wire.RequestId, result: Any) -> None:
         try:

@@ -5,8 +5,8 @@ Owns:
 - :func:`take_stdio`: moves the protocol's pipes to private file descriptors, points fd 1 (and
   ``sys.stdout``) at stderr and fd 0 (and ``sys.stdin``) at ``/dev/null``, so that ``print()``
   in a handler, or a child process it starts, cannot corrupt the protocol or eat its input;
-- :class:`LineWriter`: whole ``\\n``-terminated lines, one at a time from any thread, written
-  straight to the pipe (no buffering, so nothing waits for a flush);
+- :class:`LineWriter`: whole ``\\n``-terminated lines from any thread; the answers and logs
+  the event loop's thread writes in one pass of the loop leave together in one write after it;
 - :class:`LineSplitter` and :func:`start_reading`: bytes from stdin cut into lines on the event
   loop. A pipe is read by the loop itself (no thread hop); anything else (a regular file) by
   one reader thread that hands over whole chunks, not single lines. A line longer than
@@ -20,9 +20,12 @@ import errno
 import os
 import sys
 import threading
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 from .wire import MAX_LINE_BYTES
+
+_READ_SIZE = 64 * 1024
+"""The most bytes one read from the host takes."""
 
 
 def log_to_stderr(message: str) -> None:
@@ -66,37 +69,76 @@ def take_stdio() -> Stdio:
 class LineWriter:
     """Writes whole lines to the protocol's pipe, safely from any thread.
 
+    With a ``loop``, lines written on the loop's thread are gathered and written together by a
+    callback the loop runs next: the answers and logs that one pass of the loop makes leave in
+    one ``write``, which wakes the host once instead of once per line. A line written ``at_once``
+    (a request a handler waits for) leaves now, with the lines gathered before it. Lines from
+    other threads are written at once too, behind any gathered lines: lines always leave in the
+    order they were written. :meth:`flush` writes what is gathered now.
+
     A write after the host closed the pipe is dropped (reported once on stderr): the host is
     gone, and the reader sees end of file and stops the plugin.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(
+        self, fd: int, loop: Optional[asyncio.AbstractEventLoop] = None, loop_thread: int = 0
+    ) -> None:
         self._fd = fd
         self._lock = threading.Lock()
         self._broken = False
+        self._loop = loop
+        self._loop_thread = loop_thread  # threading.get_ident() of the thread running the loop
+        self._gathered: List[bytes] = []
 
-    def write_line(self, line: bytes) -> None:
+    def write_line(self, line: bytes, at_once: bool = False) -> None:
         """Writes ``line``, which ends with ``\\n``, in one piece."""
         with self._lock:
-            if self._broken:
-                return
-            view = memoryview(line)
-            try:
-                while view:
-                    try:
-                        written = os.write(self._fd, view)
-                    except BlockingIOError:
-                        import select
+            self._gathered.append(line)
+            if at_once or not self._on_loop_thread():
+                self._flush()  # now, behind what was gathered
+            elif len(self._gathered) == 1:
+                # The first line of this pass: flush once the loop has run what is ready.
+                try:
+                    self._loop.call_soon(self.flush)  # type: ignore[union-attr]
+                except RuntimeError:  # the loop is closed: nothing would flush
+                    self._flush()
 
-                        select.select([], [self._fd], [])
-                        continue
-                    view = view[written:]
-            except OSError as error:
-                self._broken = True
-                if error.errno == errno.EPIPE:
-                    log_to_stderr("the host closed the protocol pipe; messages are dropped")
-                else:
-                    log_to_stderr(f"writing to the host failed ({error}); messages are dropped")
+    def flush(self) -> None:
+        """Writes the gathered lines now."""
+        with self._lock:
+            self._flush()
+
+    def _on_loop_thread(self) -> bool:
+        return self._loop is not None and threading.get_ident() == self._loop_thread
+
+    def _flush(self) -> None:
+        # Under the lock.
+        if self._gathered:
+            data = b"".join(self._gathered)
+            self._gathered.clear()
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        # Under the lock.
+        if self._broken:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                try:
+                    written = os.write(self._fd, view)
+                except BlockingIOError:
+                    import select
+
+                    select.select([], [self._fd], [])
+                    continue
+                view = view[written:]
+        except OSError as error:
+            self._broken = True
+            if error.errno == errno.EPIPE:
+                log_to_stderr("the host closed the protocol pipe; messages are dropped")
+            else:
+                log_to_stderr(f"writing to the host failed ({error}); messages are dropped")
 
 
 class LineSplitter:
@@ -194,6 +236,11 @@ async def start_reading(
     pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
     try:
         transport, _ = await loop.connect_read_pipe(lambda: _PipeProtocol(splitter, on_eof), pipe)
+        # asyncio reads a pipe 256 KiB at a time. glibc serves a buffer that big with mmap, and
+        # shrinking it to the bytes read with mremap, so each read cost three more system calls;
+        # 64 KiB comes from the heap. (max_size is the pipe transport's, where it has one.)
+        if hasattr(transport, "max_size"):
+            transport.max_size = _READ_SIZE  # type: ignore[attr-defined]
         return transport
     except (ValueError, OSError, NotImplementedError):
         pass  # Not a pipe (a regular file, or a platform without pipe transports).
@@ -202,7 +249,7 @@ async def start_reading(
     def read_chunks() -> None:
         while True:
             try:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, _READ_SIZE)
             except OSError as error:
                 log_to_stderr(f"reading from the host failed: {error}")
                 chunk = b""

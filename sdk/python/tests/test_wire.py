@@ -1,11 +1,16 @@
-"""Unit tests of the pieces without a process: the decoder, the line splitter, metadata checks.
+"""Unit tests of the pieces without a process: the decoder, the line splitter and writer,
+metadata checks.
 
-Owns: the decoder's agreement with the Rust ``Message::decode`` rules on edge cases, line
-framing (split reads, ``\\r\\n``, overlong lines, a last line without ``\\n``) and the messages of
-metadata mistakes.
+Owns: the decoder's agreement with the Rust ``Message::decode`` rules on edge cases, the
+encoder's errors (those of ``json.dumps``), line framing (split reads, ``\\r\\n``, overlong lines,
+a last line without ``\\n``), the writer's gathering of a pass of the loop into one write (and
+the lines that leave at once, in order) and the messages of metadata mistakes.
 """
 
+import asyncio
+import os
 import sys
+import threading
 import unittest
 from pathlib import Path
 from typing import List
@@ -14,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plugboard import wire  # noqa: E402
 from plugboard.metadata import MetadataError, normalize_metadata  # noqa: E402
-from plugboard.transport import LineSplitter  # noqa: E402
+from plugboard.transport import LineSplitter, LineWriter  # noqa: E402
 
 
 class DecodeTests(unittest.TestCase):
@@ -85,6 +90,68 @@ class DecodeTests(unittest.TestCase):
         )
         with self.assertRaises(ValueError):
             wire.encode_result(1, float("nan"))
+
+    def test_encoding_errors_are_json_dumps_errors(self) -> None:
+        looped: List[object] = []
+        looped.append(looped)
+        with self.assertRaisesRegex(ValueError, "Circular reference"):
+            wire.encode_result(1, looped)
+        with self.assertRaisesRegex(TypeError, "not JSON serializable"):
+            wire.encode_result(1, {"when": object()})
+
+    def test_lines_with_spaces_around_decode(self) -> None:
+        self.assertEqual(
+            wire.decode(b' {"jsonrpc":"2.0","method":"x"}\r'), wire.Notification("x", None)
+        )
+
+
+class WriterTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.read_fd, write_fd = os.pipe()
+        self.addCleanup(os.close, self.read_fd)
+        self.addCleanup(os.close, write_fd)
+        self.loop = asyncio.new_event_loop()
+        self.addCleanup(self.loop.close)
+        self.writer = LineWriter(write_fd, self.loop, threading.get_ident())
+
+    def written(self) -> bytes:
+        os.set_blocking(self.read_fd, False)
+        try:
+            return os.read(self.read_fd, 65536)
+        except BlockingIOError:
+            return b""
+
+    def test_lines_of_one_pass_of_the_loop_leave_together_after_it(self) -> None:
+        def one_pass() -> None:
+            self.writer.write_line(b"a\n")
+            self.writer.write_line(b"b\n")
+            self.assertEqual(self.written(), b"")
+
+        self.loop.call_soon(one_pass)
+        self.loop.run_until_complete(asyncio.sleep(0.01))
+        self.assertEqual(self.written(), b"a\nb\n")
+
+    def test_a_line_at_once_or_from_another_thread_leaves_now_behind_the_gathered(self) -> None:
+        def one_pass() -> None:
+            self.writer.write_line(b"a\n")
+            self.writer.write_line(b"request\n", at_once=True)
+            self.assertEqual(self.written(), b"a\nrequest\n")
+            self.writer.write_line(b"b\n")
+            other = threading.Thread(target=self.writer.write_line, args=(b"c\n",))
+            other.start()
+            other.join()
+            self.assertEqual(self.written(), b"b\nc\n")
+            self.writer.write_line(b"d\n")
+
+        self.loop.call_soon(one_pass)
+        self.loop.run_until_complete(asyncio.sleep(0.01))
+        self.assertEqual(self.written(), b"d\n")
+
+    def test_flush_writes_what_is_gathered(self) -> None:
+        self.writer.write_line(b"y\n")  # on the loop's thread, the loop not running
+        self.assertEqual(self.written(), b"")
+        self.writer.flush()
+        self.assertEqual(self.written(), b"y\n")
 
 
 class SplitterTests(unittest.TestCase):
