@@ -65,7 +65,8 @@ pub struct PostEventBody {
     /// The tenant it belongs to; a tenant token's own tenant by default.
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
-    /// Given to every job it starts; default `{}`.
+    /// Given to every job it starts; default `{}`. Any JSON whose text holds no NUL character
+    /// (U+0000).
     #[serde(default = "empty_object")]
     pub payload: Value,
     /// A second post of the tenant with this key answers the first event and starts nothing:

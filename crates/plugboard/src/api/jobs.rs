@@ -113,7 +113,7 @@ pub struct CreateJob {
         pattern = "^(noop|plugin\\.(run|install|update|rollback|uninstall|enable|disable|refresh-metadata))$"
     )]
     pub kind: String,
-    /// What the kind expects; default `{}`.
+    /// What the kind expects; default `{}`. Any JSON whose text holds no NUL character (U+0000).
     #[serde(default = "empty_object")]
     pub payload: Value,
     /// 1 to 64 letters, digits, `_`, `-` or `.`; default `default`.

@@ -18,56 +18,10 @@ pub fn document() -> Value {
 }
 
 fn refine(document: &mut Value) {
-    free_json_holds_no_nul(document);
     parameters_are_never_null(document);
     json_query_parameters(document);
     body_rules(document);
     links(document);
-}
-
-/// Text without the NUL character (U+0000), which no store keeps (`problem::parse_json`).
-const NO_NUL: &str = "^[^\\u0000]*$";
-
-/// Fields that take any JSON (a job's payload, a config's values) take it without NUL in its
-/// strings and keys: `JsonValue`, in place of the empty schema `serde_json::Value` has.
-fn free_json_holds_no_nul(document: &mut Value) {
-    let schemas = document["components"]["schemas"]
-        .as_object_mut()
-        .expect("the document has component schemas");
-    let reference = json!({"$ref": "#/components/schemas/JsonValue"});
-    for schema in schemas.values_mut() {
-        let properties = schema.get_mut("properties").and_then(Value::as_object_mut);
-        for property in properties.into_iter().flat_map(|p| p.values_mut()) {
-            let free = property.as_object().is_some_and(|fields| {
-                fields
-                    .keys()
-                    .all(|key| key == "description" || key == "default")
-            });
-            if free {
-                let description = property.get("description").cloned();
-                *property = json!({"allOf": [reference.clone()]});
-                if let Some(description) = description {
-                    property["description"] = description;
-                }
-            }
-        }
-    }
-    schemas.insert(
-        "JsonValue".to_owned(),
-        json!({
-            "description": "Any JSON value whose strings and keys hold no NUL character (U+0000).",
-            "anyOf": [
-                {"type": ["null", "boolean", "number"]},
-                {"type": "string", "pattern": NO_NUL},
-                {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
-                {
-                    "type": "object",
-                    "propertyNames": {"pattern": NO_NUL},
-                    "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
-                },
-            ],
-        }),
-    );
 }
 
 /// An optional parameter is absent or has a value: a path, a query string or a header holds

@@ -311,7 +311,7 @@ async fn tenant_config_and_event_commands_call_the_api() {
     let table = cli.run(&["event", "list"]);
     assert!(table.expect_ok("event list").contains("site.down"));
     let refused = cli.run(&["event", "post", "site.down", "--tenant", "initech"]);
-    refused.expect_refused("/tenant");
+    refused.expect_refused("tenant `initech` does not exist");
     cli.run_as(WRONG_TOKEN, &["event", "list"])
         .expect_refused("HTTP 401");
 
