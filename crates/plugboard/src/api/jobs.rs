@@ -296,6 +296,28 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     caller.require_write()?;
+    let job = new_job(&state, &caller, body).await?;
+    let enqueued = state.queue.enqueue(job).await?;
+    let job = state.queue.get(enqueued.id).await?;
+    if !caller.can_see(job.tenant.as_deref()) {
+        // A unique key of another tenant's job: do not show that job.
+        return Err(ApiError::Conflict(OTHER_TENANTS_KEY.to_owned()));
+    }
+    let status = if enqueued.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job.into())))
+}
+
+/// What a job refused for a unique key of another tenant's job is told.
+const OTHER_TENANTS_KEY: &str =
+    "a job with this unique_key exists in another tenant; choose another key";
+
+/// The job a request describes, checked as the caller may enqueue it (not yet validated by the
+/// queue).
+async fn new_job(state: &AppState, caller: &Caller, body: CreateJob) -> Result<NewJob, ApiError> {
     if body.kind != PLUGIN_RUN {
         caller.require_admin().map_err(|_| {
             ApiError::Forbidden(format!(
@@ -323,7 +345,7 @@ pub async fn create(
         }
     } else if let Some(config_id) = &body.config {
         // Another tenant's config is not there, as if it did not exist.
-        let config = super::tenants::visible_config(&state, &caller, config_id).await?;
+        let config = super::tenants::visible_config(state, caller, config_id).await?;
         if let Some(asked) = &tenant {
             if *asked != config.tenant {
                 return Err(ApiError::invalid_field(
@@ -388,20 +410,105 @@ pub async fn create(
     }
     job.timeout_ms = body.timeout_ms;
     job.unique_key = body.unique_key;
-    let enqueued = state.queue.enqueue(job).await?;
-    let job = state.queue.get(enqueued.id).await?;
-    if !caller.can_see(job.tenant.as_deref()) {
-        // A unique key of another tenant's job: do not show that job.
-        return Err(ApiError::Conflict(
-            "a job with this unique_key exists in another tenant; choose another key".to_owned(),
+    Ok(job)
+}
+
+/// The most jobs one batch holds.
+const MAX_BATCH: usize = 5000;
+
+/// `POST /api/v1/jobs/batch`: many jobs in one transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobs {
+    /// 1 to 5000 jobs, each as `POST /api/v1/jobs` takes one.
+    #[schema(min_items = 1, max_items = 5000)]
+    pub jobs: Vec<CreateJob>,
+}
+
+/// What became of one job of a batch, in the order of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchedJob {
+    /// The job's id: the new job's, or the existing one's that has the same unique key; `null`
+    /// when that job is another tenant's.
+    pub id: Option<i64>,
+    /// False when a job with the same unique key existed (and nothing was added for this one).
+    pub created: bool,
+    /// Why nothing was added and no job is named: only for a unique key of another tenant's job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    pub jobs: Vec<BatchedJob>,
+    /// How many jobs were added.
+    pub created: usize,
+}
+
+/// Enqueue many jobs at once: every job is checked as `POST /api/v1/jobs` checks it, then all
+/// are stored in one transaction, or none when one is refused (the problem's pointers start
+/// with `/jobs/N`). A job whose unique key exists answers the existing job's id with
+/// `created: false`, as a single enqueue does.
+#[utoipa::path(post, path = "/api/v1/jobs/batch", operation_id = "create_jobs", tag = "jobs", request_body = CreateJobs,
+    responses(
+        (status = 200, description = "Every job is stored or existed", body = BatchResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "A config named does not exist"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "The body is larger than `api_body_limit_kb`"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateJobs>,
+) -> Result<Json<BatchResult>, ApiError> {
+    caller.require_write()?;
+    if body.jobs.is_empty() || body.jobs.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "/jobs",
+            format!(
+                "holds {} jobs; send 1 to {MAX_BATCH} in one batch",
+                body.jobs.len()
+            ),
         ));
     }
-    let status = if enqueued.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(job.into())))
+    let mut jobs = Vec::with_capacity(body.jobs.len());
+    for (index, job) in body.jobs.into_iter().enumerate() {
+        let place = |error: ApiError| error.within(&format!("/jobs/{index}"));
+        let job = new_job(&state, &caller, job).await.map_err(place)?;
+        state
+            .queue
+            .check(&job)
+            .map_err(|error| place(error.into()))?;
+        jobs.push(job);
+    }
+    let enqueued = state.queue.enqueue_many(jobs).await?;
+    let mut answer = Vec::with_capacity(enqueued.len());
+    for each in &enqueued {
+        let visible =
+            each.created || caller.can_see(state.queue.get(each.id).await?.tenant.as_deref());
+        answer.push(if visible {
+            BatchedJob {
+                id: Some(each.id.0),
+                created: each.created,
+                error: None,
+            }
+        } else {
+            BatchedJob {
+                id: None,
+                created: false,
+                error: Some(OTHER_TENANTS_KEY.to_owned()),
+            }
+        });
+    }
+    Ok(Json(BatchResult {
+        created: enqueued.iter().filter(|each| each.created).count(),
+        jobs: answer,
+    }))
 }
 
 /// List jobs, newest first.

@@ -171,6 +171,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(metrics::metrics))
         .routes(routes!(jobs::create, jobs::list))
+        .routes(routes!(jobs::create_batch))
         .routes(routes!(jobs::show))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))

@@ -229,6 +229,11 @@ fn links(document: &mut Value) {
     .map(|(operation, status)| (operation, status, job()))
     .collect();
     table.push((
+        "create_jobs",
+        "200",
+        links_with("id", "/jobs/0/id", &[("GetFirstJob", "get_job")]),
+    ));
+    table.push((
         "create_tenant",
         "201",
         links_with(

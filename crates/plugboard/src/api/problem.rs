@@ -128,6 +128,27 @@ impl ApiError {
         }
     }
 
+    /// This error as part of a larger request: the pointers of an invalid request's fields
+    /// start with `prefix` (`/jobs/3`), and so does its detail.
+    pub fn within(self, prefix: &str) -> ApiError {
+        match self {
+            ApiError::Invalid { detail, errors } => ApiError::Invalid {
+                detail: format!("{prefix}: {detail}"),
+                errors: errors
+                    .into_iter()
+                    .map(|error| FieldError {
+                        pointer: format!("{prefix}{}", error.pointer),
+                        detail: error.detail,
+                    })
+                    .collect(),
+            },
+            ApiError::NotFound(detail) => ApiError::NotFound(format!("{prefix}: {detail}")),
+            ApiError::Forbidden(detail) => ApiError::Forbidden(format!("{prefix}: {detail}")),
+            ApiError::Conflict(detail) => ApiError::Conflict(format!("{prefix}: {detail}")),
+            other => other,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),

@@ -79,7 +79,8 @@ impl Server {
             admin_token: AdminToken::new(ADMIN).expect("a long enough admin token"),
             rate_limits,
             stream_limits,
-            body_limit: 64 * 1024,
+            // Room for a batch of 5001 small jobs (tests/batch.rs).
+            body_limit: 128 * 1024,
             routes: crate::api::RouteLimits::default(),
             secret_key: crate::tenants::SecretKey::from_bytes(&[7; 32]),
             uploads: super::UploadParams {
@@ -206,6 +207,7 @@ crate::store::testing::for_each_store!(
     uploads_are_admin_only_capped_and_become_install_jobs,
 );
 
+mod batch;
 mod console;
 mod forged_runs;
 mod nodes_and_configs;
@@ -486,7 +488,7 @@ async fn bad_input_is_answered_with_problem_documents(store: Arc<dyn Store>) {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let big = format!(
         "{{\"kind\": \"noop\", \"payload\": \"{}\"}}",
-        "x".repeat(100 * 1024)
+        "x".repeat(200 * 1024)
     );
     let response = server
         .client
@@ -1600,7 +1602,10 @@ async fn config_problems_name_each_failing_field(store: Arc<dyn Store>) {
     // A tenant token's events are its tenant's; a token of every tenant must name one.
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("name the event's tenant"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("name the event's tenant"),
         "{body}"
     );
     let (status, body) = server

@@ -153,6 +153,11 @@ impl Queue {
         }
     }
 
+    /// Whether the queue would take this job (its kind, payload and fields), without storing it.
+    pub fn check(&self, job: &NewJob) -> Result<(), QueueError> {
+        self.validate(job)
+    }
+
     /// Validates and stores one job; a duplicate unique key answers the existing job.
     pub async fn enqueue(&self, mut job: NewJob) -> Result<Enqueued, QueueError> {
         self.validate(&job)?;
