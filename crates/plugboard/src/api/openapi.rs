@@ -18,15 +18,16 @@ pub fn document() -> Value {
 }
 
 fn refine(document: &mut Value) {
-    parameters_are_never_null(document);
+    parameters_hold_text(document);
     json_query_parameters(document);
     body_rules(document);
     links(document);
 }
 
-/// An optional parameter is absent or has a value: a path, a query string or a header holds
-/// text, never JSON's `null`, which the `Option` of a parameter's Rust type adds to its schema.
-fn parameters_are_never_null(document: &mut Value) {
+/// A path, a query string or a header holds text: an optional parameter is absent or has a
+/// value, never JSON's `null` (which the `Option` of its Rust type adds to its schema), and text
+/// without a pattern of its own is said to hold no NUL, which the server refuses there.
+fn parameters_hold_text(document: &mut Value) {
     for item in document["paths"]
         .as_object_mut()
         .into_iter()
@@ -42,7 +43,18 @@ fn parameters_are_never_null(document: &mut Value) {
                 .get_mut("parameters")
                 .and_then(Value::as_array_mut);
             for parameter in parameters.into_iter().flatten() {
-                let schema_type = &mut parameter["schema"]["type"];
+                let Some(schema) = parameter.get_mut("schema") else {
+                    continue;
+                };
+                // Text without NUL (`problem::QueryParams`, `problem::PathParams`).
+                let text =
+                    schema["type"] == "string" || schema["type"] == json!(["string", "null"]);
+                if text && schema.get("pattern").is_none() && schema.get("enum").is_none() {
+                    schema["pattern"] = json!("^[^\\u0000]*$");
+                }
+                let Some(schema_type) = schema.get_mut("type") else {
+                    continue;
+                };
                 if let Some(types) = schema_type.as_array() {
                     let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
                     *schema_type = match kept.as_slice() {

@@ -369,6 +369,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         use axum::extract::path::ErrorKind;
+        // Nothing plugboard keeps is named with a NUL, which no store keeps (see `nul_in`).
+        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+            return Err(ApiError::NotFound(format!(
+                "there is nothing at {}: no name holds the NUL character (%00)",
+                parts.uri.path()
+            )));
+        }
         use axum::extract::rejection::PathRejection;
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
@@ -549,6 +556,18 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // A NUL can only come percent-encoded; no store keeps it (see `nul_in`).
+        let query = parts.uri.query().unwrap_or("");
+        if let Some(pair) = query
+            .split('&')
+            .find(|pair| pair.to_ascii_lowercase().contains("%00"))
+        {
+            let name = pair.split('=').next().unwrap_or(pair);
+            return Err(ApiError::invalid_field(
+                name.to_owned(),
+                format!("`{name}` holds the NUL character (%00), which plugboard does not store; remove it"),
+            ));
+        }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|query| QueryParams(query.0))
             .map_err(|rejection| {

@@ -210,8 +210,7 @@ pub(super) fn tenant_error(error: TenantError, events: &[String]) -> ApiError {
         | TenantError::ConfigInvalid { .. }
         | TenantError::ConfigExists { .. } => ApiError::Conflict(error.to_string()),
         TenantError::NoMetadata(_) => ApiError::invalid_field("/plugin", error.to_string()),
-        // A request that names what does not exist is answered 404, wherever it names it.
-        TenantError::UnknownPlugin(_) => ApiError::NotFound(error.to_string()),
+        TenantError::UnknownPlugin(_) => ApiError::invalid_field("/plugin", error.to_string()),
         TenantError::BadSchema { .. } => ApiError::Conflict(error.to_string()),
         TenantError::PluginCheckFailed { .. } => ApiError::PluginError(error.to_string()),
         TenantError::SchemaRejects {

@@ -205,7 +205,35 @@ crate::store::testing::for_each_store!(
     config_problems_name_each_failing_field,
     events_fan_out_and_repeat_by_idempotency_key,
     uploads_are_admin_only_capped_and_become_install_jobs,
+    the_nul_character_is_refused_in_bodies_queries_and_paths,
 );
+
+/// No store keeps U+0000 in text (PostgreSQL cannot): it is refused on both stores alike, with
+/// where it was, before it reaches the store.
+async fn the_nul_character_is_refused_in_bodies_queries_and_paths(store: Arc<dyn Store>) {
+    let server = Server::start(store, NO_LIMITS).await;
+    let (status, problem) = server.get("/api/v1/jobs?queue=x&kind=a%00b", ADMIN).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], json!("kind"), "{problem}");
+    let (status, problem) = server.get("/api/v1/tenants/a%00b", ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (status, problem) = server
+        .post(
+            "/api/v1/jobs",
+            ADMIN,
+            json!({"kind": "noop", "payload": {"note": "a\u{0}b"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["pointer"],
+        json!("/payload/note"),
+        "{problem}"
+    );
+    let (_, page) = server.get("/api/v1/jobs", ADMIN).await;
+    assert_eq!(page["jobs"], json!([]), "nothing was stored: {page}");
+    server.finish().await;
+}
 
 mod batch;
 mod console;
@@ -1557,10 +1585,10 @@ async fn config_problems_name_each_failing_field(store: Arc<dyn Store>) {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["pointer"], json!("/events/1"), "{body}");
-    // A plugin that is not installed is not there: 404, as anything a request names that does
-    // not exist.
+    // A plugin that is not installed is an invalid field: the tenant in the path exists.
     let (status, body) = create(json!({"plugin": "nometa", "name": "main"})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], json!("/plugin"), "{body}");
     assert!(
         body["detail"]
             .as_str()

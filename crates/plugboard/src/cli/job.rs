@@ -20,6 +20,9 @@ use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, NewJob, Time
 pub enum JobCommand {
     /// Add a job to the queue and print its id
     Enqueue(EnqueueArgs),
+    /// Enqueue many jobs read as NDJSON (one `POST /api/v1/jobs` body per line) from a file or
+    /// stdin, in batches over the API (needs a server: --url, PLUGBOARD_URL or a profile)
+    Import(super::job_import::ImportArgs),
     /// List jobs, newest first
     List(ListArgs),
     /// Show one job
@@ -176,6 +179,7 @@ pub(super) async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
 pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
     let remote = match &command {
         JobCommand::Enqueue(args) => &args.remote,
+        JobCommand::Import(args) => &args.remote,
         JobCommand::List(args) => &args.remote,
         JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.remote,
         JobCommand::Logs(args) => &args.remote,
@@ -185,6 +189,10 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
         return super::job_remote::run(&client, command).await;
     }
     match command {
+        JobCommand::Import(args) => anyhow::bail!(
+            "`job import` sends its jobs to a server in batches: pass --url (or set PLUGBOARD_URL) and --token of a running `plugboard serve` ({} was not sent)",
+            args.file
+        ),
         JobCommand::Watch(args) => super::job_watch::local(args).await,
         JobCommand::Enqueue(args) => {
             let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;

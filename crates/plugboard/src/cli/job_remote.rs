@@ -14,6 +14,7 @@ use super::output::{encode, text};
 pub async fn run(client: &ApiClient, command: JobCommand) -> anyhow::Result<i32> {
     match command {
         JobCommand::Watch(args) => return super::job_watch::remote(client, args).await,
+        JobCommand::Import(args) => return super::job_import::run(client, args).await,
         JobCommand::Enqueue(args) => {
             let payload: Value = serde_json::from_str(args.payload.as_deref().unwrap_or("{}"))
                 .context("the payload is not valid JSON")?;

@@ -18,6 +18,7 @@ mod console_link;
 mod doctor;
 mod follow;
 mod job;
+mod job_import;
 mod job_remote;
 mod job_watch;
 mod limit;

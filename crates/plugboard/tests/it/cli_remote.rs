@@ -613,3 +613,85 @@ async fn job_enqueue_names_a_config_by_id_and_cannot_forge_a_runs_config_or_trig
     assert_eq!(shown["payload"]["trigger"]["kind"], "manual");
     assert!(host.terminate().success());
 }
+
+/// `job import`: NDJSON in batches over `POST /api/v1/jobs/batch`; unique keys per job; a refused
+/// line stops the import with its line number and how to resume; without a server, it says so.
+#[test]
+fn job_import_sends_ndjson_in_batches_and_names_a_refused_line() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    let files = temp_dir();
+    let mut text = String::new();
+    for n in 0..2500 {
+        text.push_str(&format!(
+            "{{\"kind\": \"noop\", \"queue\": \"import\", \"payload\": {{\"n\": {n}}}}}\n"
+        ));
+    }
+    text.push('\n');
+    text.push_str("{\"kind\": \"noop\", \"queue\": \"import\", \"unique_key\": \"once\"}\n");
+    let jobs = files.path().join("jobs.ndjson");
+    std::fs::write(&jobs, &text).expect("write the jobs");
+    let path = jobs.to_str().expect("a UTF-8 path");
+    let imported = cli.run(&["job", "import", path, "--batch", "1000"]);
+    assert_eq!(
+        imported.expect_ok("job import").trim(),
+        "2501 jobs enqueued, 0 existed already (same unique_key)"
+    );
+    // Again: the keyed job exists, the others are added again.
+    let again = cli.run(&["job", "import", path, "--batch", "5000"]);
+    assert!(
+        again
+            .expect_ok("job import")
+            .contains("2500 jobs enqueued, 1 existed"),
+        "{again:?}"
+    );
+    let listed = cli
+        .run(&[
+            "job", "list", "--queue", "import", "--limit", "500", "--json",
+        ])
+        .json();
+    // `job list --json` prints the jobs as an array.
+    assert_eq!(listed.as_array().map(Vec::len), Some(500));
+
+    // Line 4 is refused: the first batch (lines 1 and 2) is stored, the second is not.
+    let bad = files.path().join("bad.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"kind\": \"noop\", \"queue\": \"bad\"}\n{\"kind\": \"noop\", \"queue\": \"bad\"}\n{\"kind\": \"noop\", \"queue\": \"bad\"}\n{\"kind\": \"noop\", \"max_attempts\": 0}\n",
+    )
+    .expect("write the jobs");
+    let refused = cli.run(&[
+        "job",
+        "import",
+        bad.to_str().expect("UTF-8"),
+        "--batch",
+        "2",
+    ]);
+    let says = refused.expect_refused("line 4 of");
+    assert!(says.contains("max_attempts"), "{says}");
+    assert!(says.contains("2 jobs before it were"), "{says}");
+    assert!(says.contains("--skip 2"), "{says}");
+    let stored = cli.run(&["job", "list", "--queue", "bad", "--json"]).json();
+    assert_eq!(stored.as_array().map(Vec::len), Some(2), "{stored}");
+
+    // Not JSON: nothing is sent.
+    std::fs::write(&bad, "{\"kind\": \"noop\"}\nnot json\n").expect("write");
+    cli.run(&["job", "import", bad.to_str().expect("UTF-8")])
+        .expect_refused("line 2 of");
+    // Without a server, it says to name one.
+    let local = Command::new(BINARY)
+        .args(["job", "import", path])
+        .env_remove("PLUGBOARD_URL")
+        .env_remove("PLUGBOARD_TOKEN")
+        .env("XDG_CONFIG_HOME", files.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the plugboard binary runs");
+    assert!(!local.status.success());
+    assert!(
+        String::from_utf8_lossy(&local.stderr).contains("pass --url"),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+}
