@@ -27,8 +27,21 @@ start_temp_server() {
 }
 
 stop_temp_server() {
+  local hung=
   kill -TERM "$server" 2>/dev/null || true
+  for _ in $(seq 1 300); do
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server" 2>/dev/null; then
+    # A server that does not stop is a bug to see, not a run to wait on forever.
+    echo "plugboard serve did not stop within 30 s of SIGTERM; its log ends:" >&2
+    tail -5 "$data/serve.log" >&2
+    kill -KILL "$server" 2>/dev/null || true
+    hung=1
+  fi
   wait "$server" 2>/dev/null || true
   if declare -F on_stop >/dev/null; then on_stop; fi
   rm -rf "$data"
+  if [[ -n "$hung" ]]; then exit 1; fi
 }

@@ -38,6 +38,8 @@ fn main() {
             1
         }
     };
-    drop(runtime);
+    // A blocking task still at work (an install packing a large folder) must not keep the
+    // process alive after the server said it stopped.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     std::process::exit(code);
 }

@@ -602,3 +602,28 @@ async fn versions_beyond_the_kept_count_are_forgotten_but_never_the_active_or_pr
     store.close().await;
     assert!(host.terminate().success());
 }
+
+/// A folder on the server without a `plugin.toml` at its top is refused before anything is
+/// read: an install from `/` once packed the whole disk, and the server could not stop while it
+/// did. The host stops promptly either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_without_a_manifest_is_refused_before_it_is_read() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let store = sqlite_store(data.path()).await;
+    let install = NewJob::new("plugin.install", json!({"source": "/"}));
+    let id = store.job_enqueue(install).await.unwrap().id;
+    let job = finished(&store, id, Duration::from_secs(20)).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("without a plugin.toml at its top"),
+        "{error}"
+    );
+    assert!(
+        !log_of(&store, id).await.contains("packing the folder"),
+        "nothing was packed"
+    );
+    store.close().await;
+    host.terminate();
+}

@@ -219,6 +219,15 @@ impl Installer {
                         }
                         .into());
                     }
+                    // A folder without a manifest at its top is no package: refused before
+                    // anything is read (a source of `/` would otherwise pack the whole disk).
+                    if !path.join("plugin.toml").is_file() {
+                        return Err(PackageError::Source {
+                            source_name: path.display().to_string(),
+                            reason: "it is a folder without a plugin.toml at its top, so it is not a plugin package; give the package's own folder or its archive".to_owned(),
+                        }
+                        .into());
+                    }
                     self.step(
                         context,
                         "packing",
