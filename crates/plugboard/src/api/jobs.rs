@@ -489,8 +489,11 @@ pub async fn create_batch(
     let enqueued = state.queue.enqueue_many(jobs).await?;
     let mut answer = Vec::with_capacity(enqueued.len());
     for each in &enqueued {
-        let visible =
-            each.created || caller.can_see(state.queue.get(each.id).await?.tenant.as_deref());
+        // A token of every tenant sees every job; a tenant token only its tenant's, which an
+        // existing job of the same key may not be.
+        let visible = each.created
+            || caller.tenant().is_none()
+            || caller.can_see(state.queue.get(each.id).await?.tenant.as_deref());
         answer.push(if visible {
             BatchedJob {
                 id: Some(each.id.0),
