@@ -1,116 +1,36 @@
-// The shapes of /api/v1 as docs/api.md describes them. Only what the console reads is typed;
-// everything else passes through as `unknown`.
+// The shapes of /api/v1, generated from docs/openapi.json into schema.d.ts (`cd web/schema &&
+// npm ci && npm run generate`; CI fails when the two differ). Only what the document cannot say
+// is written here: the plugin metadata and schedules that pass through the API as JSON.
 
-export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type Job = Schemas["JobView"];
+export type JobStatus = Job["status"];
 export const JOB_STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "cancelled"];
+export type JobPage = Schemas["JobPage"];
+export type LogLine = Schemas["LogLineView"];
+export type LogPage = Schemas["LogPage"];
 
-export interface Job {
-  id: number;
-  kind: string;
-  queue: string;
-  tenant: string | null;
-  plugin: string | null;
-  config: string | null;
-  payload: unknown;
-  status: JobStatus;
-  priority: number;
-  run_at: string;
-  attempt: number;
-  max_attempts: number;
-  timeout_ms: number | null;
-  cancel_requested: boolean;
-  error: string | null;
-  result: unknown;
-  progress: unknown;
-  unique_key: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  waiting_for?: string[];
-}
-
-export interface JobPage {
-  jobs: Job[];
-  next_cursor: string | null;
-}
-
-export interface LogLine {
-  seq: number;
-  time: string;
-  level: "debug" | "info" | "warn" | "error" | string;
-  message: string;
-}
-
-export interface LogPage {
-  lines: LogLine[];
-  next_after_seq: number;
-  status: JobStatus;
-}
-
-export type CancelOutcome = "cancelled" | "requested" | "already_finished" | "not_found";
+export type CancelOutcome = Schemas["CancelResult"]["outcome"] | "not_found";
 export type RetryOutcome = "retried" | "not_retryable" | "not_found";
 export interface BulkResults<O extends string> {
-  results: { id: number; outcome: O }[];
+  results: (Omit<Schemas["BulkOutcome"], "outcome"> & { outcome: O })[];
 }
 
-export type Access = "admin" | "write" | "read";
+export type Session = Schemas["SessionView"];
+export type Access = Session["access"];
 
-export interface Session {
-  access: Access;
-  tenant: string | null;
-  token: { id: string; name: string; expires_at: string | null } | null;
-}
+export type Stats = Schemas["Stats"];
+export type StatsBucket = Schemas["StatsBucket"];
 
-export interface StatsBucket {
-  at: string;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  cancelled: number;
-}
+export type Permissions = Schemas["PermissionsView"];
+export type PluginVersion = Schemas["VersionView"];
+export type UiPage = Schemas["PageView"];
+export type Plugin = Schemas["PluginListItem"];
 
-export interface Stats {
-  window: "hour" | "day";
-  bucket_seconds: number;
-  buckets: StatsBucket[];
-  /** Jobs queued and running now, over every queue. */
-  now: { queued: number; running: number };
-}
-
-export interface Plugin {
-  id: string;
-  active_version: string | null;
-  previous_version: string | null;
-  state: "installing" | "enabled" | "disabled" | "failed" | string;
-  error: string | null;
-  source: string | null;
-  changed_by: number | null;
-  granted_permissions: Permissions | null;
-  updated_at: string;
-  /** Restarts since the current version was loaded, when the server reports them. */
-  restarts?: number;
-  /** Its console pages (`[{"id", "title", "path"}]`). */
-  pages?: unknown;
-  /** Console pages as older servers put them; else they are in the metadata. */
-  ui?: unknown;
-}
-
-export interface Permissions {
-  network?: boolean;
-  read?: string[];
-  write?: string[];
-  env?: string[];
-  unix_sockets?: boolean;
-}
-
-export interface PluginVersion {
-  version: string;
-  sha256: string;
-  size: number;
-  source: string | null;
-  created_at: string;
-}
-
+/** What a plugin declares at its handshake (docs/protocol.md), kept by the host as JSON. */
 export interface PluginMetadata {
   configSchema?: JsonSchema;
   events?: string[];
@@ -120,31 +40,13 @@ export interface PluginMetadata {
   tools?: { name: string; title?: string; description?: string; annotations?: Record<string, unknown> }[];
 }
 
-export interface PluginDetail extends Plugin {
-  versions: PluginVersion[];
-  metadata: {
-    version: string;
-    checksum: string;
-    state: string;
-    metadata: PluginMetadata | null;
-    error: string | null;
-    updated_at: string;
-  } | null;
-  busy_with_job: number | null;
-}
+export type PluginDetail = Omit<Schemas["PluginDetail"], "metadata"> & {
+  metadata: (Omit<Schemas["MetadataView"], "metadata"> & { metadata: PluginMetadata | null }) | null;
+};
 
-export interface UiPage {
-  id: string;
-  title: string;
-  path: string;
-}
+export type Tenant = Schemas["TenantView"];
 
-export interface Tenant {
-  id: string;
-  name: string;
-  created_at: string;
-}
-
+/** A config's schedule (docs/tenants-and-schedules.md), which the API passes through as JSON. */
 export interface Schedule {
   cron?: string;
   timezone?: string;
@@ -157,77 +59,15 @@ export interface Schedule {
   overlap?: string;
 }
 
-export interface Config {
-  id: string;
-  tenant: string;
-  plugin: string;
-  name: string;
-  values: Record<string, unknown>;
-  enabled: boolean;
+export type Config = Omit<Schemas["ConfigBody"], "schedule" | "values"> & {
   schedule: Schedule | null;
-  events: string[];
-  invalid_reason: string | null;
-  last_fire_at: string | null;
-  next_fire_at: string | null;
-  next_fires: string[];
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ConfigTestAnswer {
-  config: string;
-  plugin: string;
-  node: string | null;
-  ok: boolean;
-  message: string;
-  details: unknown;
-}
-
-export interface EventRecord {
-  id: number;
-  tenant: string;
-  type: string;
-  payload: unknown;
-  idempotency_key: string | null;
-  source: string | null;
-  created_at: string;
-  delivered_at: string | null;
-  deliveries: number | null;
-}
-
-export interface ApiToken {
-  id: string;
-  name: string;
-  tenant: string | null;
-  access: "read" | "write";
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-}
-
-export interface Limit {
-  scope: "tenant" | "plugin";
-  name: string;
-  max_running: number | null;
-  rate_per_second: number | null;
-  burst: number | null;
-}
-
-export interface NodeInfo {
-  id: string;
-  status: "up" | "gone" | "stopped" | string;
-  hostname: string;
-  pid: number;
-  version: string;
-  listen: string;
-  queues: { name: string; concurrency: number }[];
-  plugins: string[];
-  heartbeat_ms: number;
-  started_at: string;
-  last_seen_at: string;
-  seen_ago_ms: number;
-  stopped_at: string | null;
-}
+  values: Record<string, unknown>;
+};
+export type ConfigTestAnswer = Schemas["ConfigTestAnswer"];
+export type EventRecord = Schemas["EventView"];
+export type ApiToken = Schemas["TokenView"];
+export type Limit = Schemas["LimitView"];
+export type NodeInfo = Schemas["NodeView"];
 
 // A JSON Schema, as loosely as rjsf takes it.
 export type JsonSchema = Record<string, unknown>;

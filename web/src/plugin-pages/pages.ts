@@ -1,8 +1,8 @@
-// Which console pages each plugin offers. The API shows them on every plugin object as
-// `pages: [{"id", "title", "path"}]`; older servers only in the metadata's `ui` (a list, or
-// `{"pages": [...]}`), read from each plugin's detail.
+// Which console pages each plugin offers: every plugin in the list carries them as
+// `pages: [{"id", "title", "path"}]`; a plugin's detail has them in its metadata's `ui` (a list,
+// or `{"pages": [...]}`).
 
-import { useQueries, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { endpoints } from "../api/endpoints";
 import type { Plugin, PluginDetail, UiPage } from "../api/types";
 
@@ -20,18 +20,8 @@ export function pagesOf(ui: unknown): UiPage[] {
   );
 }
 
-/** The pages the plugin object itself lists, or undefined when it has no such field. */
-function listedPages(plugin: Plugin): UiPage[] | undefined {
-  if (plugin.pages !== undefined) return pagesOf(plugin.pages);
-  if (plugin.ui !== undefined) return pagesOf(plugin.ui);
-  return undefined;
-}
-
 export function pagesOfDetail(detail: PluginDetail | undefined): UiPage[] {
-  if (!detail) return [];
-  const listed = listedPages(detail);
-  if (listed !== undefined) return listed;
-  return pagesOf(detail.metadata?.metadata?.ui);
+  return pagesOf(detail?.metadata?.metadata?.ui);
 }
 
 export interface PluginPages {
@@ -42,22 +32,8 @@ export interface PluginPages {
 /** Every enabled plugin's pages, for the navigation. */
 export function usePluginPages(): PluginPages[] {
   const plugins = useQuery({ queryKey: ["plugins"], queryFn: endpoints.plugins, staleTime: 30_000 });
-  const enabled: Plugin[] = (plugins.data?.plugins ?? []).filter((plugin) => plugin.state === "enabled");
-  const needDetail = enabled.filter((plugin) => listedPages(plugin) === undefined);
-  const details = useQueries({
-    queries: needDetail.map((plugin) => ({
-      queryKey: ["plugin", plugin.id],
-      queryFn: () => endpoints.plugin(plugin.id),
-      staleTime: 30_000,
-    })),
-  });
-  const byId = new Map<string, UiPage[]>();
-  for (const plugin of enabled) {
-    const listed = listedPages(plugin);
-    if (listed !== undefined) byId.set(plugin.id, listed);
-  }
-  needDetail.forEach((plugin, index) => byId.set(plugin.id, pagesOfDetail(details[index]?.data)));
-  return enabled
-    .map((plugin) => ({ plugin: plugin.id, pages: byId.get(plugin.id) ?? [] }))
+  return (plugins.data?.plugins ?? [])
+    .filter((plugin: Plugin) => plugin.state === "enabled")
+    .map((plugin) => ({ plugin: plugin.id, pages: pagesOf(plugin.pages) }))
     .filter((entry) => entry.pages.length > 0);
 }

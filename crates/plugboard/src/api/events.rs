@@ -28,13 +28,17 @@ pub struct EventView {
     #[serde(rename = "type")]
     pub event_type: String,
     pub payload: Value,
+    #[schema(required = true)]
     pub idempotency_key: Option<String>,
     /// Who raised it: `api`, `cli`, `plugin:<id>`.
+    #[schema(required = true)]
     pub source: Option<String>,
     pub created_at: String,
     /// When its jobs were enqueued; `null` while the fan-out is pending.
+    #[schema(required = true)]
     pub delivered_at: Option<String>,
     /// How many configs it reached.
+    #[schema(required = true)]
     pub deliveries: Option<i64>,
 }
 
@@ -112,6 +116,7 @@ pub struct ListEvents {
 pub struct EventPage {
     pub events: Vec<EventView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -37,28 +37,39 @@ pub struct JobView {
     pub id: i64,
     pub kind: String,
     pub queue: String,
+    #[schema(required = true)]
     pub tenant: Option<String>,
+    #[schema(required = true)]
     pub plugin: Option<String>,
+    #[schema(required = true)]
     pub config: Option<String>,
     pub payload: Value,
-    #[schema(value_type = String, example = "queued")]
+    #[schema(inline, value_type = JobStatusName)]
     pub status: String,
     pub priority: i32,
     pub run_at: String,
     pub attempt: i32,
     pub max_attempts: i32,
+    #[schema(required = true)]
     pub timeout_ms: Option<i64>,
     pub cancel_requested: bool,
+    #[schema(required = true)]
     pub error: Option<String>,
+    #[schema(required = true)]
     pub result: Option<Value>,
+    #[schema(required = true)]
     pub progress: Option<Value>,
+    #[schema(required = true)]
     pub unique_key: Option<String>,
     pub created_at: String,
+    #[schema(required = true)]
     pub started_at: Option<String>,
+    #[schema(required = true)]
     pub finished_at: Option<String>,
     /// Shown by `GET /api/v1/jobs/{id}` for a queued job that is due but held back by a tenant
     /// or plugin limit: one sentence per full limit.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub waiting_for: Option<Vec<String>>,
 }
 
@@ -196,7 +207,29 @@ pub enum JobStatusName {
 pub struct JobPage {
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// How a cancel went.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum CancelOutcomeName {
+    Cancelled,
+    Requested,
+    AlreadyFinished,
+}
+
+/// How severe a log line is.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum LogLevelName {
+    Debug,
+    Info,
+    Warn,
+    Error,
 }
 
 /// The answer to a cancel.
@@ -204,6 +237,7 @@ pub struct JobPage {
 pub struct CancelResult {
     /// `cancelled` (it was queued), `requested` (it is running and was told to stop) or
     /// `already_finished`.
+    #[schema(inline, value_type = CancelOutcomeName)]
     pub outcome: String,
     pub job: JobView,
 }
@@ -226,7 +260,7 @@ pub struct ListLogs {
 pub struct LogLineView {
     pub seq: i64,
     pub time: String,
-    /// `debug`, `info`, `warn` or `error`.
+    #[schema(inline, value_type = LogLevelName)]
     pub level: String,
     pub message: String,
 }
@@ -249,6 +283,7 @@ pub struct LogPage {
     /// Pass as `after_seq` for the next page.
     pub next_after_seq: i64,
     /// The job's status when the page was read: once finished, no line follows the last.
+    #[schema(inline, value_type = JobStatusName)]
     pub status: String,
 }
 
@@ -430,11 +465,13 @@ pub struct CreateJobs {
 pub struct BatchedJob {
     /// The job's id: the new job's, or the existing one's that has the same unique key; `null`
     /// when that job is another tenant's.
+    #[schema(required = true)]
     pub id: Option<i64>,
     /// False when a job with the same unique key existed (and nothing was added for this one).
     pub created: bool,
     /// Why nothing was added and no job is named: only for a unique key of another tenant's job.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 
@@ -772,6 +809,7 @@ pub struct BulkOutcome {
     pub outcome: String,
     /// The job's status afterwards; absent when it was not found.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub status: Option<String>,
 }
 

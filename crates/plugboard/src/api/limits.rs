@@ -12,20 +12,31 @@ use super::problem::{ApiError, JsonBody, PathParams, Problem};
 use super::AppState;
 use crate::store::{JobLimit, LimitScope};
 
+/// What a limit holds back: one tenant's jobs or one plugin's.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum ScopeName {
+    Tenant,
+    Plugin,
+}
+
 /// A limit on a tenant or a plugin.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LimitView {
-    /// `tenant` or `plugin`.
-    #[schema(example = "tenant")]
+    #[schema(inline, value_type = ScopeName)]
     pub scope: String,
     /// The tenant or plugin id, or `*` for every one without a limit of its own.
     #[schema(example = "acme")]
     pub name: String,
     /// At most this many of its jobs run at once, on all nodes together.
+    #[schema(required = true)]
     pub max_running: Option<u32>,
     /// At most this many of its jobs start per second, on all nodes together.
+    #[schema(required = true)]
     pub rate_per_second: Option<f64>,
     /// Starts the rate allows in one burst (default: one second's worth).
+    #[schema(required = true)]
     pub burst: Option<u32>,
 }
 

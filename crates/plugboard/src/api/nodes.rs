@@ -22,6 +22,16 @@ pub struct NodeQueueView {
     pub concurrency: usize,
 }
 
+/// Whether a node is serving.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum NodeStatusName {
+    Up,
+    Gone,
+    Stopped,
+}
+
 /// A node.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeView {
@@ -30,7 +40,7 @@ pub struct NodeView {
     pub id: String,
     /// `up`, `gone` (not seen for 3 heartbeats: killed, hung or cut off from the store) or
     /// `stopped` (shut down cleanly).
-    #[schema(value_type = String, pattern = "^(up|gone|stopped)$")]
+    #[schema(inline, value_type = NodeStatusName)]
     pub status: NodeStatus,
     pub hostname: String,
     pub pid: i64,
@@ -46,6 +56,7 @@ pub struct NodeView {
     pub last_seen_at: String,
     /// Milliseconds since it was last seen, by the store's clock.
     pub seen_ago_ms: i64,
+    #[schema(required = true)]
     pub stopped_at: Option<String>,
 }
 

@@ -19,6 +19,7 @@ pub fn document() -> Value {
 
 fn refine(document: &mut Value) {
     parameters_hold_text(document);
+    bodies_hold_text(document);
     json_query_parameters(document);
     body_rules(document);
     links(document);
@@ -46,12 +47,7 @@ fn parameters_hold_text(document: &mut Value) {
                 let Some(schema) = parameter.get_mut("schema") else {
                     continue;
                 };
-                // Text without NUL (`problem::QueryParams`, `problem::PathParams`).
-                let text =
-                    schema["type"] == "string" || schema["type"] == json!(["string", "null"]);
-                if text && schema.get("pattern").is_none() && schema.get("enum").is_none() {
-                    schema["pattern"] = json!("^[^\\u0000]*$");
-                }
+                text_without_nul(schema);
                 let Some(schema_type) = schema.get_mut("type") else {
                     continue;
                 };
@@ -64,6 +60,76 @@ fn parameters_hold_text(document: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// Text without NUL: a string schema with no pattern, enum or constant of its own says it
+/// holds no NUL character, which the server refuses (`problem::QueryParams`,
+/// `problem::PathParams`, and `problem::nul_in` for bodies).
+fn text_without_nul(schema: &mut Value) {
+    let text = schema["type"] == "string" || schema["type"] == json!(["string", "null"]);
+    let shaped = ["pattern", "enum", "const", "contentMediaType"]
+        .iter()
+        .any(|keyword| schema.get(keyword).is_some());
+    if text && !shaped && schema.get("format") != Some(&json!("binary")) {
+        schema["pattern"] = json!("^[^\\u0000]*$");
+    }
+}
+
+/// Every string a request body holds says it holds no NUL, like parameters do: the bodies'
+/// own schemas, inline or among the components, and the components they reach.
+fn bodies_hold_text(document: &mut Value) {
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(reference)) = object.get("$ref") {
+                    if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                        found.push(name.to_owned());
+                    }
+                }
+                object.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    fn strings(value: &mut Value) {
+        match value {
+            Value::Object(_) => {
+                text_without_nul(value);
+                if let Value::Object(object) = value {
+                    object.values_mut().for_each(strings);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(strings),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for item in document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            if let Some(body) = operation.get_mut("requestBody") {
+                refs(body, &mut pending);
+                strings(body);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let schema = &mut document["components"]["schemas"][&name];
+        refs(schema, &mut pending);
+        strings(schema);
     }
 }
 

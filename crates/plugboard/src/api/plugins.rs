@@ -48,18 +48,24 @@ pub struct PermissionsView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginView {
     pub id: String,
+    #[schema(required = true)]
     pub active_version: Option<String>,
+    #[schema(required = true)]
     pub previous_version: Option<String>,
-    /// `installing`, `enabled`, `disabled` or `failed`.
+    #[schema(inline, value_type = PluginStateName)]
     pub state: String,
+    #[schema(required = true)]
     pub error: Option<String>,
+    #[schema(required = true)]
     pub source: Option<String>,
     /// The job that last changed it.
+    #[schema(required = true)]
     pub changed_by: Option<i64>,
     /// The permissions the admin granted it (every grant of its installs and updates);
     /// `null` for a plugin installed before grants were recorded, which has none. Shown as
     /// stored, so that a permission the manifest gains later shows too.
     #[schema(value_type = Option<PermissionsView>)]
+    #[schema(required = true)]
     pub granted_permissions: Option<Value>,
     pub updated_at: String,
 }
@@ -86,8 +92,30 @@ pub struct VersionView {
     pub version: String,
     pub sha256: String,
     pub size: i64,
+    #[schema(required = true)]
     pub source: Option<String>,
     pub created_at: String,
+}
+
+/// Where a plugin is in its life.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum PluginStateName {
+    Installing,
+    Enabled,
+    Disabled,
+    Failed,
+}
+
+/// How current a plugin's metadata is.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum MetadataStateName {
+    Fresh,
+    Stale,
+    Error,
 }
 
 /// The metadata the plugin declared at its last handshake.
@@ -95,9 +123,13 @@ pub struct VersionView {
 pub struct MetadataView {
     pub version: String,
     pub checksum: String,
-    /// `fresh`, `stale` or `error`.
+    /// `stale`: from an older package, the new one has not answered yet; `error`: the last
+    /// handshake failed.
+    #[schema(inline, value_type = MetadataStateName)]
     pub state: String,
+    #[schema(required = true)]
     pub metadata: Option<Value>,
+    #[schema(required = true)]
     pub error: Option<String>,
     pub updated_at: String,
 }
@@ -108,12 +140,15 @@ pub struct PluginDetail {
     #[serde(flatten)]
     pub plugin: PluginView,
     pub versions: Vec<VersionView>,
+    #[schema(required = true)]
     pub metadata: Option<MetadataView>,
     /// The admin job holding the plugin's lock, if one is queued or running.
+    #[schema(required = true)]
     pub busy_with_job: Option<i64>,
     /// Its processes started again on the node that answers (after a crash, or a hung run
     /// replaced) since the current version was loaded; absent when it is not loaded there.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub restarts: Option<u64>,
 }
 
@@ -133,6 +168,7 @@ pub struct PluginListItem {
     pub pages: Vec<PageView>,
     /// As in the plugin's detail: restarts on the node that answers, absent when not loaded there.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub restarts: Option<u64>,
 }
 

@@ -91,11 +91,13 @@ pub fn sign_in_path(code: &str) -> String {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     /// `admin` (the admin token or a console session), `write` or `read`.
-    #[schema(pattern = "^(admin|write|read)$")]
+    #[schema(inline, value_type = super::tokens::AccessName)]
     pub access: String,
     /// The tenant the token is confined to; `null`: every tenant.
+    #[schema(required = true)]
     pub tenant: Option<String>,
     /// The API token behind the session; `null` for the admin token.
+    #[schema(required = true)]
     pub token: Option<SessionToken>,
 }
 
@@ -104,6 +106,7 @@ pub struct SessionView {
 pub struct SessionToken {
     pub id: String,
     pub name: String,
+    #[schema(required = true)]
     pub expires_at: Option<String>,
 }
 

@@ -40,10 +40,19 @@ pub struct StatsBucket {
     pub cancelled: i64,
 }
 
+/// How far back a series reaches: an hour in minutes or a day in ten minutes.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum WindowName {
+    Hour,
+    Day,
+}
+
 /// The overview's numbers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
-    /// `hour` or `day`.
+    #[schema(inline, value_type = WindowName)]
     pub window: String,
     pub bucket_seconds: u32,
     /// Oldest first, every bucket of the window (empty ones too), the last one still filling.

@@ -78,12 +78,16 @@ pub struct ConfigBody {
     /// `{"cron": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}` or
     /// `{"interval_seconds": 300}`, with optional `jitter_seconds`, `start`, `end`, `paused`,
     /// `misfire`, `overlap`.
+    #[schema(required = true)]
     pub schedule: Option<Value>,
     /// Event type patterns (`form.submitted`, `form.*`).
     pub events: Vec<String>,
     /// Set when the plugin's current schema rejects the values: the config does not run.
+    #[schema(required = true)]
     pub invalid_reason: Option<String>,
+    #[schema(required = true)]
     pub last_fire_at: Option<String>,
+    #[schema(required = true)]
     pub next_fire_at: Option<String>,
     /// The next fire times (up to 5).
     pub next_fires: Vec<String>,
@@ -863,12 +867,14 @@ pub struct ConfigTestAnswer {
     pub config: String,
     pub plugin: String,
     /// The node whose plugin process answered.
+    #[schema(required = true)]
     pub node: Option<String>,
     /// True when the test passed.
     pub ok: bool,
     /// What happened, for a person.
     pub message: String,
     /// Anything more the plugin showed.
+    #[schema(required = true)]
     pub details: Option<Value>,
 }
 

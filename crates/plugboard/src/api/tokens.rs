@@ -12,17 +12,31 @@ use super::problem::{ApiError, JsonBody, PathParams, Problem};
 use super::{time, AppState};
 use crate::store::{ApiToken, NewApiToken, Timestamp, TokenAccess};
 
+/// What a token may do.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum AccessName {
+    Admin,
+    Write,
+    Read,
+}
+
 /// A token as listed: everything but its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
     /// `null`: every tenant.
+    #[schema(required = true)]
     pub tenant: Option<String>,
-    /// `read`, `write`, or `admin` for a console session.
+    /// `admin` only for a console session.
+    #[schema(inline, value_type = AccessName)]
     pub access: String,
     pub created_at: String,
+    #[schema(required = true)]
     pub expires_at: Option<String>,
+    #[schema(required = true)]
     pub revoked_at: Option<String>,
 }
 

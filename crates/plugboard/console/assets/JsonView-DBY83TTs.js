@@ -1,1 +1,0 @@
-import{i as e}from"./format-Ct0vPt97.js";import{O as t}from"./index-BG8R51Sy.js";var n=t();function r({value:t,label:r,testId:i}){return(0,n.jsx)(`pre`,{className:`json`,"aria-label":r,tabIndex:0,"data-testid":i,children:e(t)})}export{r as t};

@@ -1,1 +1,0 @@
-import{O as e,b as t,i as n}from"./index-BG8R51Sy.js";var r=e();function i(){return n(`Not found`),(0,r.jsxs)(r.Fragment,{children:[(0,r.jsx)(`h1`,{children:`Not found`}),(0,r.jsxs)(`p`,{children:[`The console has no such page. `,(0,r.jsx)(t,{to:`/`,children:`Go to the overview`}),`.`]})]})}export{i as default};

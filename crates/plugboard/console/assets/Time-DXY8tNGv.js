@@ -1,1 +1,0 @@
-import{o as e,r as t}from"./format-Ct0vPt97.js";import{O as n}from"./index-BG8R51Sy.js";var r=n();function i({value:n,empty:i=`–`}){return n?(0,r.jsx)(`time`,{dateTime:n,title:e(n),children:t(n)}):(0,r.jsx)(`span`,{className:`muted`,children:i})}export{i as t};
