@@ -111,10 +111,12 @@ pub struct SettingsArgs {
     /// Who plugins run as: `auto` (a user of its own per plugin when plugboard is root), a user name, UID[:GID], or `host` [default: auto]
     #[arg(long, env = "PLUGBOARD_PLUGIN_USER", value_name = "USER")]
     pub plugin_user: Option<String>,
-    /// API requests a second each token may make, beyond the burst; 0 turns the limit off [default: 50]
+    /// API requests a second each token may make, beyond the burst (a batch of jobs weighs one
+    /// more for every 50 jobs); 0 turns the limit off [default: 25000]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_TOKEN", value_name = "N")]
     pub rate_limit_per_token: Option<u32>,
-    /// API requests a second each client address may make, beyond the burst; 0 turns the limit off [default: 100]
+    /// API requests a second each client address may make without a valid token (sign-in codes,
+    /// wrong or missing tokens), beyond the burst; 0 turns the limit off [default: 100]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
     pub rate_limit_per_address: Option<u32>,
     /// How many API requests a token or address may send at once above its rate [default: 100]
@@ -456,7 +458,7 @@ impl Settings {
                 per_token: args
                     .rate_limit_per_token
                     .or(file.rate_limit_per_token)
-                    .unwrap_or(50),
+                    .unwrap_or(25_000),
                 per_address: args
                     .rate_limit_per_address
                     .or(file.rate_limit_per_address)

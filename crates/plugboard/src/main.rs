@@ -9,6 +9,7 @@ fn main() {
     // else; see `plugins::init`.
     plugboard::plugins::init::run_if_asked();
     plugboard::plugins::init::InitBinary::register();
+    quiet_when_the_reader_leaves();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUGBOARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -42,4 +43,24 @@ fn main() {
     // process alive after the server said it stopped.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     std::process::exit(code);
+}
+
+/// A reader that stops reading (`plugboard job list | head -1`) ends the command quietly with
+/// exit code 0, as it does for `ls` or `grep`: the standard library's print macros panic when
+/// stdout is a closed pipe, and that panic is not an error of the command.
+fn quiet_when_the_reader_leaves() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // The message ends with the OS's words for EPIPE: "Broken pipe (os error 32)".
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

@@ -483,6 +483,11 @@ pub struct BatchResult {
     pub created: usize,
 }
 
+/// How many jobs of a batch weigh as much as one request in the token's rate limit (beyond the
+/// request itself): a job stored in a batch costs the server about a fiftieth of a request of
+/// its own (docs/benchmarks.md: bulk enqueue against one-by-one over HTTP).
+const BATCH_JOBS_PER_REQUEST: f64 = 50.0;
+
 /// Enqueue many jobs at once: every job is checked as `POST /api/v1/jobs` checks it, then all
 /// are stored in one transaction, or none when one is refused (the problem's pointers start
 /// with `/jobs/N`). A job whose unique key exists answers the existing job's id with
@@ -513,6 +518,11 @@ pub async fn create_batch(
             ),
         ));
     }
+    // Weighed by its size, so the token's rate limit still means something.
+    state.limits.per_token.charge(
+        caller.label(),
+        body.jobs.len() as f64 / BATCH_JOBS_PER_REQUEST,
+    );
     let mut jobs = Vec::with_capacity(body.jobs.len());
     for (index, job) in body.jobs.into_iter().enumerate() {
         let place = |error: ApiError| error.within(&format!("/jobs/{index}"));

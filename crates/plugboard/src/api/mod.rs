@@ -346,16 +346,22 @@ async fn admit(state: &AppState, parts: &mut axum::http::request::Parts) -> Resu
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_else(|| "unknown".to_owned());
+    // The address pays only for requests without a valid token: a client with one is limited
+    // by its token alone, and one without is refused before its token is looked up once its
+    // address has spent its bucket.
+    let by_address = |wait| rate_limited("this client address", wait);
+    if session::is_sign_in(parts) {
+        // The one request that brings no token: it brings a one-time code instead.
+        return state.limits.per_address.check(&address).map_err(by_address);
+    }
     state
         .limits
         .per_address
-        .check(&address)
-        .map_err(|wait| rate_limited("this client address", wait))?;
-    if session::is_sign_in(parts) {
-        // The one request that brings no token: it brings a one-time code instead.
-        return Ok(());
-    }
-    let caller = auth::authenticate(parts, &state.admin, state.queue.store().as_ref()).await?;
+        .peek(&address)
+        .map_err(by_address)?;
+    let caller = auth::authenticate(parts, &state.admin, state.queue.store().as_ref())
+        .await
+        .inspect_err(|_| state.limits.per_address.charge(&address, 1.0))?;
     state
         .limits
         .per_token

@@ -199,6 +199,8 @@ crate::store::testing::for_each_store!(
     plugin_actions_answer_202_with_their_job,
     tokens_are_shown_once_listed_and_revoked,
     rate_limits_answer_429_with_retry_after,
+    an_address_pays_only_for_requests_without_a_valid_token,
+    a_batch_weighs_on_its_tokens_limit_by_its_size,
     metrics_and_health_answer,
     tenants_and_configs_are_created_shown_replaced_run_and_deleted,
     tenant_tokens_reach_only_their_tenant_and_read_tokens_cannot_write,
@@ -948,6 +950,90 @@ async fn rate_limits_answer_429_with_retry_after(store: Arc<dyn Store>) {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
+    server.finish().await;
+}
+
+/// A busy client with a valid token is limited by its token alone; the address's bucket is for
+/// guesses and floods, and once spent it refuses even a valid token before looking it up.
+async fn an_address_pays_only_for_requests_without_a_valid_token(store: Arc<dyn Store>) {
+    let server = Server::start(
+        store,
+        RateLimitSettings {
+            per_token: 0,
+            per_address: 1,
+            burst: 2,
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        let (status, _) = server.get("/api/v1/jobs", ADMIN).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a valid token does not spend the address"
+        );
+    }
+    let wrong = "pb_wrong-token-that-is-long-enough-0000";
+    let statuses = [
+        server.get("/api/v1/jobs", wrong).await.0,
+        server.get("/api/v1/jobs", wrong).await.0,
+        server.get("/api/v1/jobs", wrong).await.0,
+    ];
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let (status, problem) = server.get("/api/v1/jobs", ADMIN).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("this client address")),
+        "{problem}"
+    );
+    server.finish().await;
+}
+
+/// A batch is admitted like any request, then weighs one more request for every 50 jobs: the
+/// token's next requests wait until its rate has paid that back.
+async fn a_batch_weighs_on_its_tokens_limit_by_its_size(store: Arc<dyn Store>) {
+    let server = Server::start(
+        store,
+        RateLimitSettings {
+            per_token: 1,
+            per_address: 0,
+            burst: 10,
+        },
+    )
+    .await;
+    let jobs: Vec<Value> = (0..500)
+        .map(|n| json!({"kind": "noop", "queue": "weighed", "payload": {"n": n}}))
+        .collect();
+    let (status, answer) = server
+        .post("/api/v1/jobs/batch", ADMIN, json!({"jobs": jobs}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["created"], json!(500));
+    // 10 - 1 - 500/50 = -1 left: two seconds at one a second until a request fits.
+    let response = server
+        .client
+        .get(format!("{}/api/v1/jobs", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("2")
+    );
     server.finish().await;
 }
 

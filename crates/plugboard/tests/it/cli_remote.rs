@@ -695,3 +695,53 @@ fn job_import_sends_ndjson_in_batches_and_names_a_refused_line() {
         String::from_utf8_lossy(&local.stderr)
     );
 }
+
+/// A reader that leaves early (`plugboard job list | head -1`) ends the command quietly with
+/// exit code 0, as `ls` or `grep` do: no panic, no message.
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly_with_exit_0() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    for n in 0..3 {
+        cli.run(&["job", "enqueue", "noop", &format!("{{\"n\": {n}}}")])
+            .expect_ok("job enqueue");
+    }
+    let client = |command: &mut Command| {
+        command
+            .env("PLUGBOARD_URL", &cli.url)
+            .env("PLUGBOARD_TOKEN", &cli.token)
+            .env("XDG_CONFIG_HOME", cli.config_home.path())
+            .env_remove("PLUGBOARD_PROFILE")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+    };
+    // stdout is a pipe whose reader is gone before the command writes a line.
+    for args in [&["job", "list"][..], &["job", "list", "--json"][..]] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let mut command = Command::new(BINARY);
+        command.args(args).stdout(writer);
+        client(&mut command);
+        let output = command.output().expect("the plugboard binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // And as a shell runs it, where a failing left side fails the pipeline.
+    let mut command = Command::new("bash");
+    command.args([
+        "-o",
+        "pipefail",
+        "-c",
+        &format!("'{BINARY}' job list | head -1"),
+    ]);
+    command.stdout(Stdio::piped());
+    client(&mut command);
+    let output = command.output().expect("bash runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+    assert!(host.terminate().success());
+}
