@@ -18,6 +18,9 @@ use crate::plugins::package::PackageLimits;
 use crate::queue::{PoolConfig, QueueConfig, RetryPolicy};
 use crate::store::sqlite::Synchronous;
 
+/// The data directory when none is given: `plugboard-data` in the working directory.
+pub const DEFAULT_DATA_DIR: &str = "plugboard-data";
+
 /// The settings as flags and environment variables (clap fills both; `None` = not given).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SettingsArgs {
@@ -297,7 +300,7 @@ impl Settings {
     /// the file and line), and values out of range.
     pub fn resolve(args: &SettingsArgs) -> anyhow::Result<Settings> {
         let explicit_file = args.config.clone();
-        let default_data_dir = PathBuf::from("plugboard-data");
+        let default_data_dir = PathBuf::from(DEFAULT_DATA_DIR);
         let probe_dir = args
             .data_dir
             .clone()

@@ -12,6 +12,7 @@ pub mod events;
 pub mod nodes;
 pub mod plugins;
 pub mod queue;
+pub mod runtime;
 pub mod schedule;
 pub mod store;
 pub mod tenants;

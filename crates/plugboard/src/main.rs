@@ -31,6 +31,17 @@ fn main() {
     };
     let code = match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
+        // The reader left (see `quiet_when_the_reader_leaves`), seen by a command that writes
+        // with `writeln!` and says so.
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(error) => {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {

@@ -32,7 +32,7 @@ const PLUGIN_RUN: &str = "plugin.run";
 const MAX_PAGE: usize = 500;
 
 /// A job as the API shows it; times are RFC 3339.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     pub id: i64,
     pub kind: String,
@@ -203,7 +203,7 @@ pub enum JobStatusName {
 }
 
 /// A page of jobs.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct JobPage {
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
@@ -233,7 +233,7 @@ pub enum LogLevelName {
 }
 
 /// The answer to a cancel.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CancelResult {
     /// `cancelled` (it was queued), `requested` (it is running and was told to stop) or
     /// `already_finished`.
@@ -256,7 +256,7 @@ pub struct ListLogs {
 }
 
 /// One log line.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogLineView {
     pub seq: i64,
     pub time: String,
@@ -277,7 +277,7 @@ impl From<LogLine> for LogLineView {
 }
 
 /// A page of log lines.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogPage {
     pub lines: Vec<LogLineView>,
     /// Pass as `after_seq` for the next page.

@@ -64,6 +64,7 @@ use crate::queue::Queue;
 use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};
+pub use jobs::{CancelResult, JobPage, JobView, LogLineView, LogPage};
 pub use local::{LocalNode, LocalPlugin, LocalPlugins, PluginCallError, PluginEndpoint};
 pub use plugin_routes::RouteLimits;
 pub use problem::{ApiError, FieldError, Problem};

@@ -139,7 +139,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<i32> {
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    let (_, store) = crate::cli::settings_and_store(&args.settings).await?;
+    let (_, store) = crate::runtime::settings_and_store(&args.settings).await?;
     let started = Instant::now();
     if args.mix {
         seed_mix(&store, args.jobs, &args.queue).await?;

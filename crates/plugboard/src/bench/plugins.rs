@@ -173,7 +173,7 @@ async fn measure(
     let mut registry = Registry::with_builtin_kinds();
     registry.register(PLUGIN_RUN, PluginRun::new(host.clone()));
     let concurrency = (manifest.concurrency * manifest.instances) as usize;
-    let mut config = PoolConfig::new(crate::cli::worker_id());
+    let mut config = PoolConfig::new(crate::runtime::worker_id());
     config.queues = vec![QueueConfig {
         name: "default".to_owned(),
         concurrency,

@@ -94,7 +94,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     });
     let mut registry = Registry::with_builtin_kinds();
     registry.register("noop", recording.clone());
-    let mut config = PoolConfig::new(crate::cli::worker_id());
+    let mut config = PoolConfig::new(crate::runtime::worker_id());
     config.queues = vec![QueueConfig {
         name: "default".to_owned(),
         concurrency: args.concurrency,

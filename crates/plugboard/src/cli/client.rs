@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use super::profile::{profile_path, ProfileFile};
 
-/// Where the API is and who calls it. Without a URL from any source, commands that can open the
-/// store directly do so.
+/// Which server to call and with which token, as named on the command line, in the environment
+/// or by a profile.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RemoteArgs {
-    /// The plugboard server to call (http://HOST:PORT); without it (and without a profile), the
-    /// store is opened directly
+    /// The plugboard server to call (http://HOST:PORT) [default: a profile's, else the server
+    /// running on the data directory]
     #[arg(long, env = "PLUGBOARD_URL", value_name = "URL")]
     pub url: Option<String>,
     /// The API token (or the admin token) sent with every request
@@ -74,15 +74,34 @@ impl RemoteArgs {
         });
         ApiClient::new(url, token).map(Some)
     }
+}
 
-    /// The client, for commands that exist only over the API.
+/// Where a client command finds its server: `--url`, `PLUGBOARD_URL` or a profile, else the
+/// server running on the data directory (`local_server.rs`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// With no server named: the data directory of the local `plugboard serve` to call (with the
+    /// admin token it keeps there) [default: ./plugboard-data]
+    #[arg(long, env = "PLUGBOARD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+impl ClientArgs {
+    /// The client of the server named, or of the one running on the data directory.
     ///
     /// # Errors
-    /// As [`RemoteArgs::client`], and no server named.
-    pub fn require_client(&self, command: &str) -> anyhow::Result<ApiClient> {
-        self.client()?.with_context(|| {
-            format!("`plugboard {command}` calls the server's API: pass --url URL (or set PLUGBOARD_URL), or save a profile with `plugboard login`")
-        })
+    /// As [`RemoteArgs::client`], and no server found: each message says what to do.
+    pub fn connect(&self) -> anyhow::Result<ApiClient> {
+        if let Some(client) = self.remote.client()? {
+            return Ok(client);
+        }
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| crate::config::DEFAULT_DATA_DIR.into());
+        super::local_server::client(&data_dir, self.remote.token.as_deref())
     }
 }
 

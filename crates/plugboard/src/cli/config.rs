@@ -1,23 +1,21 @@
 //! `plugboard config …`: a tenant's plugin configs: set, list, show (with next fires), validate,
-//! test, run now, enable, disable, delete.
+//! test, run now, enable, disable, delete, each a call of the server's API.
 //!
-//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the API
-//! (`config_remote.rs`); without one, it opens the store directly.
+//! The CLI names a config by tenant, plugin and name; the API by id, found in the tenant's list
+//! (`GET /api/v1/tenants/{tenant}/configs`). `config set` keeps what is not given: it reads the
+//! config and sends the merged whole with `PUT` (a secret shown as `********` keeps its stored
+//! value), or creates it with `POST` when the tenant has none of that name. The server's running
+//! plugin answers `config validate` (its `config/validate`) and `config test`
+//! (`config_check.rs`).
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::bail;
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::client::RemoteArgs;
-use super::tenant::open_tenants;
-use crate::config::SettingsArgs;
-use crate::plugins::config_calls;
-use crate::plugins::host::PluginHost;
-use crate::plugins::supervisor::SupervisorConfig;
-use crate::schedule::ScheduleSpec;
-use crate::store::ConfigFilter;
-use crate::tenants::{ConfigRequest, ConfigView, Tenants};
+use super::client::{ApiClient, ClientArgs};
+use super::output::{encode, or_dash, print_json, text};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
@@ -28,11 +26,10 @@ pub enum ConfigCommand {
     /// Show a config (secrets hidden) and its next fire times
     Show(NameArgs),
     /// Check a config's values (or proposed ones with --values) against the plugin's schema and
-    /// the plugin's own config/validate: with --url the server's running plugin answers, without
-    /// a server the plugin is started here from --plugin-dir DIR
+    /// the plugin's own config/validate, which the server's running plugin answers
     Validate(PluginCallArgs),
-    /// Run the plugin's config/test with a config's values and print its answer; with --url the
-    /// server's running plugin answers, otherwise the plugin is started here from --plugin-dir
+    /// Run the plugin's config/test with a config's values and print its answer (the server's
+    /// running plugin answers)
     Test(PluginCallArgs),
     /// Enqueue a manual run of a config now
     RunNow(NameArgs),
@@ -76,9 +73,7 @@ pub struct SetArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,9 +85,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,18 +95,13 @@ pub struct NameArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct PluginCallArgs {
     #[command(flatten)]
     pub config: ConfigName,
-    /// The plugin's package folder: it is started here to answer (without --url)
-    #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dir: Option<std::path::PathBuf>,
     /// validate: check these values (JSON) as creating the config would, instead of the stored
     /// config's; nothing is stored
     #[arg(long, value_name = "JSON")]
@@ -124,82 +112,22 @@ pub struct PluginCallArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    /// With --url, the server checks the config and its running plugin answers the test
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-}
-
-/// One line of a config listing.
-pub fn print_config_line(view: &ConfigView) {
-    let config = &view.config;
-    let state = match (&config.invalid_reason, config.enabled) {
-        (Some(_), _) => "invalid",
-        (None, true) => "enabled",
-        (None, false) => "disabled",
-    };
-    println!(
-        "{:<22}  {:<16}  {:<16}  {:<16}  {:<8}  {}",
-        config.id,
-        config.tenant,
-        config.plugin,
-        config.name,
-        state,
-        view.next_fires.first().map_or("-", String::as_str)
-    );
-}
-
-fn print_view(view: &ConfigView) -> anyhow::Result<()> {
-    let config = &view.config;
-    println!(
-        "config {} ({} / {} / {})",
-        config.id, config.tenant, config.plugin, config.name
-    );
-    println!("enabled:   {}", config.enabled);
-    if let Some(reason) = &config.invalid_reason {
-        println!("INVALID:   {reason}");
-    }
-    println!("values:    {}", serde_json::to_string(&config.values)?);
-    match &config.schedule {
-        Some(schedule) => println!("schedule:  {schedule}"),
-        None => println!("schedule:  none"),
-    }
-    println!(
-        "events:    {}",
-        if config.events.is_empty() {
-            "none".to_owned()
-        } else {
-            config.events.join(", ")
-        }
-    );
-    if !view.next_fires.is_empty() {
-        println!("next fires:");
-        for fire in &view.next_fires {
-            println!("  {fire}");
-        }
-    }
-    Ok(())
-}
-
-impl ConfigCommand {
-    fn remote(&self) -> &RemoteArgs {
-        match self {
-            ConfigCommand::Set(args) => &args.remote,
-            ConfigCommand::List(args) => &args.remote,
-            ConfigCommand::Validate(args) | ConfigCommand::Test(args) => &args.remote,
-            ConfigCommand::Show(args)
-            | ConfigCommand::RunNow(args)
-            | ConfigCommand::Enable(args)
-            | ConfigCommand::Disable(args)
-            | ConfigCommand::Delete(args) => &args.remote,
-        }
-    }
+    pub client: ClientArgs,
 }
 
 pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
-    if let Some(client) = command.remote().client()? {
-        return super::config_remote::run(&client, command).await;
+    let client = match &command {
+        ConfigCommand::Set(args) => &args.client,
+        ConfigCommand::List(args) => &args.client,
+        ConfigCommand::Validate(args) | ConfigCommand::Test(args) => &args.client,
+        ConfigCommand::Show(args)
+        | ConfigCommand::RunNow(args)
+        | ConfigCommand::Enable(args)
+        | ConfigCommand::Disable(args)
+        | ConfigCommand::Delete(args) => &args.client,
     }
+    .connect()?;
+    let client = &client;
     match command {
         ConfigCommand::Set(args) => {
             let values = args
@@ -207,11 +135,13 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
                 .as_deref()
                 .map(serde_json::from_str::<Value>)
                 .transpose()
-                .context("--values is not JSON")?;
+                .map_err(|error| anyhow::anyhow!("--values is not JSON: {error}"))?;
             let schedule = match args.schedule.as_deref() {
                 None => None,
-                Some("none") => Some(None),
-                Some(text) => Some(Some(ScheduleSpec::parse(text)?)),
+                Some("none") => Some(Value::Null),
+                Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|error| {
+                    anyhow::anyhow!("--schedule is not JSON: {error}; e.g. '{{\"interval_seconds\": 300}}', or `none`")
+                })?),
             };
             let events = args.events.as_deref().map(|text| {
                 text.split(',')
@@ -220,244 +150,244 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
             });
-            let tenants = open_tenants(&args.settings).await?;
-            let view = tenants
-                .set_config(ConfigRequest {
-                    tenant: args.config.tenant,
-                    plugin: args.config.plugin,
-                    name: args.config.name,
-                    values,
-                    schedule,
-                    events,
-                    enabled: args.disabled.then_some(false),
-                })
-                .await;
-            tenants.store().close().await;
-            let view = view?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
-            } else {
-                print_view(&view)?;
-            }
+            let name = &args.config;
+            let config = match find(client, name).await? {
+                Some(existing) => {
+                    let body = json!({
+                        "values": values.unwrap_or_else(|| existing["values"].clone()),
+                        "schedule": schedule.unwrap_or_else(|| existing["schedule"].clone()),
+                        "events": events.map_or_else(|| existing["events"].clone(), |events| json!(events)),
+                        "enabled": if args.disabled { json!(false) } else { existing["enabled"].clone() },
+                    });
+                    client
+                        .call(Method::PUT, &config_path(&existing, ""), Some(body))
+                        .await?
+                }
+                None => {
+                    let mut body = json!({
+                        "plugin": name.plugin,
+                        "name": name.name,
+                        "values": values.unwrap_or_else(|| json!({})),
+                        "events": events.unwrap_or_default(),
+                        "enabled": !args.disabled,
+                    });
+                    // Absent: the plugin's default schedule; `none` (null): no schedule.
+                    if let Some(schedule) = schedule {
+                        body["schedule"] = schedule;
+                    }
+                    client
+                        .call(
+                            Method::POST,
+                            &format!("/api/v1/tenants/{}/configs", encode(&name.tenant)),
+                            Some(body),
+                        )
+                        .await?
+                }
+            };
+            print_config(&config, args.json)?;
         }
         ConfigCommand::List(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let views = tenants
-                .list_configs(ConfigFilter {
-                    tenant: args.tenant,
-                    plugin: args.plugin,
-                    limit: 0,
-                })
-                .await;
-            tenants.store().close().await;
-            let views = views?;
+            let tenants = match args.tenant {
+                Some(tenant) => vec![tenant],
+                None => client.call(Method::GET, "/api/v1/tenants", None).await?["tenants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|tenant| text(&tenant["id"]))
+                    .collect(),
+            };
+            let mut configs = Vec::new();
+            for tenant in tenants {
+                let page = client
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/tenants/{}/configs", encode(&tenant)),
+                        None,
+                    )
+                    .await?;
+                configs.extend(
+                    page["configs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|config| {
+                            args.plugin
+                                .as_ref()
+                                .is_none_or(|plugin| config["plugin"] == json!(plugin))
+                        })
+                        .cloned(),
+                );
+            }
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                print_json(&json!({"configs": configs}))?;
             } else {
                 println!(
                     "{:<22}  {:<16}  {:<16}  {:<16}  {:<8}  next fire",
                     "id", "tenant", "plugin", "name", "state"
                 );
-                for view in &views {
-                    print_config_line(view);
+                for config in &configs {
+                    print_config_line(config);
                 }
             }
         }
         ConfigCommand::Show(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let name = &args.config;
-            let view = tenants
-                .show_config(&name.tenant, &name.plugin, &name.name)
-                .await;
-            tenants.store().close().await;
-            let view = view?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
-            } else {
-                print_view(&view)?;
-            }
+            let config = get(client, &args.config).await?;
+            let config = client
+                .call(Method::GET, &config_path(&config, ""), None)
+                .await?;
+            print_config(&config, args.json)?;
         }
-        ConfigCommand::Validate(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let outcome = validate(&tenants, &args).await;
-            tenants.store().close().await;
-            let (problems, plugin_answer) = outcome?;
-            if args.json {
-                println!(
-                    "{}",
-                    json!({"valid": problems.is_empty(), "problems": problems, "plugin": plugin_answer})
-                );
-            } else if problems.is_empty() {
-                println!("valid");
-            } else {
-                println!("invalid:");
-                for problem in &problems {
-                    println!("  {problem}");
-                }
-            }
-            return Ok(if problems.is_empty() { 0 } else { 1 });
-        }
-        ConfigCommand::Test(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let outcome = plugin_test(&tenants, &args).await;
-            tenants.store().close().await;
-            let answer = outcome?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
-            } else {
-                println!(
-                    "{}: {}",
-                    if answer.ok { "ok" } else { "failed" },
-                    answer.message
-                );
-                if let Some(details) = &answer.details {
-                    println!("{details}");
-                }
-            }
-            return Ok(if answer.ok { 0 } else { 1 });
-        }
+        ConfigCommand::Validate(args) => return super::config_check::validate(client, &args).await,
+        ConfigCommand::Test(args) => return super::config_check::test(client, &args).await,
         ConfigCommand::RunNow(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let name = &args.config;
-            let enqueued = async {
-                let config = tenants
-                    .config(&name.tenant, &name.plugin, &name.name)
-                    .await?;
-                tenants.run_now(&config.id).await
-            }
-            .await;
-            tenants.store().close().await;
-            let enqueued = enqueued?;
+            let config = get(client, &args.config).await?;
+            let job = client
+                .call(Method::POST, &config_path(&config, "/run"), None)
+                .await?;
             if args.json {
-                println!("{}", json!({"job": enqueued.id}));
+                print_json(&job)?;
             } else {
-                println!("job {} enqueued", enqueued.id);
+                println!("job {} enqueued", job["id"]);
             }
         }
-        ConfigCommand::Enable(args) => set_enabled(args, true).await?,
-        ConfigCommand::Disable(args) => set_enabled(args, false).await?,
+        ConfigCommand::Enable(args) => set_enabled(client, &args.config, true, args.json).await?,
+        ConfigCommand::Disable(args) => set_enabled(client, &args.config, false, args.json).await?,
         ConfigCommand::Delete(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let name = &args.config;
-            let deleted = tenants
-                .delete_config(&name.tenant, &name.plugin, &name.name)
-                .await;
-            tenants.store().close().await;
-            deleted?;
-            println!(
-                "config {} of {} for {} deleted",
-                name.name, name.plugin, name.tenant
-            );
+            let config = get(client, &args.config).await?;
+            client
+                .call(Method::DELETE, &config_path(&config, ""), None)
+                .await?;
+            if args.json {
+                print_json(&json!({"id": config["id"], "deleted": true}))?;
+            } else {
+                let name = &args.config;
+                println!(
+                    "config {} of {} for {} deleted",
+                    name.name, name.plugin, name.tenant
+                );
+            }
         }
     }
     Ok(0)
 }
 
-async fn set_enabled(args: NameArgs, enabled: bool) -> anyhow::Result<()> {
-    let tenants = open_tenants(&args.settings).await?;
-    let name = &args.config;
-    let view = tenants
-        .set_enabled(&name.tenant, &name.plugin, &name.name, enabled)
-        .await;
-    tenants.store().close().await;
-    let view = view?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
-    } else {
-        print_view(&view)?;
+/// `/api/v1/configs/{id}{rest}`.
+fn config_path(config: &Value, rest: &str) -> String {
+    format!("/api/v1/configs/{}{rest}", encode(&text(&config["id"])))
+}
+
+/// The tenant's config of this plugin and name, if it has one.
+async fn find(client: &ApiClient, name: &ConfigName) -> anyhow::Result<Option<Value>> {
+    let page = client
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/configs", encode(&name.tenant)),
+            None,
+        )
+        .await?;
+    Ok(page["configs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|config| config["plugin"] == json!(name.plugin) && config["name"] == json!(name.name))
+        .cloned())
+}
+
+async fn get(client: &ApiClient, name: &ConfigName) -> anyhow::Result<Value> {
+    match find(client, name).await? {
+        Some(config) => Ok(config),
+        None => bail!(
+            "tenant {} has no config `{}` of plugin {}; `plugboard config list --tenant {}` shows its configs",
+            name.tenant,
+            name.name,
+            name.plugin,
+            name.tenant
+        ),
+    }
+}
+
+async fn set_enabled(
+    client: &ApiClient,
+    name: &ConfigName,
+    enabled: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let existing = get(client, name).await?;
+    let body = json!({
+        "values": existing["values"],
+        "schedule": existing["schedule"],
+        "events": existing["events"],
+        "enabled": enabled,
+    });
+    let config = client
+        .call(Method::PUT, &config_path(&existing, ""), Some(body))
+        .await?;
+    print_config(&config, json)
+}
+
+fn print_config(config: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(config);
+    }
+    println!(
+        "config {} ({} / {} / {})",
+        text(&config["id"]),
+        text(&config["tenant"]),
+        text(&config["plugin"]),
+        text(&config["name"])
+    );
+    println!("enabled:   {}", config["enabled"]);
+    if !config["invalid_reason"].is_null() {
+        println!("INVALID:   {}", text(&config["invalid_reason"]));
+    }
+    println!("values:    {}", config["values"]);
+    match &config["schedule"] {
+        Value::Null => println!("schedule:  none"),
+        schedule => println!("schedule:  {schedule}"),
+    }
+    let events: Vec<String> = config["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    println!(
+        "events:    {}",
+        if events.is_empty() {
+            "none".to_owned()
+        } else {
+            events.join(", ")
+        }
+    );
+    let fires: Vec<String> = config["next_fires"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    if !fires.is_empty() {
+        println!("next fires:");
+        for fire in &fires {
+            println!("  {fire}");
+        }
     }
     Ok(())
 }
 
-/// Starts the plugin in this process (its data under a temporary folder).
-fn start_plugin(
-    tenants: &Tenants,
-    args: &PluginCallArgs,
-) -> anyhow::Result<(std::sync::Arc<PluginHost>, tempfile::TempDir)> {
-    let directory = args.plugin_dir.as_ref().context(
-        "pass the plugin's package folder with --plugin-dir DIR; it is started here to answer",
-    )?;
-    let data = tempfile::tempdir().context("a temporary data folder for the plugin")?;
-    let host = PluginHost::new(
-        tenants.store().clone(),
-        data.path().to_path_buf(),
-        SupervisorConfig::default(),
+/// One line of a config listing.
+pub fn print_config_line(config: &Value) {
+    let state = match (&config["invalid_reason"], config["enabled"].as_bool()) {
+        (Value::String(_), _) => "invalid",
+        (_, Some(false)) => "disabled",
+        _ => "enabled",
+    };
+    println!(
+        "{:<22}  {:<16}  {:<16}  {:<16}  {:<8}  {}",
+        text(&config["id"]),
+        text(&config["tenant"]),
+        text(&config["plugin"]),
+        text(&config["name"]),
+        state,
+        or_dash(&config["next_fires"][0])
     );
-    host.load(directory)
-        .with_context(|| format!("loading the plugin in {}", directory.display()))?;
-    Ok((host, data))
-}
-
-async fn validate(
-    tenants: &Tenants,
-    args: &PluginCallArgs,
-) -> anyhow::Result<(Vec<String>, Option<Value>)> {
-    let name = &args.config;
-    if let Some(values) = &args.values {
-        let values: Value = serde_json::from_str(values).context("--values is not JSON")?;
-        let request = ConfigRequest {
-            tenant: name.tenant.clone(),
-            plugin: name.plugin.clone(),
-            name: name.name.clone(),
-            values: Some(values),
-            ..ConfigRequest::default()
-        };
-        return Ok(match tenants.check_new_config(&request).await {
-            Ok(()) => (Vec::new(), None),
-            Err(crate::tenants::TenantError::SchemaRejects { problems, .. }) => (problems, None),
-            Err(error) => return Err(error.into()),
-        });
-    }
-    let config = tenants
-        .config(&name.tenant, &name.plugin, &name.name)
-        .await?;
-    let mut problems = tenants.check_config(&config).await?;
-    let mut plugin_answer = None;
-    if problems.is_empty() && args.plugin_dir.is_some() {
-        let (host, _data) = start_plugin(tenants, args)?;
-        let values = tenants.open_values(&config)?;
-        let answer = config_calls::validate(
-            &host,
-            &config.plugin,
-            Some(&config.tenant),
-            values,
-            args.timeout,
-        )
-        .await;
-        host.stop_all().await;
-        let answer = answer?;
-        problems.extend(
-            answer
-                .errors
-                .iter()
-                .map(|problem| format!("{}: {}", problem.path, problem.message)),
-        );
-        if !answer.valid && answer.errors.is_empty() {
-            problems.push("the plugin says the values are not valid".to_owned());
-        }
-        plugin_answer = Some(serde_json::to_value(&answer)?);
-    }
-    Ok((problems, plugin_answer))
-}
-
-async fn plugin_test(
-    tenants: &Tenants,
-    args: &PluginCallArgs,
-) -> anyhow::Result<plugboard_protocol::methods::ConfigTestResult> {
-    let name = &args.config;
-    let config = tenants
-        .config(&name.tenant, &name.plugin, &name.name)
-        .await?;
-    let (host, _data) = start_plugin(tenants, args)?;
-    let values = tenants.open_values(&config)?;
-    let answer = config_calls::test(
-        &host,
-        &config.plugin,
-        Some(&config.tenant),
-        values,
-        args.timeout,
-    )
-    .await;
-    host.stop_all().await;
-    Ok(answer?)
 }

@@ -5,18 +5,16 @@
 use anyhow::Context;
 use reqwest::Method;
 
-use super::client::RemoteArgs;
+use super::client::ClientArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ConsoleLinkArgs {
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 pub async fn run(args: ConsoleLinkArgs) -> anyhow::Result<i32> {
-    let client = args.remote.client()?.context(
-        "plugboard console-link asks the server that will take the link: pass --url http://HOST:PORT and --token with the admin token (DATA_DIR/admin-token), or set PLUGBOARD_URL and PLUGBOARD_TOKEN",
-    )?;
+    let client = args.client.connect()?;
     let link = client
         .call(Method::POST, "/api/v1/session/links", None)
         .await

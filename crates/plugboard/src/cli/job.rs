@@ -1,27 +1,26 @@
-//! `plugboard job …`: enqueue, list, show, cancel, retry, and read or follow logs.
+//! `plugboard job …`: enqueue, import, list, show, cancel, retry, read or follow logs, and watch
+//! jobs change, each a call of the server's API (`/api/v1/jobs`): the server named by `--url`,
+//! `PLUGBOARD_URL` or a profile, else the one running on the data directory.
 //!
-//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the server's
-//! API (`job_remote.rs`);
-//! without it, it opens the store the settings name, so it must run where the data directory or
-//! the PostgreSQL database is reachable.
+//! `--json` prints what the API answered, as it answered it; the human output reads the same
+//! answer through the API's own view types.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{json, Value};
 
-use super::client::RemoteArgs;
-use crate::config::SettingsArgs;
-use crate::queue::{Queue, Registry};
-use crate::store::{CancelOutcome, Job, JobFilter, JobId, JobStatus, NewJob, Timestamp};
+use super::client::ClientArgs;
+use super::output::{print_json, text, Table};
+use crate::api::{CancelResult, JobPage, JobView, LogLineView, LogPage};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobCommand {
     /// Add a job to the queue and print its id
     Enqueue(EnqueueArgs),
     /// Enqueue many jobs read as NDJSON (one `POST /api/v1/jobs` body per line) from a file or
-    /// stdin, in batches over the API (needs a server: --url, PLUGBOARD_URL or a profile)
+    /// stdin, in batches
     Import(super::job_import::ImportArgs),
     /// List jobs, newest first
     List(ListArgs),
@@ -58,9 +57,7 @@ pub struct WatchArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,15 +91,13 @@ pub struct EnqueueArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[arg(long)]
-    pub status: Option<JobStatus>,
+    pub status: Option<crate::store::JobStatus>,
     #[arg(long)]
     pub kind: Option<String>,
     #[arg(long)]
@@ -119,9 +114,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,9 +123,7 @@ pub struct IdArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,256 +136,223 @@ pub struct LogsArgs {
     #[arg(long, default_value_t = 0, value_name = "SEQ")]
     pub after: i64,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-}
-
-/// The queue of the store the settings name, with every job kind this plugboard knows (for
-/// checking payloads; this process runs none).
-pub(super) async fn open(settings: &SettingsArgs) -> anyhow::Result<Queue> {
-    let resolved = crate::config::Settings::resolve(settings)?;
-    if let crate::config::Database::Sqlite { path, .. } = &resolved.database {
-        if !path.is_file() {
-            anyhow::bail!(
-                "there is no plugboard database at {}; pass the --data-dir of your server (or set PLUGBOARD_DATA_DIR), or start `plugboard serve` there first",
-                path.display()
-            );
-        }
-    }
-    let store = super::open_store(&resolved).await?;
-    let mut registry = Registry::with_builtin_kinds();
-    registry.register(
-        crate::plugins::host::PLUGIN_RUN,
-        crate::plugins::host::PluginRun::for_validation(),
-    );
-    registry.register(
-        crate::plugins::tool::PLUGIN_TOOL,
-        crate::plugins::tool::PluginTool::for_validation(),
-    );
-    crate::plugins::installer::register(&mut registry, None);
-    Ok(Queue::new(store, std::sync::Arc::new(registry)))
+    pub client: ClientArgs,
 }
 
 pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
-    let remote = match &command {
-        JobCommand::Enqueue(args) => &args.remote,
-        JobCommand::Import(args) => &args.remote,
-        JobCommand::List(args) => &args.remote,
-        JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.remote,
-        JobCommand::Logs(args) => &args.remote,
-        JobCommand::Watch(args) => &args.remote,
-    };
-    if let Some(client) = remote.client()? {
-        return super::job_remote::run(&client, command).await;
+    let client = match &command {
+        JobCommand::Enqueue(args) => &args.client,
+        JobCommand::Import(args) => &args.client,
+        JobCommand::List(args) => &args.client,
+        JobCommand::Show(args) | JobCommand::Cancel(args) | JobCommand::Retry(args) => &args.client,
+        JobCommand::Logs(args) => &args.client,
+        JobCommand::Watch(args) => &args.client,
     }
+    .connect()?;
+    let client = &client;
     match command {
-        JobCommand::Import(args) => anyhow::bail!(
-            "`job import` sends its jobs to a server in batches: pass --url (or set PLUGBOARD_URL) and --token of a running `plugboard serve` ({} was not sent)",
-            args.file
-        ),
-        JobCommand::Watch(args) => super::job_watch::local(args).await,
+        JobCommand::Watch(args) => return super::job_watch::run(client, args).await,
+        JobCommand::Import(args) => return super::job_import::run(client, args).await,
         JobCommand::Enqueue(args) => {
-            let payload = Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
-            let queue = open(&args.settings).await?;
-            let mut job = match (
-                &args.config_id,
-                args.kind == crate::plugins::host::PLUGIN_RUN,
-            ) {
-                (Some(config), true) => {
-                    let data_dir = crate::config::Settings::resolve(&args.settings)?.data_dir;
-                    let key = crate::tenants::SecretKey::load(&data_dir)?;
-                    crate::tenants::Tenants::new(queue.store().clone(), key)
-                        .client_run(config, &payload)
-                        .await?
-                }
-                (Some(_), false) => anyhow::bail!(
-                    "--config-id names the config of a plugin.run job; a {} job has none",
-                    args.kind
-                ),
-                (None, is_run) => {
-                    if is_run {
-                        crate::tenants::client_run::check_client_payload(&payload)?;
-                    }
-                    NewJob::new(args.kind.clone(), payload)
-                }
-            };
-            job.queue = args.queue.clone();
-            job.priority = args.priority;
-            job.run_at = args
-                .delay_ms
-                .map(|ms| Timestamp::now().plus(Duration::from_millis(ms)));
-            job.max_attempts = args.max_attempts;
-            job.timeout_ms = args.timeout_ms;
-            job.unique_key = args.unique_key.clone();
-            queue.validate(&job)?;
-            let enqueued = queue.enqueue(job).await?;
-            if args.json {
-                println!(
-                    "{}",
-                    json!({"id": enqueued.id, "created": enqueued.created})
-                );
-            } else if enqueued.created {
-                println!("{}", enqueued.id);
-            } else {
-                println!("{} (already existed with this unique key)", enqueued.id);
+            let payload: Value = serde_json::from_str(args.payload.as_deref().unwrap_or("{}"))
+                .map_err(|error| {
+                    anyhow::anyhow!("the payload is not valid JSON: {error}; write it as JSON, e.g. '{{\"n\": 1}}'")
+                })?;
+            let mut body = json!({
+                "kind": args.kind,
+                "payload": payload,
+                "queue": args.queue,
+                "priority": args.priority,
+                "max_attempts": args.max_attempts,
+            });
+            if let Some(delay) = args.delay_ms {
+                let at = std::time::SystemTime::now() + std::time::Duration::from_millis(delay);
+                body["run_at"] = json!(humantime::format_rfc3339_micros(at).to_string());
             }
-            queue.store().close().await;
-            Ok(0)
+            if let Some(timeout) = args.timeout_ms {
+                body["timeout_ms"] = json!(timeout);
+            }
+            if let Some(key) = args.unique_key {
+                body["unique_key"] = json!(key);
+            }
+            if let Some(config) = args.config_id {
+                body["config"] = json!(config);
+            }
+            let answer = client
+                .call(Method::POST, "/api/v1/jobs", Some(body))
+                .await?;
+            if args.json {
+                print_json(&answer)?;
+            } else {
+                println!("{}", view::<JobView>(&answer)?.id);
+            }
         }
         JobCommand::List(args) => {
-            let queue = open(&args.settings).await?;
-            let filter = JobFilter {
-                status: args.status,
-                kind: args.kind,
-                queue: args.queue,
-                tenant: args.tenant,
-                plugin: args.plugin,
-                before_id: args.before.map(JobId),
-                limit: args.limit,
-                ..JobFilter::default()
-            };
-            let jobs = queue.list(filter).await?;
+            let query = super::output::query(&[
+                ("limit", Some(args.limit.to_string())),
+                (
+                    "status",
+                    args.status.map(|status| status.as_str().to_owned()),
+                ),
+                ("kind", args.kind),
+                ("queue", args.queue),
+                ("tenant", args.tenant),
+                ("plugin", args.plugin),
+                ("cursor", args.before.map(|id| id.to_string())),
+            ]);
+            let answer = client
+                .call(Method::GET, &format!("/api/v1/jobs{query}"), None)
+                .await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                print_json(&answer)?;
             } else {
-                println!(
-                    "{:>8}  {:<10}  {:<12}  {:<12}  {:>7}  error",
-                    "id", "status", "kind", "queue", "attempt"
-                );
-                for job in &jobs {
-                    println!(
-                        "{:>8}  {:<10}  {:<12}  {:<12}  {:>7}  {}",
-                        job.id,
-                        job.status,
-                        job.kind,
-                        job.queue,
+                let page = view::<JobPage>(&answer)?;
+                let mut table = Table::new(["id", "status", "kind", "queue", "attempt", "error"]);
+                for job in &page.jobs {
+                    table.row([
+                        job.id.to_string(),
+                        job.status.clone(),
+                        job.kind.clone(),
+                        job.queue.clone(),
                         format!("{}/{}", job.attempt, job.max_attempts),
-                        job.error.as_deref().unwrap_or("")
-                    );
+                        job.error.clone().unwrap_or_default(),
+                    ]);
+                }
+                table.print()?;
+                if let Some(cursor) = page.next_cursor {
+                    println!("(more: --before {cursor})");
                 }
             }
-            queue.store().close().await;
-            Ok(0)
         }
         JobCommand::Show(args) => {
-            let queue = open(&args.settings).await?;
-            let job = queue.get(JobId(args.id)).await?;
-            let waiting = queue.waiting(&job).await?;
+            let answer = client
+                .call(Method::GET, &format!("/api/v1/jobs/{}", args.id), None)
+                .await?;
             if args.json {
-                let mut shown = serde_json::to_value(&job)?;
-                if let Some(waiting) = &waiting {
-                    shown["waiting_for"] = json!(waiting.reasons);
-                }
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                print_json(&answer)?;
             } else {
-                print_job(&job);
-                for reason in waiting.iter().flat_map(|waiting| &waiting.reasons) {
-                    println!("waiting for   {reason}");
-                }
+                print_job(&view::<JobView>(&answer)?)?;
             }
-            queue.store().close().await;
-            Ok(0)
         }
         JobCommand::Cancel(args) => {
-            let queue = open(&args.settings).await?;
-            let id = JobId(args.id);
-            let outcome = queue.cancel(id).await?;
-            let (state, message) = match outcome {
-                CancelOutcome::Cancelled => ("cancelled", format!("job {id} cancelled")),
-                CancelOutcome::Requested => (
-                    "requested",
-                    format!("job {id} is running; it has been asked to stop"),
-                ),
-                CancelOutcome::AlreadyFinished(status) => (
-                    "already_finished",
-                    format!("job {id} had already finished ({status}); nothing changed"),
-                ),
-                CancelOutcome::NotFound => ("not_found", format!("job {id} does not exist")),
-            };
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/jobs/{}/cancel", args.id),
+                    None,
+                )
+                .await?;
             if args.json {
-                println!("{}", json!({"id": id, "cancel": state}));
+                print_json(&answer)?;
             } else {
-                println!("{message}");
+                let result = view::<CancelResult>(&answer)?;
+                match result.outcome.as_str() {
+                    "cancelled" => println!("job {} cancelled", args.id),
+                    "requested" => {
+                        println!("job {} is running; it has been asked to stop", args.id)
+                    }
+                    _ => println!(
+                        "job {} had already finished ({}); nothing changed",
+                        args.id, result.job.status
+                    ),
+                }
             }
-            queue.store().close().await;
-            Ok(0)
         }
         JobCommand::Retry(args) => {
-            let queue = open(&args.settings).await?;
-            let job = queue.retry(JobId(args.id)).await?;
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/jobs/{}/retry", args.id),
+                    None,
+                )
+                .await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
+                print_json(&answer)?;
             } else {
-                println!("job {} is queued again", job.id);
+                println!("job {} is queued again", view::<JobView>(&answer)?.id);
             }
-            queue.store().close().await;
-            Ok(0)
         }
         JobCommand::Logs(args) => {
-            let queue = open(&args.settings).await?;
-            let id = JobId(args.id);
-            queue.get(id).await?;
             let mut stdout = std::io::stdout().lock();
             if args.follow {
-                let mut lines = queue.follow_logs(id, args.after);
-                while let Some(line) = lines.recv().await {
-                    let line = line?;
-                    writeln!(
-                        stdout,
-                        "{:>5} {:<5} {}",
-                        line.seq,
-                        line.level.as_str(),
-                        line.message
-                    )
-                    .context("writing to stdout")?;
-                }
+                super::follow::stream_logs(client, args.id, args.after, |line| {
+                    print_line(&mut stdout, &view::<LogLineView>(line)?)
+                })
+                .await?;
             } else {
                 let mut after = args.after;
                 loop {
-                    let lines = queue.logs(id, after, 1000).await?;
-                    let Some(last) = lines.last() else { break };
-                    after = last.seq;
-                    for line in &lines {
-                        writeln!(
-                            stdout,
-                            "{:>5} {:<5} {}",
-                            line.seq,
-                            line.level.as_str(),
-                            line.message
+                    let page = client
+                        .call(
+                            Method::GET,
+                            &format!("/api/v1/jobs/{}/logs?after_seq={after}&limit=1000", args.id),
+                            None,
                         )
-                        .context("writing to stdout")?;
+                        .await?;
+                    let page = view::<LogPage>(&page)?;
+                    if page.lines.is_empty() {
+                        break;
                     }
+                    for line in &page.lines {
+                        print_line(&mut stdout, line)?;
+                    }
+                    after = page.next_after_seq;
                 }
             }
-            queue.store().close().await;
-            Ok(0)
         }
     }
+    Ok(0)
 }
 
-fn print_job(job: &Job) {
-    let time = |t: Option<Timestamp>| {
-        t.map(|t| humantime::format_rfc3339_millis(t.into()).to_string())
-            .unwrap_or_else(|| "-".to_owned())
-    };
-    println!("id            {}", job.id);
-    println!("kind          {}", job.kind);
-    println!("queue         {}", job.queue);
-    println!("status        {}", job.status);
-    println!("attempt       {}/{}", job.attempt, job.max_attempts);
-    println!("priority      {}", job.priority);
-    println!("payload       {}", job.payload);
-    if let Some(result) = &job.result {
-        println!("result        {result}");
+/// The API's answer as one of its view types.
+fn view<T: serde::de::DeserializeOwned>(answer: &Value) -> anyhow::Result<T> {
+    T::deserialize(answer).context("the server's answer is not what this plugboard expects; are the CLI and the server the same version?")
+}
+
+fn print_job(job: &JobView) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut field = |name: &str, value: String| writeln!(stdout, "{name:<13} {value}");
+    field("id", job.id.to_string())?;
+    field("kind", job.kind.clone())?;
+    field("queue", job.queue.clone())?;
+    for (name, value) in [
+        ("tenant", &job.tenant),
+        ("plugin", &job.plugin),
+        ("config", &job.config),
+    ] {
+        if let Some(value) = value {
+            field(name, value.clone())?;
+        }
+    }
+    field("status", job.status.clone())?;
+    field("attempt", format!("{}/{}", job.attempt, job.max_attempts))?;
+    field("priority", job.priority.to_string())?;
+    field("payload", job.payload.to_string())?;
+    for (name, value) in [("result", &job.result), ("progress", &job.progress)] {
+        if let Some(value) = value.as_ref().filter(|value| !value.is_null()) {
+            field(name, text(value))?;
+        }
     }
     if let Some(error) = &job.error {
-        println!("error         {error}");
+        field("error", error.clone())?;
     }
-    if let Some(progress) = &job.progress {
-        println!("progress      {progress}");
+    field("run_at", job.run_at.clone())?;
+    field("created_at", job.created_at.clone())?;
+    for (name, value) in [
+        ("started_at", &job.started_at),
+        ("finished_at", &job.finished_at),
+    ] {
+        if let Some(value) = value {
+            field(name, value.clone())?;
+        }
     }
-    println!("created       {}", time(Some(job.created_at)));
-    println!("started       {}", time(job.started_at));
-    println!("finished      {}", time(job.finished_at));
+    for reason in job.waiting_for.iter().flatten() {
+        field("waiting for", reason.clone())?;
+    }
+    Ok(())
+}
+
+fn print_line(stdout: &mut impl Write, line: &LogLineView) -> anyhow::Result<()> {
+    writeln!(stdout, "{:>5} {:<5} {}", line.seq, line.level, line.message)
+        .context("writing to stdout")
 }

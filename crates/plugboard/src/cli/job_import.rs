@@ -25,7 +25,7 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 0)]
     pub skip: usize,
     #[command(flatten)]
-    pub remote: super::client::RemoteArgs,
+    pub client: super::client::ClientArgs,
 }
 
 /// One job of the file, with its line number.

@@ -1,13 +1,11 @@
 //! `plugboard limit list|set|delete`: concurrency and rate limits per tenant and per plugin,
-//! through the API with `--url`, otherwise in the store directly.
+//! through the API (`/api/v1/limits`).
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::client::{ApiClient, RemoteArgs};
-use super::job::open;
-use crate::config::SettingsArgs;
-use crate::store::{JobLimit, LimitScope};
+use super::client::ClientArgs;
+use super::output::Table;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LimitCommand {
@@ -24,9 +22,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,9 +44,7 @@ pub struct SetArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,18 +54,7 @@ pub struct DeleteArgs {
     pub scope: String,
     pub name: String,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-}
-
-fn scope(text: &str) -> LimitScope {
-    // clap accepted only `tenant` or `plugin`.
-    LimitScope::parse(text).unwrap_or(LimitScope::Tenant)
-}
-
-fn client(remote: &RemoteArgs) -> anyhow::Result<Option<ApiClient>> {
-    remote.client()
+    pub client: ClientArgs,
 }
 
 /// The path of one limit, with the name escaped (`*` included).
@@ -82,109 +65,56 @@ fn path(scope: &str, name: &str) -> String {
 pub async fn run(command: LimitCommand) -> anyhow::Result<i32> {
     match command {
         LimitCommand::List(args) => {
-            let limits: Vec<Value> = match client(&args.remote)? {
-                Some(client) => {
-                    let answer = client.call(Method::GET, "/api/v1/limits", None).await?;
-                    answer["limits"].as_array().cloned().unwrap_or_default()
-                }
-                None => {
-                    let queue = open(&args.settings).await?;
-                    let limits = queue.limit_list().await?;
-                    queue.store().close().await;
-                    limits
-                        .into_iter()
-                        .map(|limit| serde_json::to_value(limit).unwrap_or(Value::Null))
-                        .collect()
-                }
-            };
+            let client = args.client.connect()?;
+            let answer = client.call(Method::GET, "/api/v1/limits", None).await?;
+            let limits = answer["limits"].as_array().cloned().unwrap_or_default();
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "limits": limits }))?
-                );
+                super::output::print_json(&answer)?;
             } else if limits.is_empty() {
                 println!("no limits: every tenant and plugin takes turns without a cap");
             } else {
-                println!(
-                    "{:<8} {:<24} {:>11} {:>10} {:>6}",
-                    "SCOPE", "NAME", "MAX_RUNNING", "RATE/S", "BURST"
-                );
+                let mut table = Table::new(["scope", "name", "max running", "rate/s", "burst"]);
                 for limit in &limits {
                     let cell = |field: &str| match &limit[field] {
                         Value::Null => "-".to_owned(),
-                        value => value.to_string(),
+                        value => super::output::text(value),
                     };
-                    println!(
-                        "{:<8} {:<24} {:>11} {:>10} {:>6}",
-                        limit["scope"].as_str().unwrap_or("?"),
-                        limit["name"].as_str().unwrap_or("?"),
+                    table.row([
+                        cell("scope"),
+                        cell("name"),
                         cell("max_running"),
                         cell("rate_per_second"),
-                        cell("burst")
-                    );
+                        cell("burst"),
+                    ]);
                 }
+                table.print()?;
             }
             Ok(0)
         }
         LimitCommand::Set(args) => {
-            let shown = match client(&args.remote)? {
-                Some(client) => {
-                    let body = json!({
-                        "max_running": args.max_running,
-                        "rate_per_second": args.rate,
-                        "burst": args.burst,
-                    });
-                    client
-                        .call(Method::PUT, &path(&args.scope, &args.name), Some(body))
-                        .await?
-                }
-                None => {
-                    let queue = open(&args.settings).await?;
-                    let stored = queue
-                        .limit_put(JobLimit {
-                            scope: scope(&args.scope),
-                            name: args.name.clone(),
-                            max_running: args.max_running,
-                            rate_per_second: args.rate,
-                            burst: args.burst,
-                        })
-                        .await;
-                    queue.store().close().await;
-                    serde_json::to_value(stored?)?
-                }
-            };
+            let client = args.client.connect()?;
+            let body = json!({
+                "max_running": args.max_running,
+                "rate_per_second": args.rate,
+                "burst": args.burst,
+            });
+            let shown = client
+                .call(Method::PUT, &path(&args.scope, &args.name), Some(body))
+                .await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                super::output::print_json(&shown)?;
             } else {
                 println!("{} {} is limited: {shown}", args.scope, args.name);
             }
             Ok(0)
         }
         LimitCommand::Delete(args) => {
-            let deleted = match client(&args.remote)? {
-                Some(client) => {
-                    client
-                        .send(Method::DELETE, &path(&args.scope, &args.name), None, None)
-                        .await?;
-                    true
-                }
-                None => {
-                    let queue = open(&args.settings).await?;
-                    let deleted = queue.limit_delete(scope(&args.scope), &args.name).await;
-                    queue.store().close().await;
-                    deleted?
-                }
-            };
-            if deleted {
-                println!("{} {} has no limit now", args.scope, args.name);
-                Ok(0)
-            } else {
-                eprintln!(
-                    "{} {} had no limit; `plugboard limit list` shows them",
-                    args.scope, args.name
-                );
-                Ok(1)
-            }
+            let client = args.client.connect()?;
+            client
+                .send(Method::DELETE, &path(&args.scope, &args.name), None, None)
+                .await?;
+            println!("{} {} has no limit now", args.scope, args.name);
+            Ok(0)
         }
     }
 }

@@ -2,11 +2,10 @@
 //! (`GET /api/v1/nodes`), with `--url` and `--token` as `plugboard job` takes them. Tables by
 //! default, the API's JSON with `--json`.
 
-use anyhow::Context;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::client::{ApiClient, RemoteArgs};
+use super::client::ClientArgs;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -22,7 +21,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,20 +32,15 @@ pub struct ShowArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub remote: RemoteArgs,
-}
-
-fn client(remote: &RemoteArgs) -> anyhow::Result<ApiClient> {
-    let url = remote.url.as_deref().context(
-        "plugboard node asks a server: pass --url http://HOST:PORT or set PLUGBOARD_URL",
-    )?;
-    ApiClient::new(url, remote.token.as_deref())
+    pub client: ClientArgs,
 }
 
 pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
     match command {
         NodeCommand::List(args) => {
-            let answer = client(&args.remote)?
+            let answer = args
+                .client
+                .connect()?
                 .call(Method::GET, "/api/v1/nodes", None)
                 .await?;
             if args.json {
@@ -72,7 +66,11 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
         }
         NodeCommand::Show(args) => {
             let path = format!("/api/v1/nodes/{}", encode(&args.id));
-            let node = client(&args.remote)?.call(Method::GET, &path, None).await?;
+            let node = args
+                .client
+                .connect()?
+                .call(Method::GET, &path, None)
+                .await?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&node)?);
                 return Ok(0);

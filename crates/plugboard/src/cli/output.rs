@@ -59,3 +59,44 @@ pub fn query(parameters: &[(&str, Option<String>)]) -> String {
         format!("?{}", pairs.join("&"))
     }
 }
+
+/// A table for people: a header and rows, each column as wide as its widest cell.
+pub struct Table<const N: usize> {
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    pub fn new(header: [&str; N]) -> Table<N> {
+        Table {
+            rows: vec![header.map(str::to_owned)],
+        }
+    }
+
+    pub fn row(&mut self, cells: [String; N]) {
+        self.rows.push(cells);
+    }
+
+    /// Prints the table on stdout, columns two spaces apart, the last one not padded.
+    pub fn print(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut widths = [0; N];
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut stdout = std::io::stdout().lock();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if index + 1 == N {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            writeln!(stdout, "{}", line.trim_end()).context("writing to stdout")?;
+        }
+        Ok(())
+    }
+}

@@ -40,7 +40,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
-    let (mut settings, store) = super::settings_and_store(&args.settings).await?;
+    let (mut settings, store) = crate::runtime::settings_and_store(&args.settings).await?;
     if !args.plugins.is_empty() {
         settings.plugins = args.plugins.clone();
     }
@@ -49,7 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             tracing::info!(path = %path.display(), ?synchronous, "store: SQLite");
         }
         Database::Postgres { url, schema } => {
-            tracing::info!(url = %super::redact_url(url), schema = ?schema, "store: PostgreSQL");
+            tracing::info!(url = %crate::runtime::redact_url(url), schema = ?schema, "store: PostgreSQL");
         }
     }
     if let Some(file) = &settings.config_file {
@@ -137,7 +137,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let pool = WorkerPool::start(
         store.clone(),
         registry,
-        settings.pool_config(super::worker_id()),
+        settings.pool_config(crate::runtime::worker_id()),
     );
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -199,7 +199,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         store.clone(),
         NewNode {
             id: pool.worker_id().to_owned(),
-            hostname: super::hostname(),
+            hostname: crate::runtime::hostname(),
             pid: i64::from(std::process::id()),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             listen: address.to_string(),
@@ -248,6 +248,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let http = tokio::spawn(crate::api::serve(listener, api, http_stop.clone()));
+    let announcement = super::local_server::Announcement::write(&settings.data_dir, address)?;
     tracing::info!(%address, worker = %pool.worker_id(), "plugboard is running; press Ctrl-C to stop");
     // On stdout, where a person (and the demo) reads it; the code works once, for 15 minutes.
     println!("console: {console_link}  (one-time sign-in link, valid 15 minutes; `plugboard console-link` makes another)");
@@ -256,6 +257,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT received; shutting down (press Ctrl-C again to stop at once)"),
     }
+    announcement.remove();
     tokio::spawn(async move {
         tokio::select! {
             _ = terminate.recv() => {}
@@ -400,7 +402,7 @@ fn admin_token(settings: &crate::config::Settings) -> anyhow::Result<AdminToken>
         return AdminToken::new(token).map_err(anyhow::Error::msg);
     }
     let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
-    super::prepare_data_dir(&settings.data_dir)?;
+    crate::runtime::prepare_data_dir(&settings.data_dir)?;
     match std::fs::read_to_string(&path) {
         Ok(token) => {
             let token = token.trim();

@@ -1,16 +1,11 @@
-//! `plugboard tenant …` and `plugboard event …`: tenants, and events posted by hand.
-//!
-//! With a server named (`--url`, `PLUGBOARD_URL` or a profile) each command calls the API
-//! (`tenant_remote.rs`); without one, it opens the store directly.
+//! `plugboard tenant …` and `plugboard event …`: tenants, and events posted by hand, each a call
+//! of the server's API (`/api/v1/tenants`, `/api/v1/events`).
 
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{json, Value};
 
-use super::client::RemoteArgs;
-use super::settings_and_store;
-use crate::config::SettingsArgs;
-use crate::events::{Events, PostEvent};
-use crate::store::EventFilter;
-use crate::tenants::{SecretKey, Tenants};
+use super::client::ClientArgs;
+use super::output::{encode, print_json, query, text};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TenantCommand {
@@ -34,9 +29,7 @@ pub struct TenantCreateArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,9 +38,7 @@ pub struct TenantIdArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,9 +46,7 @@ pub struct JsonArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -84,9 +73,7 @@ pub struct EventPostArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,167 +87,147 @@ pub struct EventListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: SettingsArgs,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-}
-
-/// The tenants facade over the store the settings name, with the data directory's secret key.
-pub async fn open_tenants(args: &SettingsArgs) -> anyhow::Result<Tenants> {
-    let (settings, store) = settings_and_store(args).await?;
-    super::prepare_data_dir(&settings.data_dir)?;
-    let key = SecretKey::load(&settings.data_dir)?;
-    Ok(Tenants::new(store, key))
-}
-
-impl TenantCommand {
-    fn remote(&self) -> &RemoteArgs {
-        match self {
-            TenantCommand::Create(args) => &args.remote,
-            TenantCommand::List(args) => &args.remote,
-            TenantCommand::Show(args) | TenantCommand::Delete(args) => &args.remote,
-        }
-    }
-}
-
-impl EventCommand {
-    fn remote(&self) -> &RemoteArgs {
-        match self {
-            EventCommand::Post(args) => &args.remote,
-            EventCommand::List(args) => &args.remote,
-        }
-    }
+    pub client: ClientArgs,
 }
 
 pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
-    if let Some(client) = command.remote().client()? {
-        return super::tenant_remote::run_tenant(&client, command).await;
+    let client = match &command {
+        TenantCommand::Create(args) => &args.client,
+        TenantCommand::List(args) => &args.client,
+        TenantCommand::Show(args) | TenantCommand::Delete(args) => &args.client,
     }
+    .connect()?;
     match command {
         TenantCommand::Create(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let tenant = tenants.create_tenant(&args.id, args.name.as_deref()).await;
-            tenants.store().close().await;
-            let tenant = tenant?;
+            let tenant = client
+                .call(
+                    Method::POST,
+                    "/api/v1/tenants",
+                    Some(json!({"id": args.id, "name": args.name})),
+                )
+                .await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&tenant)?);
+                print_json(&tenant)?;
             } else {
-                println!("tenant {} created", tenant.id);
+                println!("tenant {} created", text(&tenant["id"]));
             }
         }
         TenantCommand::List(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let list = tenants.list_tenants().await;
-            tenants.store().close().await;
-            let list = list?;
+            let answer = client.call(Method::GET, "/api/v1/tenants", None).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&answer)?;
             } else {
                 println!("{:<24}  name", "id");
-                for tenant in &list {
-                    println!("{:<24}  {}", tenant.id, tenant.name);
+                for tenant in answer["tenants"].as_array().into_iter().flatten() {
+                    println!("{:<24}  {}", text(&tenant["id"]), text(&tenant["name"]));
                 }
             }
         }
         TenantCommand::Show(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let shown = async {
-                let tenant = tenants.tenant(&args.id).await?;
-                let configs = tenants
-                    .list_configs(crate::store::ConfigFilter {
-                        tenant: Some(args.id.clone()),
-                        ..Default::default()
-                    })
-                    .await?;
-                Ok::<_, crate::tenants::TenantError>((tenant, configs))
-            }
-            .await;
-            tenants.store().close().await;
-            let (tenant, configs) = shown?;
+            let id = encode(&args.id);
+            let tenant = client
+                .call(Method::GET, &format!("/api/v1/tenants/{id}"), None)
+                .await?;
+            let configs = client
+                .call(Method::GET, &format!("/api/v1/tenants/{id}/configs"), None)
+                .await?;
             if args.json {
-                println!("{}", json!({"tenant": tenant, "configs": configs}));
+                print_json(&json!({"tenant": tenant, "configs": configs["configs"]}))?;
             } else {
-                println!("tenant {} ({})", tenant.id, tenant.name);
-                for view in &configs {
-                    super::config::print_config_line(view);
+                println!("tenant {} ({})", text(&tenant["id"]), text(&tenant["name"]));
+                for config in configs["configs"].as_array().into_iter().flatten() {
+                    super::config::print_config_line(config);
                 }
             }
         }
         TenantCommand::Delete(args) => {
-            let tenants = open_tenants(&args.settings).await?;
-            let deleted = tenants.delete_tenant(&args.id).await;
-            tenants.store().close().await;
-            deleted?;
-            println!("tenant {} deleted", args.id);
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/tenants/{}", encode(&args.id)),
+                    None,
+                )
+                .await?;
+            if args.json {
+                print_json(&json!({"id": args.id, "deleted": true}))?;
+            } else {
+                println!("tenant {} deleted", args.id);
+            }
         }
     }
     Ok(0)
 }
 
 pub async fn run_event(command: EventCommand) -> anyhow::Result<i32> {
-    if let Some(client) = command.remote().client()? {
-        return super::tenant_remote::run_event(&client, command).await;
+    let client = match &command {
+        EventCommand::Post(args) => &args.client,
+        EventCommand::List(args) => &args.client,
     }
+    .connect()?;
     match command {
         EventCommand::Post(args) => {
-            let payload =
-                crate::queue::Queue::parse_payload(args.payload.as_deref().unwrap_or("{}"))?;
-            let (_, store) = settings_and_store(&args.settings).await?;
-            let posted = Events::new(store.clone())
-                .post(PostEvent {
-                    tenant: args.tenant,
-                    event_type: args.event_type,
-                    payload,
-                    idempotency_key: args.idempotency_key,
-                    source: Some("cli".to_owned()),
-                })
-                .await;
-            store.close().await;
-            let posted = posted?;
+            let payload: Value = serde_json::from_str(args.payload.as_deref().unwrap_or("{}"))
+                .map_err(|error| {
+                    anyhow::anyhow!("the payload is not valid JSON: {error}; write it as a JSON object, e.g. '{{\"form\": 7}}'")
+                })?;
+            let posted = client
+                .call(
+                    Method::POST,
+                    "/api/v1/events",
+                    Some(json!({
+                        "type": args.event_type,
+                        "tenant": args.tenant,
+                        "payload": payload,
+                        "idempotency_key": args.idempotency_key,
+                    })),
+                )
+                .await?;
             if args.json {
-                println!("{}", serde_json::to_string(&posted)?);
-            } else if posted.created {
+                print_json(&posted)?;
+            } else if posted["created"].as_bool() == Some(false) {
                 println!(
-                    "event {} posted; {} enqueued",
-                    posted.event_id,
-                    crate::words::count(posted.jobs as u64, "job")
+                    "event {} already posted with this idempotency key; nothing done",
+                    posted["event_id"]
                 );
             } else {
                 println!(
-                    "event {} already posted with this idempotency key; nothing done",
-                    posted.event_id
+                    "event {} posted; {} enqueued",
+                    posted["event_id"],
+                    crate::words::count(posted["jobs"].as_u64().unwrap_or(0), "job")
                 );
             }
         }
         EventCommand::List(args) => {
-            let (_, store) = settings_and_store(&args.settings).await?;
-            let events = store
-                .event_list(EventFilter {
-                    tenant: args.tenant,
-                    event_type: args.event_type,
-                    limit: args.limit,
-                    ..EventFilter::default()
-                })
-                .await;
-            store.close().await;
-            let events = events?;
+            let path = format!(
+                "/api/v1/events{}",
+                query(&[
+                    ("tenant", args.tenant),
+                    ("type", args.event_type),
+                    ("limit", Some(args.limit.to_string())),
+                ])
+            );
+            let page = client.call(Method::GET, &path, None).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&events)?);
+                print_json(&page)?;
             } else {
                 println!(
                     "{:>8}  {:<16}  {:<24}  {:>10}",
                     "id", "tenant", "type", "deliveries"
                 );
-                for event in &events {
+                for event in page["events"].as_array().into_iter().flatten() {
                     println!(
                         "{:>8}  {:<16}  {:<24}  {:>10}",
-                        event.id,
-                        event.tenant,
-                        event.event_type,
-                        event
-                            .deliveries
-                            .map_or("pending".to_owned(), |count| count.to_string())
+                        text(&event["id"]),
+                        text(&event["tenant"]),
+                        text(&event["type"]),
+                        match &event["deliveries"] {
+                            Value::Null => "pending".to_owned(),
+                            count => count.to_string(),
+                        }
                     );
+                }
+                if let Some(cursor) = page["next_cursor"].as_str() {
+                    println!("(more after event {cursor}: the API pages with cursor={cursor})");
                 }
             }
         }

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::client::RemoteArgs;
+use super::client::ClientArgs;
 use super::output::{encode, or_dash, print_json, text};
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,7 +33,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,13 +51,13 @@ pub struct RevokeArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub client: ClientArgs,
 }
 
 pub async fn run(command: TokenCommand) -> anyhow::Result<i32> {
     match command {
         TokenCommand::Create(args) => {
-            let client = args.remote.require_client("token create")?;
+            let client = args.client.connect()?;
             let mut body = json!({"name": args.name, "tenant": args.tenant, "access": args.access});
             if let Some(expires_in) = args.expires_in {
                 body["expires_in_seconds"] = json!(expires_in.as_secs().max(1));
@@ -78,7 +78,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<i32> {
             }
         }
         TokenCommand::List(args) => {
-            let client = args.remote.require_client("token list")?;
+            let client = args.client.connect()?;
             let answer = client.call(Method::GET, "/api/v1/tokens", None).await?;
             if args.json {
                 print_json(&answer)?;
@@ -101,7 +101,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<i32> {
             }
         }
         TokenCommand::Revoke(args) => {
-            let client = args.remote.require_client("token revoke")?;
+            let client = args.client.connect()?;
             let answer = client
                 .call(
                     Method::DELETE,

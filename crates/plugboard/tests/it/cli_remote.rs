@@ -378,9 +378,9 @@ fn token_commands_create_list_and_revoke() {
         .expect_refused("was revoked");
     cli.run(&["token", "revoke", "tok_nope"])
         .expect_refused("HTTP 404");
-    // Tokens exist only over the API.
+    // No server named and none running here: the command says how to name one.
     crate::harness::cli::run_in(cli.config_home.path(), &["token", "list"], &[])
-        .expect_refused("calls the server's API");
+        .expect_refused("no plugboard server found");
     assert!(host.terminate().success());
 }
 
@@ -651,8 +651,8 @@ fn job_import_sends_ndjson_in_batches_and_names_a_refused_line() {
             "job", "list", "--queue", "import", "--limit", "500", "--json",
         ])
         .json();
-    // `job list --json` prints the jobs as an array.
-    assert_eq!(listed.as_array().map(Vec::len), Some(500));
+    // `job list --json` prints the API's page.
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(500));
 
     // Line 4 is refused: the first batch (lines 1 and 2) is stored, the second is not.
     let bad = files.path().join("bad.ndjson");
@@ -673,7 +673,7 @@ fn job_import_sends_ndjson_in_batches_and_names_a_refused_line() {
     assert!(says.contains("2 jobs before it were"), "{says}");
     assert!(says.contains("--skip 2"), "{says}");
     let stored = cli.run(&["job", "list", "--queue", "bad", "--json"]).json();
-    assert_eq!(stored.as_array().map(Vec::len), Some(2), "{stored}");
+    assert_eq!(stored["jobs"].as_array().map(Vec::len), Some(2));
 
     // Not JSON: nothing is sent.
     std::fs::write(&bad, "{\"kind\": \"noop\"}\nnot json\n").expect("write");
@@ -690,7 +690,7 @@ fn job_import_sends_ndjson_in_batches_and_names_a_refused_line() {
         .expect("the plugboard binary runs");
     assert!(!local.status.success());
     assert!(
-        String::from_utf8_lossy(&local.stderr).contains("pass --url"),
+        String::from_utf8_lossy(&local.stderr).contains("no plugboard server found"),
         "{}",
         String::from_utf8_lossy(&local.stderr)
     );
@@ -744,4 +744,80 @@ fn a_listing_into_a_closed_pipe_ends_quietly_with_exit_0() {
     assert!(stderr.is_empty(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
     assert!(host.terminate().success());
+}
+
+/// With no server named, a client command calls the server running on its data directory, with
+/// the admin token kept there; with none running, it says what to do and creates nothing.
+#[test]
+fn a_command_with_no_server_named_calls_the_one_running_on_its_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = temp_dir();
+    let dir = data.path().to_str().expect("a UTF-8 path");
+    let typo = data.path().join("typo");
+    let typo = typo.to_str().expect("a UTF-8 path");
+    let refused = |args: &[&str], expected: &str| {
+        let output = crate::harness::plugboard(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("--url"), "{args:?}: {stderr}");
+    };
+    let nothing_made = || {
+        assert_eq!(
+            std::fs::read_dir(data.path())
+                .expect("the data directory")
+                .count(),
+            0,
+            "a client command creates nothing"
+        );
+    };
+    refused(
+        &["job", "list", "--data-dir", typo],
+        "there is no data directory",
+    );
+    refused(
+        &["tenant", "list", "--data-dir", dir],
+        "no plugboard server is running on the data directory",
+    );
+    nothing_made();
+
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let file = data.path().join("server.json");
+    let mode = std::fs::metadata(&file)
+        .expect("serve writes server.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "server.json is this user's only");
+    let enqueued = crate::harness::plugboard(&["job", "enqueue", "noop", "--data-dir", dir]);
+    assert!(enqueued.status.success(), "{enqueued:?}");
+    let listed = crate::harness::plugboard(&["job", "list", "--json", "--data-dir", dir]);
+    let page: Value = serde_json::from_slice(&listed.stdout).expect("the API's page");
+    assert_eq!(page["jobs"].as_array().map(Vec::len), Some(1));
+    // PLUGBOARD_DATA_DIR names it too.
+    let output = Command::new(BINARY)
+        .args(["tenant", "list"])
+        .env("PLUGBOARD_DATA_DIR", dir)
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env_remove("PLUGBOARD_URL")
+        .env_remove("PLUGBOARD_TOKEN")
+        .env_remove("PLUGBOARD_PROFILE")
+        .output()
+        .expect("the plugboard binary runs");
+    assert!(output.status.success(), "{output:?}");
+
+    // A clean stop removes the file: the same message as before it started.
+    assert!(host.terminate().success());
+    assert!(!file.exists(), "a clean stop removes server.json");
+    refused(
+        &["job", "list", "--data-dir", dir],
+        "no plugboard server is running on the data directory",
+    );
+
+    // A killed server leaves it behind, and the command says the server is gone.
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    host.kill9();
+    refused(
+        &["job", "list", "--data-dir", dir],
+        "is no longer running: it stopped without removing server.json",
+    );
 }

@@ -354,6 +354,8 @@ async fn bad_configs_and_events_are_refused_through_the_binary_and_store_nothing
         }}),
     )
     .await;
+    // The commands call the server running on the data directory.
+    let host = crate::harness::TestHost::start(data.path(), &[]);
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--data-dir", dir]);
@@ -422,13 +424,11 @@ async fn bad_configs_and_events_are_refused_through_the_binary_and_store_nothing
         &["tenant `nobody` does not exist"],
     );
     let configs = run(&["config", "list", "--json"]);
-    assert_eq!(
-        String::from_utf8_lossy(&configs.stdout).trim(),
-        "[]",
-        "nothing stored half-way"
-    );
+    let configs: serde_json::Value = serde_json::from_slice(&configs.stdout).unwrap();
+    assert_eq!(configs, json!({"configs": []}), "nothing stored half-way");
     let events = run(&["event", "list", "--json"]);
-    assert_eq!(String::from_utf8_lossy(&events.stdout).trim(), "[]");
+    let events: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
+    assert_eq!(events["events"], json!([]));
     // A good one, with a secret that reads never show.
     let stored = run(&[
         &set[..],
@@ -452,5 +452,6 @@ async fn bad_configs_and_events_are_refused_through_the_binary_and_store_nothing
         shown.contains("********") && !shown.contains("s3cret"),
         "{shown}"
     );
+    assert!(host.terminate().success());
     store.close().await;
 }

@@ -1,7 +1,8 @@
-//! `plugboard config validate|test` over the HTTP API (`--url`): the server checks the values
+//! `plugboard config validate|test`: the server checks the values
 //! (`POST /api/v1/tenants/{tenant}/configs/validate` for proposed `--values`,
 //! `POST /api/v1/configs/{id}/validate` for the stored config) and its running plugin answers
-//! the test (`POST /api/v1/configs/{id}/test`). Same output and exit codes as without `--url`.
+//! the test (`POST /api/v1/configs/{id}/test`). Exit code 1 when the config is invalid or the
+//! test fails.
 
 use anyhow::{bail, Context};
 use reqwest::Method;
