@@ -7,13 +7,13 @@
 pub mod api;
 pub mod bench;
 pub mod cli;
-pub mod config;
 pub mod events;
 pub mod nodes;
 pub mod plugins;
 pub mod queue;
 pub mod runtime;
 pub mod schedule;
+pub mod settings;
 pub mod store;
 pub mod tenants;
 pub mod words;

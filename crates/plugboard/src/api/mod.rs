@@ -58,9 +58,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::{RateLimitSettings, StreamLimitSettings};
 use crate::events::Events;
 use crate::queue::Queue;
+use crate::settings::{RateLimitSettings, StreamLimitSettings};
 use crate::tenants::{SecretKey, Tenants};
 
 pub use auth::{mint_secret, AdminToken, ADMIN_TOKEN_MIN_LEN};

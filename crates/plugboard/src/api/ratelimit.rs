@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::config::RateLimitSettings;
+use crate::settings::RateLimitSettings;
 
 /// The buckets of one kind of key (addresses or tokens).
 pub struct RateLimiter {

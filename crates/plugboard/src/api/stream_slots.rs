@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 
 use super::auth::Caller;
 use super::problem::ApiError;
-use crate::config::StreamLimitSettings;
+use crate::settings::StreamLimitSettings;
 
 /// What a refused client is told to wait before it tries again, in seconds.
 const RETRY_AFTER_SECS: u64 = 10;

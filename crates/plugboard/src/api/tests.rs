@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{router, AdminToken, ApiParams};
-use crate::config::{RateLimitSettings, StreamLimitSettings};
 use crate::queue::{Queue, Registry};
+use crate::settings::{RateLimitSettings, StreamLimitSettings};
 use crate::store::{
     ClaimParams, FinishOutcome, JobFinish, JobId, LogLevel, NewJob, NewLogLine, Store,
 };

@@ -64,7 +64,7 @@ pub struct SeedArgs {
     #[arg(long)]
     pub mix: bool,
     #[command(flatten)]
-    pub settings: crate::config::SettingsArgs,
+    pub settings: crate::settings::SettingsArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]

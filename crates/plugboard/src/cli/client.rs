@@ -100,7 +100,7 @@ impl ClientArgs {
         let data_dir = self
             .data_dir
             .clone()
-            .unwrap_or_else(|| crate::config::DEFAULT_DATA_DIR.into());
+            .unwrap_or_else(|| crate::settings::DEFAULT_DATA_DIR.into());
         super::local_server::client(&data_dir, self.remote.token.as_deref())
     }
 }

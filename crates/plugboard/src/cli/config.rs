@@ -257,9 +257,8 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
             client
                 .call(Method::DELETE, &config_path(&config, ""), None)
                 .await?;
-            if args.json {
-                print_json(&json!({"id": config["id"], "deleted": true}))?;
-            } else {
+            // With --json, nothing: the API answers 204 without a body.
+            if !args.json {
                 let name = &args.config;
                 println!(
                     "config {} of {} for {} deleted",

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::config::{Settings, SettingsArgs};
 use crate::plugins::confinement::Confinement;
 use crate::plugins::protections::{Protections, Status};
+use crate::settings::{Settings, SettingsArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {

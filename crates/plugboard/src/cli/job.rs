@@ -336,12 +336,11 @@ fn print_job(job: &JobView) -> anyhow::Result<()> {
     if let Some(error) = &job.error {
         field("error", error.clone())?;
     }
-    field("run_at", job.run_at.clone())?;
-    field("created_at", job.created_at.clone())?;
-    for (name, value) in [
-        ("started_at", &job.started_at),
-        ("finished_at", &job.finished_at),
-    ] {
+    if job.status == "queued" {
+        field("run at", job.run_at.clone())?;
+    }
+    field("created", job.created_at.clone())?;
+    for (name, value) in [("started", &job.started_at), ("finished", &job.finished_at)] {
         if let Some(value) = value {
             field(name, value.clone())?;
         }

@@ -151,7 +151,7 @@ pub fn client(data_dir: &Path, token: Option<&str>) -> anyhow::Result<ApiClient>
 }
 
 fn serve_flag(data_dir: &Path) -> String {
-    if data_dir == Path::new(crate::config::DEFAULT_DATA_DIR) {
+    if data_dir == Path::new(crate::settings::DEFAULT_DATA_DIR) {
         String::new()
     } else {
         format!(" --data-dir {}", data_dir.display())

@@ -44,7 +44,7 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
                 .call(Method::GET, "/api/v1/nodes", None)
                 .await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&answer["nodes"])?);
+                super::output::print_json(&answer)?;
                 return Ok(0);
             }
             println!(

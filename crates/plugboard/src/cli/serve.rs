@@ -9,7 +9,6 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::local_plugins::HostPlugins;
 use crate::api::{AdminToken, ApiParams, LocalNode, ADMIN_TOKEN_MIN_LEN};
-use crate::config::{Database, SettingsArgs};
 use crate::events::Events;
 use crate::nodes::Presence;
 use crate::plugins::confinement::Confinement;
@@ -20,6 +19,7 @@ use crate::plugins::supervisor::SupervisorConfig;
 use crate::plugins::tool::{PluginTool, PLUGIN_TOOL};
 use crate::queue::{Queue, Registry, WorkerPool};
 use crate::schedule::{Scheduler, SchedulerConfig, SystemClock};
+use crate::settings::{Database, SettingsArgs};
 use crate::store::{NewNode, NodeQueue};
 use crate::tenants::run::SecretsOpened;
 use crate::tenants::{SecretKey, Tenants};
@@ -305,8 +305,8 @@ fn console_link(address: std::net::SocketAddr, code: &str) -> String {
 /// half of it, so that requests that are not streams (the admin's, the probes') always find a
 /// file descriptor. Says what it did in the log.
 fn stream_limits(
-    mut limits: crate::config::StreamLimitSettings,
-) -> crate::config::StreamLimitSettings {
+    mut limits: crate::settings::StreamLimitSettings,
+) -> crate::settings::StreamLimitSettings {
     let open_files = match raise_open_file_limit() {
         Ok(OpenFileLimit { before, after }) => {
             if after > before {
@@ -397,7 +397,7 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The admin token: `PLUGBOARD_ADMIN_TOKEN` when set (refused when shorter than 32 characters);
 /// otherwise the one in `DATA_DIR/admin-token`, made on the first start (readable by this user
 /// only) and its path logged.
-fn admin_token(settings: &crate::config::Settings) -> anyhow::Result<AdminToken> {
+fn admin_token(settings: &crate::settings::Settings) -> anyhow::Result<AdminToken> {
     if let Some(token) = &settings.admin_token {
         return AdminToken::new(token).map_err(anyhow::Error::msg);
     }
@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn the_stream_total_is_at_most_half_the_open_file_limit() {
-        let limits = stream_limits(crate::config::StreamLimitSettings {
+        let limits = stream_limits(crate::settings::StreamLimitSettings {
             per_token: 64,
             per_address: 128,
             total: u32::MAX,

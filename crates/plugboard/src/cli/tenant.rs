@@ -132,7 +132,7 @@ pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
                 .call(Method::GET, &format!("/api/v1/tenants/{id}/configs"), None)
                 .await?;
             if args.json {
-                print_json(&json!({"tenant": tenant, "configs": configs["configs"]}))?;
+                print_json(&tenant)?;
             } else {
                 println!("tenant {} ({})", text(&tenant["id"]), text(&tenant["name"]));
                 for config in configs["configs"].as_array().into_iter().flatten() {
@@ -148,9 +148,8 @@ pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
                     None,
                 )
                 .await?;
-            if args.json {
-                print_json(&json!({"id": args.id, "deleted": true}))?;
-            } else {
+            // With --json, nothing: the API answers 204 without a body.
+            if !args.json {
                 println!("tenant {} deleted", args.id);
             }
         }

@@ -821,3 +821,133 @@ fn a_command_with_no_server_named_calls_the_one_running_on_its_data_directory() 
         "is no longer running: it stopped without removing server.json",
     );
 }
+
+/// `--json` prints the API's answer as the API sent it: each command group's output is checked
+/// against the schema `docs/openapi.json` gives the answer of the endpoint it calls, and the
+/// same command without `--json` prints something for people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_groups_json_is_the_answer_the_document_describes() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    uptime_schema(data.path()).await;
+    let cli = Cli::new(&host);
+    let document: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .expect("docs/openapi.json"),
+    )
+    .expect("the document is JSON");
+    // `once`: a command that cannot run twice (a create, a retry): its output for people is
+    // tested elsewhere.
+    let check = |args: &[&str], schema: &str, once: bool| -> Value {
+        let answer = cli.run(&[args, &["--json"]].concat()).json();
+        let root = serde_json::json!({
+            "$ref": format!("#/components/schemas/{schema}"),
+            "components": document["components"],
+        });
+        let validator = jsonschema::validator_for(&root).expect("the document's schemas compile");
+        let errors: Vec<String> = validator
+            .iter_errors(&answer)
+            .map(|error| format!("{} at {}", error, error.instance_path()))
+            .take(5)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{args:?} --json is not a {schema}: {errors:?}"
+        );
+        if once {
+            return answer;
+        }
+        let human = cli.run(args);
+        let text = human.expect_ok("the same command for people");
+        assert!(
+            !text.trim_start().starts_with('{') && !text.trim().is_empty(),
+            "{args:?} prints for people without --json: {text}"
+        );
+        answer
+    };
+    let conforms = |args: &[&str], schema: &str| check(args, schema, false);
+
+    let job = conforms(
+        &[
+            "job",
+            "enqueue",
+            "noop",
+            "{\"sleep_ms\": 60000}",
+            "--queue",
+            "slow",
+        ],
+        "JobView",
+    );
+    let id = job["id"].to_string();
+    conforms(&["job", "list"], "JobPage");
+    conforms(&["job", "show", &id], "JobView");
+    let waiting = conforms(
+        &["job", "enqueue", "noop", "--delay-ms", "3600000"],
+        "JobView",
+    );
+    let waiting = waiting["id"].to_string();
+    conforms(&["job", "cancel", &waiting], "CancelResult");
+    check(&["job", "retry", &waiting], "JobView", true);
+
+    check(&["tenant", "create", "acme"], "TenantView", true);
+    conforms(&["tenant", "list"], "TenantList");
+    conforms(&["tenant", "show", "acme"], "TenantView");
+    let config = ["--tenant", "acme", "--plugin", "uptime", "--name", "home"];
+    conforms(
+        &[
+            &["config", "set"][..],
+            &config,
+            &["--values", r#"{"url": "https://example.com"}"#],
+        ]
+        .concat(),
+        "ConfigBody",
+    );
+    conforms(&["config", "list", "--tenant", "acme"], "ConfigList");
+    conforms(&[&["config", "show"][..], &config].concat(), "ConfigBody");
+    conforms(
+        &[&["config", "disable"][..], &config].concat(),
+        "ConfigBody",
+    );
+    conforms(
+        &["event", "post", "site.down", "--tenant", "acme"],
+        "PostedEvent",
+    );
+    conforms(&["event", "list"], "EventPage");
+    conforms(
+        &["limit", "set", "tenant", "acme", "--max-running", "2"],
+        "LimitView",
+    );
+    conforms(&["limit", "list"], "LimitList");
+    conforms(&["plugin", "list"], "PluginList");
+    conforms(&["token", "list"], "TokenList");
+    conforms(&["node", "list"], "NodeList");
+    assert!(host.terminate().success());
+}
+
+/// Exit codes, as docs/api.md lists them: 0 done, 1 refused or failed (a missing job's `404`
+/// included), 2 a command line that does not parse.
+#[test]
+fn exit_codes_say_done_failed_or_misused() {
+    let data = temp_dir();
+    let host = TestHost::start(data.path(), FAST_LEASES);
+    let cli = Cli::new(&host);
+    assert_eq!(cli.run(&["job", "list"]).code, Some(0));
+    let missing = cli.run(&["job", "show", "999"]);
+    assert_eq!(missing.code, Some(1), "{missing:?}");
+    assert!(missing.stderr.contains("HTTP 404"), "{missing:?}");
+    let cancel = cli.run(&["job", "cancel", "999"]);
+    assert_eq!(cancel.code, Some(1), "{cancel:?}");
+    for misuse in [
+        &["job", "frobnicate"][..],
+        &["job", "show"],
+        &["job", "list", "--limit", "many"],
+    ] {
+        let ran = cli.run(misuse);
+        assert_eq!(ran.code, Some(2), "{misuse:?}: {ran:?}");
+        assert!(ran.stderr.contains("--help"), "{misuse:?}: {ran:?}");
+    }
+    assert!(host.terminate().success());
+}

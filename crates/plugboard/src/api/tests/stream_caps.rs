@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Server, ADMIN, NO_LIMITS};
-use crate::config::StreamLimitSettings;
+use crate::settings::StreamLimitSettings;
 use crate::store::Store;
 
 crate::store::testing::for_each_store!(

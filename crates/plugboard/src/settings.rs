@@ -1,4 +1,5 @@
-//! Settings of `plugboard serve` and of the commands that open the store, from three sources with
+//! Settings of `plugboard serve` and `plugboard bench` (not the tenants' plugin configs, which are
+//! `tenants/`), from three sources with
 //! one precedence: **flags, then environment variables, then the config file, then defaults**.
 //!
 //! The config file is TOML: `--config PATH` (env `PLUGBOARD_CONFIG`), or else `plugboard.toml`
