@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::client::{ApiClient, ClientArgs};
-use super::output::{encode, or_dash, print_json, text};
+use super::output::{encode, or_dash, print_json, text, Table};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
@@ -221,13 +221,7 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<i32> {
             if args.json {
                 print_json(&json!({"configs": configs}))?;
             } else {
-                println!(
-                    "{:<22}  {:<16}  {:<16}  {:<16}  {:<8}  next fire",
-                    "id", "tenant", "plugin", "name", "state"
-                );
-                for config in &configs {
-                    print_config_line(config);
-                }
+                print_configs(&configs)?;
             }
         }
         ConfigCommand::Show(args) => {
@@ -373,20 +367,23 @@ fn print_config(config: &Value, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line of a config listing.
-pub fn print_config_line(config: &Value) {
-    let state = match (&config["invalid_reason"], config["enabled"].as_bool()) {
-        (Value::String(_), _) => "invalid",
-        (_, Some(false)) => "disabled",
-        _ => "enabled",
-    };
-    println!(
-        "{:<22}  {:<16}  {:<16}  {:<16}  {:<8}  {}",
-        text(&config["id"]),
-        text(&config["tenant"]),
-        text(&config["plugin"]),
-        text(&config["name"]),
-        state,
-        or_dash(&config["next_fires"][0])
-    );
+/// A table of configs as the API shows them.
+pub fn print_configs(configs: &[Value]) -> anyhow::Result<()> {
+    let mut table = Table::new(["id", "tenant", "plugin", "name", "state", "next fire"]);
+    for config in configs {
+        let state = match (&config["invalid_reason"], config["enabled"].as_bool()) {
+            (Value::String(_), _) => "invalid",
+            (_, Some(false)) => "disabled",
+            _ => "enabled",
+        };
+        table.row([
+            text(&config["id"]),
+            text(&config["tenant"]),
+            text(&config["plugin"]),
+            text(&config["name"]),
+            state.to_owned(),
+            or_dash(&config["next_fires"][0]),
+        ]);
+    }
+    table.print()
 }

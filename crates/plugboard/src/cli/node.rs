@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::ClientArgs;
+use super::output::Table;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -47,13 +48,11 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
                 super::output::print_json(&answer)?;
                 return Ok(0);
             }
-            println!(
-                "{:<32}  {:<7}  {:<21}  {:<9}  {:>8}  {:<24}  plugins",
-                "id", "status", "listen", "version", "seen", "queues"
-            );
+            let mut table = Table::new([
+                "id", "status", "listen", "version", "seen", "queues", "plugins",
+            ]);
             for node in answer["nodes"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<32}  {:<7}  {:<21}  {:<9}  {:>8}  {:<24}  {}",
+                table.row([
                     text(&node["id"]),
                     text(&node["status"]),
                     text(&node["listen"]),
@@ -61,8 +60,9 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
                     seen_ago(&node["seen_ago_ms"]),
                     queues(&node["queues"]),
                     list(&node["plugins"]),
-                );
+                ]);
             }
+            table.print()?;
         }
         NodeCommand::Show(args) => {
             let path = format!("/api/v1/nodes/{}", encode(&args.id));

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::client::{ApiClient, ClientArgs};
 use super::follow::{follow_job, Display};
-use super::output::{encode, or_dash, print_json, text};
+use super::output::{encode, or_dash, print_json, text, Table};
 use crate::plugins::installer::PLUGIN_REFRESH_METADATA;
 
 #[derive(Debug, clap::Subcommand)]
@@ -582,20 +582,17 @@ async fn list(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
         println!("no plugins are installed; `plugboard plugin install SOURCE` installs one");
         return Ok(0);
     }
-    println!(
-        "{:<24}  {:<12}  {:<12}  {:<10}  error",
-        "plugin", "version", "previous", "state"
-    );
+    let mut table = Table::new(["plugin", "version", "previous", "state", "error"]);
     for plugin in &plugins {
-        println!(
-            "{:<24}  {:<12}  {:<12}  {:<10}  {}",
+        table.row([
             text(&plugin["id"]),
             or_dash(&plugin["active_version"]),
             or_dash(&plugin["previous_version"]),
             text(&plugin["state"]),
-            text(&plugin["error"])
-        );
+            text(&plugin["error"]),
+        ]);
     }
+    table.print()?;
     Ok(0)
 }
 

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::client::ClientArgs;
-use super::output::{encode, print_json, query, text};
+use super::output::{encode, print_json, query, text, Table};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TenantCommand {
@@ -117,10 +117,11 @@ pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
             if args.json {
                 print_json(&answer)?;
             } else {
-                println!("{:<24}  name", "id");
+                let mut table = Table::new(["id", "name"]);
                 for tenant in answer["tenants"].as_array().into_iter().flatten() {
-                    println!("{:<24}  {}", text(&tenant["id"]), text(&tenant["name"]));
+                    table.row([text(&tenant["id"]), text(&tenant["name"])]);
                 }
+                table.print()?;
             }
         }
         TenantCommand::Show(args) => {
@@ -135,9 +136,9 @@ pub async fn run_tenant(command: TenantCommand) -> anyhow::Result<i32> {
                 print_json(&tenant)?;
             } else {
                 println!("tenant {} ({})", text(&tenant["id"]), text(&tenant["name"]));
-                for config in configs["configs"].as_array().into_iter().flatten() {
-                    super::config::print_config_line(config);
-                }
+                let configs: Vec<Value> =
+                    configs["configs"].as_array().cloned().unwrap_or_default();
+                super::config::print_configs(&configs)?;
             }
         }
         TenantCommand::Delete(args) => {
@@ -209,22 +210,19 @@ pub async fn run_event(command: EventCommand) -> anyhow::Result<i32> {
             if args.json {
                 print_json(&page)?;
             } else {
-                println!(
-                    "{:>8}  {:<16}  {:<24}  {:>10}",
-                    "id", "tenant", "type", "deliveries"
-                );
+                let mut table = Table::new(["id", "tenant", "type", "deliveries"]);
                 for event in page["events"].as_array().into_iter().flatten() {
-                    println!(
-                        "{:>8}  {:<16}  {:<24}  {:>10}",
+                    table.row([
                         text(&event["id"]),
                         text(&event["tenant"]),
                         text(&event["type"]),
                         match &event["deliveries"] {
                             Value::Null => "pending".to_owned(),
                             count => count.to_string(),
-                        }
-                    );
+                        },
+                    ]);
                 }
+                table.print()?;
                 if let Some(cursor) = page["next_cursor"].as_str() {
                     println!("(more after event {cursor}: the API pages with cursor={cursor})");
                 }

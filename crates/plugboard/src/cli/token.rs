@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::client::ClientArgs;
-use super::output::{encode, or_dash, print_json, text};
+use super::output::{encode, or_dash, print_json, text, Table};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {
@@ -83,21 +83,19 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<i32> {
             if args.json {
                 print_json(&answer)?;
             } else {
-                println!(
-                    "{:<22}  {:<20}  {:<16}  {:<6}  {:<20}  revoked",
-                    "id", "name", "tenant", "access", "expires"
-                );
+                let mut table =
+                    Table::new(["id", "name", "tenant", "access", "expires", "revoked"]);
                 for token in answer["tokens"].as_array().into_iter().flatten() {
-                    println!(
-                        "{:<22}  {:<20}  {:<16}  {:<6}  {:<20}  {}",
+                    table.row([
                         text(&token["id"]),
                         text(&token["name"]),
                         or_dash(&token["tenant"]),
                         text(&token["access"]),
                         or_dash(&token["expires_at"]),
-                        or_dash(&token["revoked_at"])
-                    );
+                        or_dash(&token["revoked_at"]),
+                    ]);
                 }
+                table.print()?;
             }
         }
         TokenCommand::Revoke(args) => {

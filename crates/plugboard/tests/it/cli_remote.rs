@@ -320,8 +320,10 @@ async fn tenant_config_and_event_commands_call_the_api() {
         "config", "delete", "--tenant", "acme", "--plugin", "uptime", "--name", "home",
     ])
     .expect_ok("config delete");
-    let shown = cli.run(&["tenant", "show", "acme", "--json"]).json();
-    assert_eq!(shown["configs"], serde_json::json!([]), "{shown}");
+    let listed = cli
+        .run(&["config", "list", "--tenant", "acme", "--json"])
+        .json();
+    assert_eq!(listed["configs"], serde_json::json!([]), "{listed}");
     cli.run(&["tenant", "delete", "globex"])
         .expect_ok("tenant delete");
     cli.run(&["tenant", "show", "globex"])
