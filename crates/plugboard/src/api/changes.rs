@@ -113,7 +113,6 @@ fn resume_point(
     responses(
         (status = 200, body = ChangePage, description = "A page of changes (JSON), or a stream of `job` events with SSE or WebSocket"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),
@@ -192,7 +191,6 @@ async fn page(
     responses(
         (status = 200, body = ChangePage, description = "The job's latest change (JSON), or a stream of `job` events with SSE or WebSocket"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),

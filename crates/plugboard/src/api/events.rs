@@ -125,10 +125,7 @@ pub struct EventPage {
     responses(
         (status = 202, body = PostedEvent, description = "Recorded and fanned out"),
         (status = 200, body = PostedEvent, description = "The idempotency key named an earlier event; it is answered"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such tenant"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "A malformed type or key"),
     ))]
@@ -191,7 +188,6 @@ pub async fn post(
     responses(
         (status = 200, body = EventPage),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -246,7 +242,6 @@ pub async fn list(
     responses(
         (status = 200, body = EventView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show(

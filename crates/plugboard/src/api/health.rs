@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::auth::Caller;
-use super::problem::Problem;
 use super::AppState;
 use crate::queue::{PoolStats, Queue};
 use crate::store::{JobStatus, NewJob};
@@ -89,7 +88,6 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, String
 #[utoipa::path(get, path = "/api/v1/health", operation_id = "get_health", tag = "health",
     responses(
         (status = 200, description = "Every check passed", body = Object),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A check failed; its detail says which", body = Object),
     ))]
 pub(super) async fn health(

@@ -43,7 +43,6 @@ pub struct WebhookView {
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 201, body = WebhookView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The config's plugin declares no webhook route"),
@@ -88,7 +87,6 @@ pub async fn create(
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]

@@ -317,13 +317,9 @@ pub(super) async fn visible_job(
     responses(
         (status = 201, description = "Enqueued", body = JobView),
         (status = 200, description = "A job with this unique key exists; it is answered", body = JobView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "The config named does not exist"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The unique key is taken by a job of another tenant"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -495,13 +491,9 @@ const BATCH_JOBS_PER_REQUEST: f64 = 50.0;
 #[utoipa::path(post, path = "/api/v1/jobs/batch", operation_id = "create_jobs", tag = "jobs", request_body = CreateJobs,
     responses(
         (status = 200, description = "Every job is stored or existed", body = BatchResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "A config named does not exist"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "The body is larger than `api_body_limit_kb`"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_batch(
     State(state): State<AppState>,
@@ -566,7 +558,6 @@ pub async fn create_batch(
     responses(
         (status = 200, body = JobPage),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -720,7 +711,6 @@ fn payload_matches(text: &str) -> Result<Vec<PayloadMatch>, ApiError> {
     responses(
         (status = 200, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show(
@@ -742,7 +732,6 @@ pub async fn show(
     responses(
         (status = 200, body = CancelResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -775,7 +764,6 @@ pub async fn cancel(
     responses(
         (status = 200, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
@@ -889,11 +877,7 @@ where
 #[utoipa::path(post, path = "/api/v1/jobs/cancel", operation_id = "cancel_jobs", tag = "jobs", request_body = BulkIds,
     responses(
         (status = 200, body = BulkResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel_many(
     State(state): State<AppState>,
@@ -927,11 +911,7 @@ pub async fn cancel_many(
 #[utoipa::path(post, path = "/api/v1/jobs/retry", operation_id = "retry_jobs", tag = "jobs", request_body = BulkIds,
     responses(
         (status = 200, body = BulkResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_many(
     State(state): State<AppState>,
@@ -968,7 +948,6 @@ pub async fn retry_many(
     responses(
         (status = 200, body = LogPage, description = "A page of lines (JSON), or an SSE stream with `Accept: text/event-stream`"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "As many live streams are open as this token, client address or server may hold; retry after `Retry-After`"),

@@ -93,7 +93,6 @@ fn require_global(caller: &Caller) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/limits", operation_id = "list_limits", tag = "limits",
     responses(
         (status = 200, body = LimitList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
@@ -118,12 +117,8 @@ pub async fn list(
     request_body = PutLimit,
     responses(
         (status = 200, body = LimitView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -163,7 +158,6 @@ pub async fn put(
     ),
     responses(
         (status = 204, description = "The limit was removed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]

@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
 use super::AppState;
 
 /// A series of requests: route, method and status.
@@ -136,7 +136,6 @@ fn escape(value: &str) -> String {
 #[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
     let store = state.queue.store();

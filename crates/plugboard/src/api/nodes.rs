@@ -97,7 +97,6 @@ pub struct NodeList {
 #[utoipa::path(get, path = "/api/v1/nodes", operation_id = "list_nodes", tag = "nodes",
     responses(
         (status = 200, body = NodeList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
@@ -116,7 +115,6 @@ pub async fn list(
     params(("id" = String, Path, description = "Node id", pattern = "^[A-Za-z0-9._-]{1,300}$")),
     responses(
         (status = 200, body = NodeView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]

@@ -18,6 +18,7 @@ pub fn document() -> Value {
 }
 
 fn refine(document: &mut Value) {
+    problems_every_operation_answers(document);
     parameters_hold_text(document);
     bodies_hold_text(document);
     json_query_parameters(document);
@@ -58,6 +59,87 @@ fn parameters_hold_text(document: &mut Value) {
                         _ => Value::Array(kept),
                     };
                 }
+            }
+        }
+    }
+}
+
+/// A problem document answer.
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    })
+}
+
+/// The problems every operation can answer, declared here once rather than on each handler:
+/// `401` (no valid token) and `429` (a rate limit, `api/ratelimit.rs`) before any handler runs,
+/// and for an operation with a body, `400` (not JSON), `413` (over `api_body_limit_kb`), `415`
+/// (not `application/json`) and `422` (JSON of the wrong shape). An operation that says more
+/// about one of them (a stream's own `429`) keeps its own.
+fn problems_every_operation_answers(document: &mut Value) {
+    let mut rate_limited = problem(
+        "A rate limit of this token or client address is spent; retry after `Retry-After` seconds",
+    );
+    rate_limited["headers"] = json!({"Retry-After": {
+        "description": "Seconds to wait",
+        "schema": {"type": "integer", "minimum": 1},
+    }});
+    let declared = [
+        (
+            "Unauthorized",
+            problem("No valid token: missing, unknown, expired or revoked"),
+        ),
+        ("RateLimited", rate_limited),
+        ("NotJson", problem("The body is not JSON")),
+        (
+            "TooLarge",
+            problem("The body is larger than the server takes"),
+        ),
+        (
+            "NotJsonMediaType",
+            problem("The body is not `application/json`"),
+        ),
+        (
+            "WrongShape",
+            problem("The body does not have the shape the operation takes"),
+        ),
+    ];
+    let reference = |name: &str| json!({"$ref": format!("#/components/responses/{name}")});
+    let every = [
+        ("401", reference("Unauthorized")),
+        ("429", reference("RateLimited")),
+    ];
+    let with_body = [
+        ("400", reference("NotJson")),
+        ("413", reference("TooLarge")),
+        ("415", reference("NotJsonMediaType")),
+        ("422", reference("WrongShape")),
+    ];
+    let components = &mut document["components"]["responses"];
+    for (name, answer) in declared {
+        components[name] = answer;
+    }
+    for item in document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let has_body = operation.get("requestBody").is_some();
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let body_problems = with_body.iter().filter(|_| has_body);
+            for (status, answer) in every.iter().chain(body_problems) {
+                responses.entry(*status).or_insert_with(|| answer.clone());
             }
         }
     }

@@ -457,7 +457,6 @@ async fn enqueue_upload(
 #[utoipa::path(get, path = "/api/v1/plugins", operation_id = "list_plugins", tag = "plugins",
     responses(
         (status = 200, body = PluginList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -505,7 +504,6 @@ fn restarts_of(loaded: &[super::local::LocalPlugin], id: &str) -> Option<u64> {
     params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$")),
     responses(
         (status = 200, body = PluginDetail),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show(
@@ -568,12 +566,8 @@ pub async fn show(
     params(UploadOptions),
     responses(
         (status = 202, body = JobView, description = "The install job; follow it at /api/v1/jobs/{id}"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn install(
     State(state): State<AppState>,
@@ -639,13 +633,9 @@ fn json_only(has_query: bool) -> Result<(), ApiError> {
     params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$"), UpdateUploadOptions),
     responses(
         (status = 202, body = JobView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -715,7 +705,6 @@ macro_rules! simple_action {
             params(("id" = String, Path, description = "Plugin id: 1 to 64 lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit, without `..`", min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9_-]|\\.[a-z0-9_-])*\\.?$")),
             responses(
                 (status = 202, body = JobView),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
                 (status = 403, body = Problem, content_type = "application/problem+json"),
                 (status = 404, body = Problem, content_type = "application/problem+json"),
                 (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -760,7 +749,6 @@ simple_action!(
     responses(
         (status = 202, body = JobView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

@@ -143,7 +143,6 @@ pub struct SignInLink {
 #[utoipa::path(get, path = "/api/v1/session", operation_id = "get_session", tag = "session",
     responses(
         (status = 200, body = SessionView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show(caller: Caller) -> Json<SessionView> {
     Json(SessionView {
@@ -165,10 +164,6 @@ pub async fn show(caller: Caller) -> Json<SessionView> {
     security(()),
     responses(
         (status = 201, body = SignedIn),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sign_in(
@@ -211,7 +206,6 @@ pub async fn sign_in(
 #[utoipa::path(delete, path = "/api/v1/session", operation_id = "sign_out", tag = "session",
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sign_out(
     State(state): State<AppState>,
@@ -229,7 +223,6 @@ pub async fn sign_out(
 #[utoipa::path(post, path = "/api/v1/session/links", operation_id = "create_sign_in_link", tag = "session",
     responses(
         (status = 201, body = SignInLink),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_link(

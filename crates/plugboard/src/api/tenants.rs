@@ -360,12 +360,8 @@ pub(super) async fn visible_config(
 #[utoipa::path(post, path = "/api/v1/tenants", operation_id = "create_tenant", tag = "tenants", request_body = CreateTenant,
     responses(
         (status = 201, body = TenantView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -391,7 +387,6 @@ pub async fn create_tenant(
 #[utoipa::path(get, path = "/api/v1/tenants", operation_id = "list_tenants", tag = "tenants",
     responses(
         (status = 200, body = TenantList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_tenants(
     State(state): State<AppState>,
@@ -416,7 +411,6 @@ pub async fn list_tenants(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = TenantView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show_tenant(
@@ -432,7 +426,6 @@ pub async fn show_tenant(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -456,7 +449,6 @@ pub async fn delete_tenant(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = ConfigList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_configs(
@@ -486,13 +478,9 @@ pub async fn list_configs(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 201, body = ConfigBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn create_config(
@@ -561,7 +549,6 @@ fn config_exists(tenant: &str, plugin: &str, name: &str, id: &str) -> ApiError {
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ConfigBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn show_config(
@@ -584,13 +571,9 @@ pub async fn show_config(
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ConfigBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn replace_config(
@@ -623,7 +606,6 @@ pub async fn replace_config(
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -647,7 +629,6 @@ pub async fn delete_config(
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 202, body = JobView, description = "The run's job; follow it at /api/v1/jobs/{id}"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The config is invalid"),
@@ -675,7 +656,6 @@ pub async fn run_config(
     params(("id" = String, Path, description = "Config id")),
     responses(
         (status = 200, body = ValidationResult),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
@@ -705,7 +685,6 @@ pub async fn validate_config(
     responses(
         (status = 200, body = NextFires),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -764,11 +743,7 @@ pub struct PreviewedFires {
     request_body = PreviewSchedule,
     responses(
         (status = 200, body = PreviewedFires),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn preview_fires(
     State(state): State<AppState>,
@@ -814,13 +789,9 @@ pub struct Valid {
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = Valid),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json", description = "The plugin's config/validate did not answer; nothing was saved"),
     ))]
 pub async fn validate_new_config(
@@ -886,7 +857,6 @@ pub struct ConfigTestAnswer {
     responses(
         (status = 200, body = ConfigTestAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The plugin is disabled, has failed, or does not run on this node"),

@@ -96,11 +96,7 @@ pub struct CreateToken {
 #[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "tokens", request_body = CreateToken,
     responses(
         (status = 201, body = CreatedToken),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -176,7 +172,6 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "tokens",
     responses(
         (status = 200, body = TokenList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
@@ -195,7 +190,6 @@ pub async fn list(
     params(("id" = String, Path, description = "Token id (tok_…)")),
     responses(
         (status = 200, body = TokenView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
