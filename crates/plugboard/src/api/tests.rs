@@ -62,8 +62,8 @@ impl Server {
     ) -> Server {
         let mut registry = Registry::with_builtin_kinds();
         registry.register(
-            crate::plugins::host::PLUGIN_RUN,
-            crate::plugins::host::PluginRun::for_validation(),
+            crate::plugins::run::PLUGIN_RUN,
+            crate::plugins::run::PluginRun::for_validation(),
         );
         registry.register(
             crate::plugins::tool::PLUGIN_TOOL,

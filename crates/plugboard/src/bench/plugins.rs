@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::plugins::host::{PluginHost, PluginRun, PLUGIN_RUN};
+use crate::plugins::host::PluginHost;
+use crate::plugins::run::{PluginRun, PLUGIN_RUN};
 use crate::plugins::supervisor::SupervisorConfig;
 use crate::queue::{PoolConfig, QueueConfig, Registry, WorkerPool};
 use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};

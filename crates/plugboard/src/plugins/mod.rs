@@ -35,7 +35,9 @@ pub mod privileges;
 pub mod process;
 pub mod protections;
 pub mod rpc;
+pub mod run;
 pub mod sandbox;
+pub mod services;
 pub mod supervisor;
 pub mod tool;
 

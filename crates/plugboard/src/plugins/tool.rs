@@ -18,8 +18,9 @@ use plugboard_protocol::methods::{self, Content, ToolsCallParams, ToolsCallResul
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::host::{request_for_job, PluginHost};
+use super::host::PluginHost;
 use super::rpc::RpcError;
+use super::run::request_for_job;
 use crate::queue::{JobContext, JobError, JobHandler};
 
 /// The job kind that calls a plugin's tool.

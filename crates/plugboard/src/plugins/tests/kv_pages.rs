@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::super::host::PluginServices;
 use super::super::rpc::HostServices;
+use super::super::services::PluginServices;
 use crate::store::testing::TestStore;
 
 async fn list(services: &PluginServices, cursor: Option<&str>) -> Value {
