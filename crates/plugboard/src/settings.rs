@@ -123,7 +123,8 @@ pub struct SettingsArgs {
     /// wrong or missing tokens), beyond the burst; 0 turns the limit off [default: 100]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
     pub rate_limit_per_address: Option<u32>,
-    /// How many API requests a token or address may send at once above its rate [default: 100]
+    /// How many API requests a token or address may send at once above its rate; 0: one
+    /// second's worth of each limit's rate [default: 0]
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_BURST", value_name = "N")]
     pub rate_limit_burst: Option<u32>,
     /// The largest API request body, in KiB (plugin uploads excepted) [default: 1024]
@@ -266,7 +267,7 @@ pub struct RateLimitSettings {
     pub per_token: u32,
     /// Requests a second per client address; 0: no limit.
     pub per_address: u32,
-    /// Bucket size: requests allowed at once above the rate.
+    /// Bucket size: requests allowed at once above the rate; 0: one second's worth of the rate.
     pub burst: u32,
 }
 
@@ -467,11 +468,7 @@ impl Settings {
                     .rate_limit_per_address
                     .or(file.rate_limit_per_address)
                     .unwrap_or(100),
-                burst: args
-                    .rate_limit_burst
-                    .or(file.rate_limit_burst)
-                    .unwrap_or(100)
-                    .max(1),
+                burst: args.rate_limit_burst.or(file.rate_limit_burst).unwrap_or(0),
             },
             api_body_limit: usize::try_from(
                 args.api_body_limit_kb

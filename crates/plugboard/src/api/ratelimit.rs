@@ -30,8 +30,9 @@ struct Bucket {
 const PRUNE_ABOVE: usize = 10_000;
 
 impl RateLimiter {
-    /// `per_second` 0 allows everything.
+    /// `per_second` 0 allows everything; `burst` 0 is one second's worth of the rate.
     pub fn new(per_second: u32, burst: u32) -> RateLimiter {
+        let burst = if burst == 0 { per_second } else { burst };
         RateLimiter {
             per_second: f64::from(per_second),
             burst: f64::from(burst.max(1)),
@@ -152,6 +153,12 @@ mod tests {
         limiter.charge("a", 4.0);
         assert_eq!(limiter.peek("a"), Err(4));
         assert_eq!(limiter.check("a"), Err(4));
+        // Burst 0: one second's worth of the rate at once.
+        let second = RateLimiter::new(5, 0);
+        for _ in 0..5 {
+            assert_eq!(second.check("a"), Ok(()));
+        }
+        assert_eq!(second.check("a"), Err(1));
         let off = RateLimiter::new(0, 1);
         off.charge("a", 1000.0);
         assert_eq!(off.check("a"), Ok(()));
