@@ -13,10 +13,11 @@
 //! (one call of a plugin's tool for an agent, through the same warm processes). `package/` fetches, verifies and
 //! safely unpacks plugin packages; `installer/` runs the admin's actions (install, update,
 //! rollback, uninstall, enable, disable, refresh-metadata) as job kinds and reconciles the
-//! registry with the disk and the processes at start.
+//! registry with the disk and the processes at start, and again every `plugin_sync_interval_ms`
+//! so that an admin job another node ran reaches this one within seconds.
 //!
-//! Known limits: a node converges on another node's admin job when it restarts. Plugins named
-//! with `--plugin DIR` are development plugins, outside the registry. A package must hold
+//! Known limits: plugins named with `--plugin DIR` are development plugins, outside the
+//! registry. A package must hold
 //! everything it reads beyond its interpreter and the system (an SDK included), or declare it in
 //! `permissions.read`.
 
