@@ -30,38 +30,38 @@ fn refine(document: &mut Value) {
 /// value, never JSON's `null` (which the `Option` of its Rust type adds to its schema), and text
 /// without a pattern of its own is said to hold no NUL, which the server refuses there.
 fn parameters_hold_text(document: &mut Value) {
-    for item in document["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|p| p.values_mut())
-    {
-        for operation in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            // `get_mut`: indexing a missing key would add it as `null`.
-            let parameters = operation
-                .get_mut("parameters")
-                .and_then(Value::as_array_mut);
-            for parameter in parameters.into_iter().flatten() {
-                let Some(schema) = parameter.get_mut("schema") else {
-                    continue;
+    for operation in operations_mut(document) {
+        // `get_mut`: indexing a missing key would add it as `null`.
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            let Some(schema) = parameter.get_mut("schema") else {
+                continue;
+            };
+            text_without_nul(schema);
+            let Some(schema_type) = schema.get_mut("type") else {
+                continue;
+            };
+            if let Some(types) = schema_type.as_array() {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                *schema_type = match kept.as_slice() {
+                    [one] => one.clone(),
+                    _ => Value::Array(kept),
                 };
-                text_without_nul(schema);
-                let Some(schema_type) = schema.get_mut("type") else {
-                    continue;
-                };
-                if let Some(types) = schema_type.as_array() {
-                    let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
-                    *schema_type = match kept.as_slice() {
-                        [one] => one.clone(),
-                        _ => Value::Array(kept),
-                    };
-                }
             }
         }
     }
+}
+
+/// Every operation of the document.
+fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Value> {
+    document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
 }
 
 /// A problem document answer.
@@ -120,27 +120,17 @@ fn problems_every_operation_answers(document: &mut Value) {
     for (name, answer) in declared {
         components[name] = answer;
     }
-    for item in document["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|p| p.values_mut())
-    {
-        for operation in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            let has_body = operation.get("requestBody").is_some();
-            let Some(responses) = operation
-                .get_mut("responses")
-                .and_then(Value::as_object_mut)
-            else {
-                continue;
-            };
-            let body_problems = with_body.iter().filter(|_| has_body);
-            for (status, answer) in every.iter().chain(body_problems) {
-                responses.entry(*status).or_insert_with(|| answer.clone());
-            }
+    for operation in operations_mut(document) {
+        let has_body = operation.get("requestBody").is_some();
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let body_problems = with_body.iter().filter(|_| has_body);
+        for (status, answer) in every.iter().chain(body_problems) {
+            responses.entry(*status).or_insert_with(|| answer.clone());
         }
     }
 }
@@ -188,20 +178,10 @@ fn bodies_hold_text(document: &mut Value) {
         }
     }
     let mut pending = Vec::new();
-    for item in document["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|p| p.values_mut())
-    {
-        for operation in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            if let Some(body) = operation.get_mut("requestBody") {
-                refs(body, &mut pending);
-                strings(body);
-            }
+    for operation in operations_mut(document) {
+        if let Some(body) = operation.get_mut("requestBody") {
+            refs(body, &mut pending);
+            strings(body);
         }
     }
     let mut seen = std::collections::HashSet::new();

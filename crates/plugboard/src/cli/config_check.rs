@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::client::ApiClient;
 use super::config::PluginCallArgs;
+use super::output::{encode, text};
 
 /// Exit code 0 when valid, 1 with the problems printed when not.
 pub async fn validate(client: &ApiClient, args: &PluginCallArgs) -> anyhow::Result<i32> {
@@ -123,25 +124,4 @@ async fn config_id(client: &ApiClient, args: &PluginCallArgs) -> anyhow::Result<
                 name.tenant, name.name, name.plugin, name.tenant
             )
         })
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Percent-encodes a path segment.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

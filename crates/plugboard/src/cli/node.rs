@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::ClientArgs;
-use super::output::Table;
+use super::output::{encode, text, Table};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -105,14 +105,6 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn list(value: &Value) -> String {
     let items: Vec<String> = value.as_array().into_iter().flatten().map(text).collect();
     if items.is_empty() {
@@ -147,17 +139,4 @@ fn seen_ago(value: &Value) -> String {
     } else {
         format!("{}h", ms / 3_600_000)
     }
-}
-
-/// Percent-encodes a path segment.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
