@@ -217,30 +217,16 @@ async fn act(client: &ApiClient, command: PluginCommand) -> anyhow::Result<i32> 
         PluginCommand::List(args) => return list(client, args.json).await,
         PluginCommand::Show(args) => return show(client, &args.plugin, args.json).await,
         PluginCommand::Install(args) => {
-            check_grant_follows(args.grant, &args.follow)?;
-            let mut grant = None;
-            loop {
-                let job = install(client, &args, grant.as_ref()).await?;
-                match follow_granting(client, job, &args.follow, args.grant && grant.is_none())
-                    .await?
-                {
-                    Granting::Done(code) => return Ok(code),
-                    Granting::Grant(permissions) => grant = Some(permissions),
-                }
-            }
+            return until_granted(client, args.grant, &args.follow, async |grant| {
+                install(client, &args, grant).await
+            })
+            .await
         }
         PluginCommand::Update(args) => {
-            check_grant_follows(args.grant, &args.follow)?;
-            let mut grant = None;
-            loop {
-                let job = update(client, &args, grant.as_ref()).await?;
-                match follow_granting(client, job, &args.follow, args.grant && grant.is_none())
-                    .await?
-                {
-                    Granting::Done(code) => return Ok(code),
-                    Granting::Grant(permissions) => grant = Some(permissions),
-                }
-            }
+            return until_granted(client, args.grant, &args.follow, async |grant| {
+                update(client, &args, grant).await
+            })
+            .await
         }
         PluginCommand::Uninstall(args) => {
             let path = format!(
@@ -281,6 +267,25 @@ fn check_grant_follows(grant: bool, follow: &FollowArgs) -> anyhow::Result<()> {
 }
 
 /// Sends an install, with `grant` as its `grant_permissions`; answers the job.
+/// Starts the job with `start` and follows it; with `--grant`, a job that stops awaiting
+/// approval is started once more granting what it asked for.
+async fn until_granted(
+    client: &ApiClient,
+    wanted: bool,
+    follow: &FollowArgs,
+    start: impl AsyncFn(Option<&Value>) -> anyhow::Result<Value>,
+) -> anyhow::Result<i32> {
+    check_grant_follows(wanted, follow)?;
+    let mut grant = None;
+    loop {
+        let job = start(grant.as_ref()).await?;
+        match follow_granting(client, job, follow, wanted && grant.is_none()).await? {
+            Granting::Done(code) => return Ok(code),
+            Granting::Grant(permissions) => grant = Some(permissions),
+        }
+    }
+}
+
 async fn install(
     client: &ApiClient,
     args: &InstallArgs,
