@@ -59,6 +59,10 @@ pub enum PluginCallError {
     /// The process ended while the call was in it.
     #[error("{0}")]
     Crashed(String),
+    /// The plugin has no such method: it offers nothing to call (an optional method such as
+    /// `config/test`).
+    #[error("plugin `{plugin}` does not implement `{method}`")]
+    NotImplemented { plugin: String, method: String },
 }
 
 /// One loaded version of a plugin, as its routes reach it. A request that got it finishes on

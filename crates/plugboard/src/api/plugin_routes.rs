@@ -365,6 +365,8 @@ pub(super) async fn call_plugin(
         PluginCallError::Answered(reason) | PluginCallError::Crashed(reason) => {
             ApiError::PluginError(reason)
         }
+        // A plugin that declares routes and cannot serve them fails its own promise.
+        error @ PluginCallError::NotImplemented { .. } => ApiError::PluginError(error.to_string()),
     })?;
     let status = StatusCode::from_u16(answer.status)
         .ok()

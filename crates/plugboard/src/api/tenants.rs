@@ -945,6 +945,10 @@ pub async fn test_config(
         Err(super::PluginCallError::TimedOut(reason)) => Err(ApiError::PluginTimeout(format!(
             "{reason}; try again with a longer timeout_seconds, or look at the plugin's log"
         ))),
+        // An optional method the plugin does not offer: nothing to test, not a plugin failure.
+        Err(error @ super::PluginCallError::NotImplemented { .. }) => Err(ApiError::Conflict(
+            format!("{error}: it offers no test of its configs (docs/protocol.md, `config/test`)"),
+        )),
         Err(super::PluginCallError::Answered(reason) | super::PluginCallError::Crashed(reason)) => {
             Err(ApiError::PluginError(reason))
         }

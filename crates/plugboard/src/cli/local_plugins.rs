@@ -89,6 +89,15 @@ fn call_error(error: ConfigCallError) -> PluginCallError {
         error @ (ConfigCallError::NotReady { .. } | ConfigCallError::NoAnswer { .. }) => {
             PluginCallError::TimedOut(error.to_string())
         }
+        ConfigCallError::Call {
+            plugin,
+            method,
+            not_implemented: true,
+            ..
+        } => PluginCallError::NotImplemented {
+            plugin,
+            method: method.to_owned(),
+        },
         error @ (ConfigCallError::Call { .. } | ConfigCallError::Malformed { .. }) => {
             PluginCallError::Answered(error.to_string())
         }

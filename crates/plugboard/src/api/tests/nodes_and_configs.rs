@@ -228,6 +228,10 @@ impl LocalPlugins for ScriptedPlugins {
                 "plugin `uptime` did not answer `config/test` within {} s",
                 timeout.as_secs()
             ))),
+            "https://untestable.example" => Err(PluginCallError::NotImplemented {
+                plugin: "uptime".to_owned(),
+                method: "config/test".to_owned(),
+            }),
             "https://broken.example" => Err(PluginCallError::Answered(
                 "plugin `uptime` answered `config/test` with an error: boom".to_owned(),
             )),
@@ -410,6 +414,16 @@ async fn config_test_answers_what_the_running_plugin_says(store: Arc<dyn Store>)
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
     assert_eq!(problem["type"], json!("urn:plugboard:problem:plugin-error"));
     assert!(problem["detail"].as_str().unwrap().contains("boom"));
+    // A plugin without the optional `config/test` offers no test: a conflict, not its failure.
+    let untestable = config_with_url(&server, "untestable", "https://untestable.example").await;
+    let (status, problem) = test_status(&server, &untestable, ADMIN).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("does not implement `config/test`")),
+        "{problem}"
+    );
 
     // A tenant token tests its own tenant's configs; another tenant's is not there.
     let (_, acme) = server.token(Some("acme"), "write").await;
